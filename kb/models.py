@@ -1,0 +1,182 @@
+"""The data model: plain dataclasses that every step of the pipeline passes along."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+DOC_TYPES = (
+    "research",
+    "needs_assessment",
+    "strategy",
+    "evaluation",
+    "toolkit",
+    "reference",
+    "news",
+)
+SENSITIVITIES = ("official", "official-sensitive")
+POLARITIES = ("risk", "protective")
+NOT_PUBLISHED = "not published"
+
+
+@dataclass
+class Document:
+    """One source document (a PDF, a text file, one BibTeX entry, one toolkit entry)."""
+
+    doc_id: str
+    title: str
+    doc_type: str
+    source: str
+    authors: list[str] = field(default_factory=list)
+    year: int | None = None
+    publisher: str | None = None
+    journal: str | None = None
+    doi: str | None = None
+    url: str | None = None
+    abstract: str | None = None
+    keywords: list[str] = field(default_factory=list)
+    districts: list[str] = field(default_factory=list)
+    sensitivity: str = "official"
+    content_hash: str = ""
+    ingested_at: str = ""
+    status: str = "ok"
+    n_chunks: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Block:
+    """A run of text from a reader, before chunking: one paragraph or a page's worth under one heading.
+
+    `page_label` is the number printed on the page (what a reader cites); `page_index` is the
+    1-based physical page to open the file at. Both are None for sources without pages.
+    """
+
+    text: str
+    section: list[str] = field(default_factory=list)
+    page_label: str | None = None
+    page_index: int | None = None
+
+
+@dataclass
+class ParsedDocument:
+    """What a reader returns for one document: its metadata and its text blocks."""
+
+    document: Document
+    blocks: list[Block] = field(default_factory=list)
+    toolkit: ToolkitEntry | None = None
+
+
+@dataclass
+class ReadResult:
+    """Everything one file gave: its documents, and problems that did not stop the rest of it."""
+
+    path: str
+    documents: list[ParsedDocument] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FactorTag:
+    factor: str
+    polarity: str  # risk | protective
+
+
+@dataclass
+class Tags:
+    factors: list[FactorTag] = field(default_factory=list)
+    priorities: list[int] = field(default_factory=list)
+    who_levels: list[str] = field(default_factory=list)
+    crime_types: list[str] = field(default_factory=list)
+    cohorts: list[str] = field(default_factory=list)
+    places: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Tags:
+        return cls(
+            factors=[FactorTag(**f) for f in d.get("factors", [])],
+            priorities=list(d.get("priorities", [])),
+            who_levels=list(d.get("who_levels", [])),
+            crime_types=list(d.get("crime_types", [])),
+            cohorts=list(d.get("cohorts", [])),
+            places=list(d.get("places", [])),
+        )
+
+
+@dataclass
+class Chunk:
+    """A passage: the unit that is embedded, indexed, tagged, searched and cited."""
+
+    chunk_id: str
+    doc_id: str
+    index: int
+    text: str
+    section: list[str] = field(default_factory=list)
+    page_start: str | None = None
+    page_end: str | None = None
+    page_index: int | None = None
+    n_tokens: int = 0
+    tags: Tags = field(default_factory=Tags)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def chunk_id_for(doc_id: str, index: int) -> str:
+    return f"{doc_id}:{index:05d}"
+
+
+@dataclass
+class OtherOutcome:
+    band: str
+    outcome: str
+
+
+@dataclass
+class Emmie:
+    """College of Policing EMMIE coverage; None means not known, never a guess."""
+
+    effect: str | None = None
+    mechanism: str | None = None
+    moderators: str | None = None
+    implementation: str | None = None
+    economic_cost: str | None = None
+
+
+@dataclass
+class ToolkitEntry:
+    """A 'what works' approach as published (Youth Endowment Fund style).
+
+    Missing figures are None and display as NOT_PUBLISHED; nothing here is ever computed.
+    """
+
+    slug: str
+    approach: str
+    impact_band: str | None  # HARMFUL | INSUFFICIENT EVIDENCE | LOW | MODERATE | HIGH
+    impact_percent: float | None
+    outcome_measured: str | None
+    confidence_words: str | None = None
+    confidence_rating: int | None = None
+    cost_rating: int | None = None
+    evidence_basis: str | None = None
+    prevention_types: list[str] = field(default_factory=list)
+    settings: list[str] = field(default_factory=list)
+    themes: list[str] = field(default_factory=list)
+    other_outcomes: list[OtherOutcome] = field(default_factory=list)
+    emmie: Emmie = field(default_factory=Emmie)
+    source_urls: list[str] = field(default_factory=list)
+    date_retrieved: str | None = None
+    toolkit_version: str | None = None
+    notes: str | None = None
+    factors: list[str] = field(default_factory=list)
+    priorities: list[int] = field(default_factory=list)
+    who_levels: list[str] = field(default_factory=list)
+    sections: list[tuple[str, str]] = field(default_factory=list)
+    doc_id: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
