@@ -1,0 +1,68 @@
+"""Readers chosen by file suffix through one registry: path -> ReadResult."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from kb.models import ReadResult
+
+
+class SourceError(Exception):
+    """A file could not be read; `reason` is what the per-file table shows after `failed:`."""
+
+    def __init__(self, path: str | Path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+class UnsupportedFile(SourceError, ValueError):
+    pass
+
+
+@dataclass
+class ReadOptions:
+    doc_type: str | None = None  # overrides the reader's guess
+    sensitivity: str = "official"
+
+
+# Longest suffix first, so `x.toolkit.yaml` is a toolkit entry and not plain YAML.
+READERS: dict[str, str] = {
+    ".toolkit.yaml": "ingest.sources.toolkit",
+    ".toolkit.yml": "ingest.sources.toolkit",
+    ".toolkit.json": "ingest.sources.toolkit",
+    ".pdf": "ingest.sources.pdf",
+    ".txt": "ingest.sources.text",
+    ".md": "ingest.sources.text",
+    ".markdown": "ingest.sources.text",
+    ".bib": "ingest.sources.bibtex",
+}
+
+
+def reader_for(path: Path) -> str | None:
+    name = path.name.lower()
+    for suffix in sorted(READERS, key=len, reverse=True):
+        if name.endswith(suffix):
+            return READERS[suffix]
+    return None
+
+
+def is_supported(path: Path) -> bool:
+    return reader_for(path) is not None
+
+
+def read_file(path: str | Path, options: ReadOptions | None = None) -> ReadResult:
+    """Read one file with the reader registered for its suffix.
+
+    Raises SourceError (with a reason fit for the per-file table) when the whole file is unusable.
+    """
+    path = Path(path)
+    module = reader_for(path)
+    if module is None:
+        known = ", ".join(sorted(READERS))
+        raise UnsupportedFile(path, f"no reader found for file type (supported: {known})")
+    if not path.is_file():
+        raise SourceError(path, "not found: check the path")
+    return importlib.import_module(module).read(path, options or ReadOptions())
