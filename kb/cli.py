@@ -1,0 +1,302 @@
+"""The `kb` command line. Heavy libraries load only inside the commands that need them."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+import click
+
+from kb.commands import State, console, emit_json, fail, pass_state
+
+# Feature commands live in their own modules and load only when invoked, so `kb stats` stays fast.
+LAZY_COMMANDS = {
+    "toolkit": "kb.commands.toolkit:toolkit",
+    "map": "kb.commands.evidence_map:map_command",
+    "scan": "kb.commands.scan:scan",
+    "digest": "kb.commands.digest:digest",
+    "alert": "kb.commands.digest:alert",
+    "eval": "kb.commands.evaluate:eval_group",
+    "app": "kb.commands.app:app",
+}
+
+
+class LazyGroup(click.Group):
+    def _available(self) -> dict[str, str]:
+        return {
+            name: target
+            for name, target in LAZY_COMMANDS.items()
+            if importlib.util.find_spec(target.split(":")[0]) is not None
+        }
+
+    def list_commands(self, ctx):
+        return sorted([*super().list_commands(ctx), *self._available()])
+
+    def get_command(self, ctx, name):
+        cmd = super().get_command(ctx, name)
+        if cmd is not None:
+            return cmd
+        target = self._available().get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    envvar="KB_DATA_DIR",
+    help="Where the catalogue and vectors live (default: $KB_DATA_DIR or ~/.local/share/kb).",
+)
+@click.pass_context
+def main(ctx: click.Context, data_dir: str | None) -> None:
+    """Evidence knowledge base of the Violence Reduction Unit: ingest, search, what works, digests."""
+    ctx.obj = State(data_dir)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--type", "doc_type", help="Document type for every file (research, needs_assessment, ...).")
+@click.option("--sensitivity", type=click.Choice(["official", "official-sensitive"]), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable report.")
+@pass_state
+def ingest(
+    state: State, paths: tuple[str, ...], doc_type: str | None, sensitivity: str | None, as_json: bool
+):
+    """Ingest files or folders (PDF, text, Markdown, BibTeX, toolkit entries). Exit 1 if any file failed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ingest.pipeline import IngestError, Ingestor, expand_paths
+
+    try:
+        ingestor = Ingestor(state.kb, doc_type=doc_type, sensitivity=sensitivity)
+    except IngestError as exc:
+        fail(str(exc))
+    files = expand_paths(paths)
+    err = console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
+        ftask = progress.add_task("files", total=len(files))
+        ptask = progress.add_task("passages embedded", total=None)
+        report = ingestor.run(
+            paths,
+            files=files,
+            on_file=lambda p: progress.update(ftask, description=f"files: {Path(p).name[:40]}"),
+            on_done=lambda fr: progress.advance(ftask),
+            on_embedded=lambda n: progress.advance(ptask, n),
+        )
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        _print_ingest_table(report)
+    sys.exit(1 if report.failed else 0)
+
+
+def _print_ingest_table(report) -> None:
+    from rich.table import Table
+
+    t = Table(title="Ingest")
+    for col in ("file", "status", "docs", "passages", "embedded", "reason / problems"):
+        t.add_column(col, overflow="fold")
+    styles = {"ok": "green", "unchanged": "dim", "no_text": "yellow", "failed": "red"}
+    for f in report.files:
+        note = f.reason or ""
+        if f.problems:
+            note = (
+                (note + "; " if note else "") + f"{len(f.problems)} problem(s): " + "; ".join(f.problems[:3])
+            )
+        t.add_row(
+            f.path,
+            f"[{styles.get(f.status, '')}]{f.status}[/]",
+            str(f.documents),
+            str(f.passages),
+            str(f.embedded),
+            note,
+        )
+    c = console()
+    c.print(t)
+    s = report.to_dict()["summary"]
+    c.print(
+        f"{s['files']} file(s): {s['by_status']}; {s['passages']} passages, {s['embedded']} newly embedded"
+    )
+
+
+def _filters(factor, polarity, priority, who, doc_type, since, until, district):
+    from kb.search import Filters
+
+    return Filters(
+        factors=list(factor),
+        polarity=polarity,
+        priorities=list(priority),
+        who_levels=list(who),
+        doc_types=list(doc_type),
+        year_from=since,
+        year_to=until,
+        districts=list(district),
+    )
+
+
+def filter_options(f):
+    for opt in reversed(
+        [
+            click.option("--factor", multiple=True, help="Factor id from the taxonomy (repeatable)."),
+            click.option("--polarity", type=click.Choice(["risk", "protective"])),
+            click.option(
+                "--priority", type=click.IntRange(1, 6), multiple=True, help="Strategy priority 1-6."
+            ),
+            click.option(
+                "--who",
+                multiple=True,
+                type=click.Choice(["individual", "relationship", "community", "societal"]),
+                help="WHO social-ecological level.",
+            ),
+            click.option("--type", "doc_type", multiple=True, help="Document type (repeatable)."),
+            click.option("--since", type=int, help="Published in or after this year."),
+            click.option("--until", type=int, help="Published in or before this year."),
+            click.option(
+                "--district", multiple=True, help="Bradford, Calderdale, Kirklees, Leeds or Wakefield."
+            ),
+        ]
+    ):
+        f = opt(f)
+    return f
+
+
+@main.command()
+@click.argument("query", nargs=-1, required=True)
+@click.option("-k", "k", default=10, show_default=True, help="How many passages.")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True)
+@filter_options
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def search(
+    state: State, query, k, mode, factor, polarity, priority, who, doc_type, since, until, district, as_json
+):
+    """Search passages by meaning and words; results grouped by document, each passage cited."""
+    from kb.embed import ModelError
+    from kb.search import Searcher, SearchError
+
+    filters = _filters(factor, polarity, priority, who, doc_type, since, until, district)
+    try:
+        result = Searcher(state.kb).search(" ".join(query), k=k, mode=mode, filters=filters)
+    except (SearchError, ModelError) as exc:
+        fail(str(exc))
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    c = console()
+    if not result.hits:
+        c.print("No passages match. Try other words, fewer filters, or `kb stats` to see what is ingested.")
+        return
+    for g in result.groups:
+        c.print(f"\n[bold]{g.document.title}[/] ({g.document.year or 'n.d.'}, {g.document.doc_type})")
+        for h in g.hits:
+            factors = ", ".join(f"{f.factor} ({f.polarity})" for f in h.chunk.tags.factors)
+            c.print(f"  [cyan]{h.rank}.[/] {h.citation}")
+            c.print(f"     {h.chunk.text[:400]}{'…' if len(h.chunk.text) > 400 else ''}")
+            if factors:
+                c.print(f"     [dim]factors: {factors}; priorities: {h.chunk.tags.priorities}[/]")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def stats(state: State, as_json: bool):
+    """What the knowledge base holds: documents by type, passages by priority and factor."""
+    s = state.kb.catalogue.stats()
+    if as_json:
+        emit_json(s)
+        return
+    c = console()
+    c.print(f"{s['documents']} documents, {s['passages']} passages, {s['toolkit_entries']} toolkit entries")
+    c.print(f"by type: {s['documents_by_type']}")
+    c.print(f"by status: {s['documents_by_status']}; files: {s['files_by_status']}")
+    c.print(f"passages by priority: {s['passages_by_priority']}")
+    c.print(f"passages by factor: {s['passages_by_factor']}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def docs(state: State, as_json: bool):
+    """List documents, and files that failed with the reason."""
+    cat = state.kb.catalogue
+    documents = cat.documents()
+    failed = [f for f in cat.files() if f.status == "failed"]
+    if as_json:
+        emit_json(
+            {
+                "documents": [d.to_dict() for d in documents],
+                "failed_files": [{"path": f.path, "reason": f.reason} for f in failed],
+            }
+        )
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{len(documents)} documents")
+    for col in ("doc_id", "type", "year", "status", "passages", "title"):
+        t.add_column(col, overflow="fold")
+    for d in documents:
+        t.add_row(d.doc_id, d.doc_type, str(d.year or ""), d.status, str(d.n_chunks), d.title)
+    c = console()
+    c.print(t)
+    for f in failed:
+        c.print(f"[red]failed[/] {f.path}: {f.reason}")
+
+
+@main.command()
+@click.argument("doc_id")
+@pass_state
+def remove(state: State, doc_id: str):
+    """Remove a document and its passages from the catalogue and the vector store."""
+    try:
+        n = state.kb.remove(doc_id)
+    except KeyError:
+        fail(f"no document {doc_id!r}; `kb docs` lists the ids")
+    click.echo(f"removed {doc_id} ({n} passages)")
+
+
+@main.command()
+@click.argument("text", nargs=-1)
+@click.option(
+    "--lines", "lines_file", type=click.Path(exists=True, dir_okay=False), help="One text per line."
+)
+@click.option("--json", "as_json", is_flag=True)
+def tag(text: tuple[str, ...], lines_file: str | None, as_json: bool):
+    """Show the tags the tagger gives each text: factors with polarity, priorities, places."""
+    from ingest.tag import Tagger
+    from kb.taxonomy import load_taxonomy
+
+    if lines_file:
+        texts = [ln.strip() for ln in Path(lines_file).read_text(encoding="utf-8").splitlines() if ln.strip()]
+    else:
+        texts = [" ".join(text)] if text else []
+    if not texts:
+        fail("give a text to tag, or --lines FILE")
+    tags = Tagger(load_taxonomy()).tag_many(texts)
+    items = [{"text": t, **g.to_dict()} for t, g in zip(texts, tags, strict=True)]
+    if as_json:
+        emit_json(items)
+        return
+    c = console()
+    for it in items:
+        c.print(f"[bold]{it['text']}[/]")
+        factors = ", ".join(f"{f['factor']} ({f['polarity']})" for f in it["factors"]) or "none"
+        c.print(f"  factors: {factors}; priorities: {it['priorities']}; WHO: {it['who_levels']}")
+        if it["crime_types"] or it["cohorts"] or it["places"]:
+            c.print(f"  crime types: {it['crime_types']}; cohorts: {it['cohorts']}; places: {it['places']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,319 @@
+"""Hybrid search: BM25 (FTS5) and dense (Chroma) runs fused by reciprocal rank, grouped by document."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kb.models import Chunk, Document
+from kb.store import KnowledgeBase
+
+MODES = ("hybrid", "dense", "bm25")
+RRF_K = 60
+# Beyond this many passages a filtered dense search asks Chroma for more and intersects,
+# instead of scoring every allowed passage exactly.
+EXACT_FILTER_LIMIT = 20_000
+
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have
+    having he her here hers herself him himself his how i if in into is it its itself just me more most my
+    myself no nor not now of off on once only or other our ours ourselves out over own same she should so
+    some such than that the their theirs them themselves then there these they this those through to too
+    under until up very was we were what when where which while who whom why will with would you your yours
+    yourself yourselves among amongst""".split()
+)
+
+
+class SearchError(ValueError):
+    pass
+
+
+@dataclass
+class Filters:
+    factors: list[str] = field(default_factory=list)
+    polarity: str | None = None
+    priorities: list[int] = field(default_factory=list)
+    who_levels: list[str] = field(default_factory=list)
+    doc_types: list[str] = field(default_factory=list)
+    year_from: int | None = None
+    year_to: int | None = None
+    districts: list[str] = field(default_factory=list)
+    # None = every sensitivity; the app narrows this for viewers who are not signed in as internal.
+    sensitivities: list[str] | None = None
+
+    def is_empty(self) -> bool:
+        return not (
+            self.factors
+            or self.polarity
+            or self.priorities
+            or self.who_levels
+            or self.doc_types
+            or self.year_from
+            or self.year_to
+            or self.districts
+            or self.sensitivities is not None
+        )
+
+    def sql(self) -> tuple[str, list]:
+        """A WHERE clause over `chunks c JOIN documents d`."""
+        where: list[str] = []
+        params: list = []
+
+        def tag_exists(kind: str, values: list[str], polarity: str | None = None) -> None:
+            cond = "t.chunk_rowid = c.rowid AND t.kind = ?"
+            p: list = [kind]
+            if values:
+                cond += f" AND t.value IN ({','.join('?' * len(values))})"
+                p += values
+            if polarity:
+                cond += " AND t.polarity = ?"
+                p.append(polarity)
+            where.append(f"EXISTS (SELECT 1 FROM chunk_tags t WHERE {cond})")
+            params.extend(p)
+
+        if self.factors or self.polarity:
+            tag_exists("factor", self.factors, self.polarity)
+        if self.priorities:
+            tag_exists("priority", [str(p) for p in self.priorities])
+        if self.who_levels:
+            tag_exists("who_level", self.who_levels)
+        if self.doc_types:
+            where.append(f"d.doc_type IN ({','.join('?' * len(self.doc_types))})")
+            params += self.doc_types
+        if self.year_from:
+            where.append("d.year >= ?")
+            params.append(self.year_from)
+        if self.year_to:
+            where.append("d.year <= ?")
+            params.append(self.year_to)
+        if self.districts:
+            marks = ",".join("?" * len(self.districts))
+            where.append(
+                f"""(EXISTS (SELECT 1 FROM chunk_tags t WHERE t.chunk_rowid = c.rowid AND t.kind = 'place'
+                    AND t.value IN ({marks}))
+                    OR EXISTS (SELECT 1 FROM json_each(d.districts) j WHERE j.value IN ({marks})))"""
+            )
+            params += self.districts + self.districts
+        if self.sensitivities is not None:
+            where.append(f"d.sensitivity IN ({','.join('?' * len(self.sensitivities)) or 'NULL'})")
+            params += self.sensitivities
+        return (" AND ".join(where) or "1"), params
+
+
+@dataclass
+class Hit:
+    chunk: Chunk
+    document: Document
+    score: float
+    rank: int
+    bm25_rank: int | None = None
+    dense_rank: int | None = None
+    dense_score: float | None = None
+
+    @property
+    def citation(self) -> str:
+        return cite(self.document, self.chunk)
+
+    def to_dict(self) -> dict:
+        return {
+            "chunk_id": self.chunk.chunk_id,
+            "doc_id": self.document.doc_id,
+            "rank": self.rank,
+            "score": round(self.score, 6),
+            "bm25_rank": self.bm25_rank,
+            "dense_rank": self.dense_rank,
+            "citation": self.citation,
+            "title": self.document.title,
+            "year": self.document.year,
+            "doc_type": self.document.doc_type,
+            "page_start": self.chunk.page_start,
+            "page_end": self.chunk.page_end,
+            "page_index": self.chunk.page_index,
+            "section": self.chunk.section,
+            "text": self.chunk.text,
+            "tags": self.chunk.tags.to_dict(),
+        }
+
+
+@dataclass
+class Group:
+    document: Document
+    hits: list[Hit]
+
+    @property
+    def score(self) -> float:
+        return self.hits[0].score
+
+
+@dataclass
+class SearchResult:
+    query: str
+    mode: str
+    hits: list[Hit]
+
+    @property
+    def groups(self) -> list[Group]:
+        order: dict[str, Group] = {}
+        for h in self.hits:
+            g = order.get(h.document.doc_id)
+            if g is None:
+                order[h.document.doc_id] = Group(h.document, [h])
+            else:
+                g.hits.append(h)
+        return list(order.values())
+
+    def to_dict(self) -> dict:
+        return {
+            "query": self.query,
+            "mode": self.mode,
+            "count": len(self.hits),
+            "results": [
+                {
+                    "doc_id": g.document.doc_id,
+                    "title": g.document.title,
+                    "year": g.document.year,
+                    "doc_type": g.document.doc_type,
+                    "url": g.document.url,
+                    "source": g.document.source,
+                    "score": round(g.score, 6),
+                    "passages": [h.to_dict() for h in g.hits],
+                }
+                for g in self.groups
+            ],
+        }
+
+
+def cite(doc: Document, chunk: Chunk) -> str:
+    """'Title (Year), p. N, § Section' — the page printed on the page, the innermost headings."""
+    parts = [f"{doc.title} ({doc.year})" if doc.year else doc.title]
+    if chunk.page_start:
+        if chunk.page_end and chunk.page_end != chunk.page_start:
+            parts.append(f"pp. {chunk.page_start}-{chunk.page_end}")
+        else:
+            parts.append(f"p. {chunk.page_start}")
+    section = [s for s in chunk.section if s and s != doc.title]
+    if section:
+        parts.append("§ " + " › ".join(section[-2:]))
+    return ", ".join(parts)
+
+
+def fts_query(text: str) -> str | None:
+    """Any-term FTS5 query from free text; every term quoted so user input is never FTS syntax."""
+    terms = [t for t in re.findall(r"\w+", text.lower()) if t not in STOPWORDS and len(t) > 1]
+    terms = list(dict.fromkeys(terms))
+    if not terms:
+        return None
+    return " OR ".join(f'"{t}"' for t in terms)
+
+
+class Searcher:
+    def __init__(self, kb: KnowledgeBase, rrf_k: int = RRF_K, weights: tuple[float, float] = (1.0, 1.0)):
+        self.kb = kb
+        self.cat = kb.catalogue
+        self.rrf_k = rrf_k
+        self.w_bm25, self.w_dense = weights
+
+    # -- the two runs -----------------------------------------------------------------------------
+    def bm25(self, query: str, filters: Filters, n: int) -> list[tuple[int, float]]:
+        q = fts_query(query)
+        if q is None:
+            return []
+        where, params = filters.sql()
+        rows = self.cat.query(
+            f"""SELECT c.rowid, bm25(chunks_fts, 1.0, 0.4) AS s FROM chunks_fts
+                JOIN chunks c ON c.rowid = chunks_fts.rowid JOIN documents d ON d.doc_id = c.doc_id
+                WHERE chunks_fts MATCH ? AND {where} ORDER BY s LIMIT ?""",
+            [q, *params, n],
+        )
+        return [(r[0], -float(r[1])) for r in rows]
+
+    def _allowed(self, filters: Filters) -> list[int]:
+        where, params = filters.sql()
+        return [
+            r[0]
+            for r in self.cat.query(
+                f"SELECT c.rowid FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE {where}", params
+            )
+        ]
+
+    def dense(self, vector: np.ndarray, filters: Filters, n: int) -> list[tuple[int, float]]:
+        if filters.is_empty():
+            hits = self.kb.vectors.query(vector, n)
+            ids = self.cat.rowids_for_chunk_ids([i for i, _ in hits])
+            return [(ids[i], s) for i, s in hits if i in ids]
+        allowed = self._allowed(filters)
+        if not allowed:
+            return []
+        if len(allowed) <= EXACT_FILTER_LIMIT:
+            rowids, mat = self.cat.vectors_for_rowids(self.kb.embedder.model_id, allowed)
+            if not rowids:
+                return []
+            scores = mat @ vector
+            top = np.argsort(-scores)[:n]
+            return [(rowids[i], float(scores[i])) for i in top]
+        allowed_set = set(allowed)
+        hits = self.kb.vectors.query(vector, min(n * 20, 5000))
+        ids = self.cat.rowids_for_chunk_ids([i for i, _ in hits])
+        return [(ids[i], s) for i, s in hits if ids.get(i) in allowed_set][:n]
+
+    # -- fused ------------------------------------------------------------------------------------
+    def search(
+        self, query: str, k: int = 10, mode: str = "hybrid", filters: Filters | None = None, depth: int = 100
+    ) -> SearchResult:
+        if mode not in MODES:
+            raise SearchError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if not query.strip():
+            raise SearchError("the query is empty: type some words to search for")
+        filters = filters or Filters()
+        n = max(depth, k)
+        bm = self.bm25(query, filters, n) if mode in ("hybrid", "bm25") else []
+        de = (
+            self.dense(self.kb.embedder.encode_query(query), filters, n)
+            if mode in ("hybrid", "dense")
+            else []
+        )
+        return self._result(query, mode, bm, de, k)
+
+    def similar(self, chunk_id: str, k: int = 10, filters: Filters | None = None) -> SearchResult:
+        """'More like this': passages nearest to a passage's own vector, itself excluded."""
+        rid = self.cat.rowids_for_chunk_ids([chunk_id]).get(chunk_id)
+        if rid is None:
+            raise SearchError(f"no passage {chunk_id!r} in the knowledge base")
+        _, mat = self.cat.vectors_for_rowids(self.kb.embedder.model_id, [rid])
+        de = [(r, s) for r, s in self.dense(mat[0], filters or Filters(), k + 1) if r != rid][:k]
+        return self._result(f"like {chunk_id}", "dense", [], de, k)
+
+    def fuse(self, bm: list[tuple[int, float]], de: list[tuple[int, float]]) -> dict[int, float]:
+        fused: dict[int, float] = {}
+        for w, run in ((self.w_bm25, bm), (self.w_dense, de)):
+            for rank, (rid, _) in enumerate(run, start=1):
+                fused[rid] = fused.get(rid, 0.0) + w / (self.rrf_k + rank)
+        return fused
+
+    def _result(self, query: str, mode: str, bm, de, k: int) -> SearchResult:
+        bm_rank = {rid: i for i, (rid, _) in enumerate(bm, start=1)}
+        de_rank = {rid: i for i, (rid, _) in enumerate(de, start=1)}
+        de_score = dict(de)
+        if mode == "bm25":
+            scored = [(rid, s) for rid, s in bm]
+        elif mode == "dense":
+            scored = [(rid, s) for rid, s in de]
+        else:
+            scored = sorted(self.fuse(bm, de).items(), key=lambda x: -x[1])
+        scored = scored[:k]
+        chunks = self.cat.get_chunks([rid for rid, _ in scored])
+        docs: dict[str, Document] = {}
+        hits = []
+        for rank, (rid, s) in enumerate(scored, start=1):
+            ch = chunks.get(rid)
+            if ch is None:  # removed between the two queries
+                continue
+            if ch.doc_id not in docs:
+                docs[ch.doc_id] = self.cat.get_document(ch.doc_id)
+            hits.append(
+                Hit(ch, docs[ch.doc_id], s, rank, bm_rank.get(rid), de_rank.get(rid), de_score.get(rid))
+            )
+        return SearchResult(query, mode, hits)
