@@ -1,0 +1,358 @@
+"""PDF reader (pypdf): cleaned text per page, printed page labels, sections from bookmarks or layout."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from pypdf import PasswordType, PdfReader
+from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
+
+from ingest.sources import ReadOptions, SourceError
+from kb.ids import content_hash, doc_id_for, file_hash, normalise_doi
+from kb.models import Block, Document, ParsedDocument, ReadResult
+
+# What a damaged file makes pypdf raise: its own errors, plus the builtins it lets escape from
+# malformed object trees and streams. Anything else is a bug worth seeing, not a "corrupt PDF".
+_PDF_ERRORS = (
+    PyPdfError,
+    ValueError,
+    KeyError,
+    TypeError,
+    IndexError,
+    AttributeError,
+    AssertionError,
+    RecursionError,
+    zlib.error,
+)
+
+_EDGE_LINES = 3  # headers and footers live in the first or last few lines of a page
+_PAGE_NUMBER_RE = re.compile(
+    r"^(?:page\s+)?[-–—\s]*(?:\d{1,4}|m{0,3}(?:cm|cd|d?c{0,3})(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3}))(?:\s*(?:/|of)\s*\d{1,4})?[-–—\s]*$",
+    re.I,
+)
+_NUMBERED_HEADING_RE = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,3})\.?\s+(\S.*)$")
+_SMALL_WORDS = frozenset(
+    "a an and as at but by for from in into of on or per the to vs via with within without".split()
+)
+_YEAR_CUE_RE = re.compile(
+    r"(?:©|\(c\)|copyright|published|january|february|march|april|may|june|july|august|september"
+    r"|october|november|december)\s*(?:\d{1,2}(?:st|nd|rd|th)?,?\s*)?((?:19|20)\d{2})\b",
+    re.I,
+)
+
+
+@dataclass
+class _Line:
+    text: str
+    heading: list[str] | None = None  # the section path that starts at this line
+
+
+def read(path: Path, options: ReadOptions) -> ReadResult:
+    """Read a PDF into one ParsedDocument; a PDF without a text layer gives status `no_text`."""
+    data = path.read_bytes()
+    try:
+        reader = PdfReader(path)
+        _unlock(path, reader)
+        n_pages = len(reader.pages)
+        labels = _page_labels(reader, n_pages)
+        outline = _outline_starts(reader)
+        metadata = reader.metadata
+    except SourceError:
+        raise
+    except FileNotDecryptedError as exc:
+        raise SourceError(path, "encrypted: password required") from exc
+    except _PDF_ERRORS as exc:
+        raise SourceError(path, f"corrupt PDF: {_first_line(exc)}") from exc
+
+    result = ReadResult(path=str(path))
+    pages: list[list[str]] = []
+    for i, page in enumerate(reader.pages):
+        try:
+            raw = page.extract_text(extraction_mode="plain")
+        except _PDF_ERRORS as exc:
+            result.problems.append(f"page {labels[i]}: text could not be extracted ({_first_line(exc)})")
+            raw = ""
+        pages.append(_normalise(raw).split("\n"))
+    first_page_text = "\n".join(pages[0]) if pages else ""
+
+    pages = _strip_running_lines(pages)
+    blocks, headings = _blocks(pages, labels, outline)
+
+    title = _meta_text(metadata, "/Title")
+    document = Document(
+        doc_id="",
+        title="",
+        doc_type=options.doc_type or "research",
+        source=str(path),
+        authors=_authors(_meta_text(metadata, "/Author")),
+        sensitivity=options.sensitivity,
+    )
+    if not blocks:
+        document.doc_id = f"sha256:{file_hash(data)[:32]}"
+        document.content_hash = file_hash(data)
+        document.title = _sensible_title(title, path) or path.stem
+        document.year = _creation_year(metadata)
+        document.status = "no_text"
+        result.documents.append(ParsedDocument(document=document))
+        return result
+
+    full_text = "\n\n".join(b.text for b in blocks)
+    doi = normalise_doi(first_page_text) or normalise_doi(_meta_text(metadata, "/doi"))
+    first_line = next((b.text for b in blocks), "")
+    document.doc_id = doc_id_for(doi, full_text)
+    document.doi = doi
+    document.content_hash = content_hash(full_text)
+    document.title = (
+        _sensible_title(title, path)
+        or (headings[0] if headings else None)
+        or (first_line if len(first_line) <= 150 else None)
+        or path.stem
+    )
+    cue = _YEAR_CUE_RE.search(first_page_text)
+    document.year = int(cue.group(1)) if cue else _creation_year(metadata)
+    result.documents.append(ParsedDocument(document=document, blocks=blocks))
+    return result
+
+
+def _unlock(path: Path, reader: PdfReader) -> None:
+    """Open a PDF that is encrypted with an empty user password; refuse one that needs a real one."""
+    if not reader.is_encrypted:
+        return
+    try:
+        if reader.decrypt("") == PasswordType.NOT_DECRYPTED:
+            raise SourceError(path, "encrypted: password required")
+    except DependencyError as exc:
+        raise SourceError(path, "encrypted (AES): install the 'cryptography' package to read it") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+def _page_labels(reader: PdfReader, n_pages: int) -> list[str]:
+    # A broken label tree should not cost the document: fall back to physical numbers.
+    try:
+        labels = list(reader.page_labels)
+    except _PDF_ERRORS:
+        labels = []
+    if len(labels) != n_pages:
+        labels = [str(i + 1) for i in range(n_pages)]
+    return labels
+
+
+def _outline_starts(reader: PdfReader) -> dict[int, list[list[str]]]:
+    """Bookmarks as {0-based page: [section path, ...]} in reading order."""
+    starts: dict[int, list[list[str]]] = {}
+
+    def walk(items: list, parents: list[str]) -> None:
+        last: list[str] = parents
+        for item in items:
+            if isinstance(item, list):
+                walk(item, last)
+                continue
+            title = " ".join(_normalise(str(item.title)).split())
+            if not title:
+                continue
+            last = [*parents, title]
+            try:
+                page = reader.get_destination_page_number(item)
+            except _PDF_ERRORS:
+                continue
+            if page is not None and page >= 0:
+                starts.setdefault(page, []).append(last)
+
+    try:
+        walk(reader.outline, [])
+    except _PDF_ERRORS:
+        return {}
+    return starts
+
+
+def _normalise(text: str) -> str:
+    # NFKC expands ligatures (ﬁ -> fi) so "efficacy" matches; soft hyphens mark line-end breaks.
+    text = unicodedata.normalize("NFKC", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = re.sub(r"\u00ad\n", "-\n", text).replace("\u00ad", "")
+    return "\n".join(line.rstrip() for line in text.split("\n"))
+
+
+def _line_key(line: str) -> str:
+    return re.sub(r"\d+", "#", " ".join(line.split()).lower())
+
+
+def _strip_running_lines(pages: list[list[str]]) -> list[list[str]]:
+    """Drop page numbers and headers/footers repeated (digits aside) on half the pages or more."""
+    pages = [[ln for ln in lines if ln.strip()] for lines in pages]
+    repeated: set[str] = set()
+    if len(pages) >= 3:
+        counts: Counter[str] = Counter()
+        for lines in pages:
+            counts.update({_line_key(ln) for ln in lines[:_EDGE_LINES] + lines[-_EDGE_LINES:]})
+        threshold = max(2, (len(pages) + 1) // 2)
+        repeated = {key for key, n in counts.items() if n >= threshold}
+
+    def running(line: str) -> bool:
+        return _line_key(line) in repeated or bool(_PAGE_NUMBER_RE.match(line.strip()))
+
+    cleaned = []
+    for lines in pages:
+        start, end = 0, len(lines)
+        while start < min(end, _EDGE_LINES) and running(lines[start]):
+            start += 1
+        while end > max(start, len(lines) - _EDGE_LINES) and running(lines[end - 1]):
+            end -= 1
+        cleaned.append(lines[start:end])
+    return cleaned
+
+
+def _is_title_case(text: str) -> bool:
+    words = re.findall(r"[^\W\d_][\w'’-]*", text)
+    significant = [w for w in words if w.lower() not in _SMALL_WORDS]
+    return bool(significant) and all(w[0].isupper() for w in significant) and text[0].isupper()
+
+
+def _heading_level(line: str, prev: str | None, nxt: str | None) -> tuple[int, str] | None:
+    """(level, text) when a line looks like a heading; conservative, as a wrong heading mislabels text."""
+    text = " ".join(line.split())
+    if not (3 <= len(text) <= 80) or len(text.split()) > 12 or nxt is None:
+        return None
+    if text[-1] in ".,;:!?-" or not any(c.isalpha() for c in text):
+        return None
+    # A heading starts a block: the line before it ended a sentence, or there was none on this page.
+    if prev is not None and prev.rstrip()[-1:] not in ".!?:":
+        return None
+    if nxt[:1].islower():
+        return None
+    numbered = _NUMBERED_HEADING_RE.match(text)
+    # "2.1 Methods" or "3 Results": a numbered list item ("1. young people who ...") is not a heading.
+    if numbered and (_is_title_case(numbered.group(2)) or "." in numbered.group(1)):
+        return numbered.group(1).count(".") + 1, text
+    if not numbered and _is_title_case(text) and len(text.split()) <= 8:
+        return 1, text
+    return None
+
+
+def _is_heading_line(line: str, title: str) -> bool:
+    """The line is the bookmark's title, perhaps after its number ("2.1 Methods" for "Methods")."""
+    line = " ".join(line.split()).lower()
+    title = title.lower()
+    return line == title or bool(re.fullmatch(r"[\d.]+\s+" + re.escape(title), line))
+
+
+def _mark_headings(pages: list[list[str]], outline: dict[int, list[list[str]]]) -> list[list[_Line]]:
+    marked = [[_Line(ln) for ln in lines] for lines in pages]
+    if outline:
+        for page, paths in outline.items():
+            if page >= len(marked):
+                continue
+            lines = marked[page]
+            cursor = 0
+            for path in paths:
+                # Start the section at its heading line when it can be found, else at the page top.
+                hit = next((j for j in range(cursor, len(lines)) if _is_heading_line(lines[j].text, path[-1])), None)
+                if hit is None:
+                    lines.insert(cursor, _Line("", heading=path))
+                    cursor += 1
+                else:
+                    lines[hit].heading = path
+                    cursor = hit + 1
+        return marked
+
+    stack: list[str] = []
+    for lines in marked:
+        for j, line in enumerate(lines):
+            prev = lines[j - 1].text if j else None
+            nxt = lines[j + 1].text if j + 1 < len(lines) else None
+            found = _heading_level(line.text, prev, nxt)
+            if found:
+                level, text = found
+                stack = [*stack[: level - 1], text]
+                line.heading = list(stack)
+    return marked
+
+
+def _blocks(
+    pages: list[list[str]], labels: list[str], outline: dict[int, list[list[str]]]
+) -> tuple[list[Block], list[str]]:
+    """Paragraph blocks with their page and section, and the headings met in order."""
+    blocks: list[Block] = []
+    headings: list[str] = []
+    section: list[str] = []
+    for index, lines in enumerate(_mark_headings(pages, outline)):
+        lengths = sorted(len(ln.text) for ln in lines if ln.text)
+        typical = lengths[int(len(lengths) * 0.75)] if lengths else 0
+        paragraphs: list[tuple[list[str], list[str]]] = [(section, [])]
+        for line in lines:
+            text = " ".join(line.text.split())
+            if line.heading is not None:
+                section = line.heading
+                headings.append(section[-1])
+                paragraphs.append((section, []))
+                continue
+            paragraphs[-1][1].append(text)
+            # A short line that ends a sentence ends its paragraph: pypdf gives no blank lines.
+            if text[-1:] in ".!?:" and len(text) < 0.85 * typical:
+                paragraphs.append((section, []))
+        for path, para in paragraphs:
+            joined = _join_lines(para)
+            if joined:
+                blocks.append(Block(joined, list(path), labels[index], index + 1))
+    return blocks, headings
+
+
+def _join_lines(lines: list[str]) -> str:
+    text = ""
+    for line in lines:
+        if not line:
+            continue
+        if re.search(r"[^\W\d_]-$", text) and line[:1].islower():
+            text = text[:-1] + line  # "vio-" + "lence": a word broken at the line end
+        else:
+            text = f"{text} {line}" if text else line
+    return text
+
+
+def _meta_text(metadata: object, key: str) -> str | None:
+    try:
+        value = metadata.get(key) if metadata else None
+    except _PDF_ERRORS:
+        return None
+    if value is None:
+        return None
+    text = " ".join(str(value).replace("\x00", " ").split())
+    return text or None
+
+
+def _sensible_title(title: str | None, path: Path) -> str | None:
+    """The metadata title unless it is a file name, a placeholder or a word-processor default."""
+    if not title:
+        return None
+    title = re.sub(r"^Microsoft (?:Word|PowerPoint) - ", "", title).strip()
+    lowered = title.lower()
+    if (
+        len(title) < 4
+        or not re.search(r"[^\W\d_]{2}", title)
+        or lowered in {"untitled", "title", "document", "slide 1", "powerpoint presentation"}
+        or re.search(r"\.(pdf|docx?|odt|pptx?|indd|tex|rtf)$", lowered)
+        or lowered == path.stem.lower()
+    ):
+        return None
+    return title
+
+
+def _authors(value: str | None) -> list[str]:
+    if not value:
+        return []
+    parts = re.split(r"\s*;\s*|\s+and\s+|\s*&\s*", value)
+    return [p.strip(" ,") for p in parts if p.strip(" ,")]
+
+
+def _creation_year(metadata: object) -> int | None:
+    raw = _meta_text(metadata, "/CreationDate")
+    match = re.match(r"(?:D:)?((?:19|20)\d{2})", raw or "")
+    return int(match.group(1)) if match else None

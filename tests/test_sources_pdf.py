@@ -1,0 +1,300 @@
+"""PDF reader: page labels, text cleaning, running headers, sections, scans, encryption, corrupt files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pypdf import PdfWriter
+from pypdf.generic import (
+    ArrayObject,
+    DecodedStreamObject,
+    DictionaryObject,
+    NameObject,
+    NumberObject,
+)
+
+from ingest.sources import ReadOptions, SourceError, read_file
+from ingest.sources.pdf import read
+from kb.ids import doc_id_for, file_hash
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
+def _font() -> DictionaryObject:
+    return DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Font"),
+            NameObject("/Subtype"): NameObject("/Type1"),
+            NameObject("/BaseFont"): NameObject("/Helvetica"),
+            NameObject("/Encoding"): NameObject("/WinAnsiEncoding"),
+        }
+    )
+
+
+def make_pdf(
+    path: Path,
+    pages: list[list[str]],
+    *,
+    labels: list[tuple[int, int, str, int]] | None = None,
+    outline: list[tuple[str, int, str | None]] | None = None,
+    metadata: dict[str, str] | None = None,
+    user_password: str | None = None,
+) -> Path:
+    """A real text PDF: each page's lines drawn top-down in Helvetica, so pypdf extracts them in order."""
+    writer = PdfWriter()
+    for lines in pages:
+        page = writer.add_blank_page(width=612, height=792)
+        ops = ["BT", "/F1 11 Tf", "14 TL", "72 740 Td"]
+        ops += [f"({_escape(line)}) Tj T*" for line in lines]
+        ops.append("ET")
+        stream = DecodedStreamObject()
+        stream.set_data("\n".join(ops).encode("latin-1"))
+        page[NameObject("/Contents")] = writer._add_object(stream)
+        page[NameObject("/Resources")] = DictionaryObject(
+            {NameObject("/Font"): DictionaryObject({NameObject("/F1"): writer._add_object(_font())})}
+        )
+    for start, end, style, first in labels or []:
+        writer.set_page_label(start, end, style=style, start=first)
+    parents: dict[str, object] = {}
+    for title, page_index, parent in outline or []:
+        parents[title] = writer.add_outline_item(title=title, page_number=page_index, parent=parents.get(parent))
+    if metadata:
+        writer.add_metadata(metadata)
+    if user_password is not None:
+        writer.encrypt(user_password=user_password, owner_password="owner-secret", algorithm="RC4-128")
+    with path.open("wb") as fh:
+        writer.write(fh)
+    return path
+
+
+def make_scan(path: Path) -> Path:
+    """A page that only paints an image, like a scanner's output: no text layer at all."""
+    writer = PdfWriter()
+    page = writer.add_blank_page(width=200, height=200)
+    image = DecodedStreamObject()
+    image.set_data(bytes([0, 255, 255, 0]))
+    image.update(
+        {
+            NameObject("/Type"): NameObject("/XObject"),
+            NameObject("/Subtype"): NameObject("/Image"),
+            NameObject("/Width"): NumberObject(2),
+            NameObject("/Height"): NumberObject(2),
+            NameObject("/ColorSpace"): NameObject("/DeviceGray"),
+            NameObject("/BitsPerComponent"): NumberObject(8),
+        }
+    )
+    content = DecodedStreamObject()
+    content.set_data(b"q 200 0 0 200 0 0 cm /Im1 Do Q")
+    page[NameObject("/Contents")] = writer._add_object(content)
+    page[NameObject("/Resources")] = DictionaryObject(
+        {
+            NameObject("/XObject"): DictionaryObject({NameObject("/Im1"): writer._add_object(image)}),
+            NameObject("/ProcSet"): ArrayObject([NameObject("/PDF"), NameObject("/ImageB")]),
+        }
+    )
+    with path.open("wb") as fh:
+        writer.write(fh)
+    return path
+
+
+HEADER = "West Yorkshire Violence Reduction Unit - Needs Assessment 2024"
+REPORT_PAGES = [
+    ["Foreword", "This assessment was published in March 2023 by the unit.", "i"],
+    [
+        HEADER,
+        "1 Introduction",
+        "Serious vio-",
+        "lence harms communities across the county and the well-being",
+        "of young people matters to every partner.",
+        "A new paragraph starts here and runs on to the end of the page",
+        "Page 1 of 3",
+    ],
+    [
+        HEADER,
+        "Knife crime fell in Bradford after the first year of the programme",
+        "and schools reported fewer exclusions.",
+        "Page 2 of 3",
+    ],
+    [
+        HEADER,
+        "2.1 Methods",
+        "We interviewed forty practitioners across five districts in total,",
+        "including youth workers and police officers.",
+        "Page 3 of 3",
+    ],
+]
+
+
+@pytest.fixture
+def report_pdf(tmp_path: Path) -> Path:
+    # Roman numerals for the foreword, then 1, 2, 3: what a reader sees printed on the pages.
+    return make_pdf(
+        tmp_path / "report.pdf",
+        REPORT_PAGES,
+        labels=[(0, 0, "/r", 1), (1, 3, "/D", 1)],
+        metadata={"/Title": "Serious Violence Needs Assessment", "/Author": "A. Analyst; B. Writer"},
+    )
+
+
+def _blocks_with(result, phrase: str):
+    return [b for b in result.documents[0].blocks if phrase in b.text]
+
+
+def test_text_carries_printed_page_label_and_physical_index(report_pdf: Path) -> None:
+    result = read(report_pdf, ReadOptions())
+    [block] = _blocks_with(result, "Knife crime fell in Bradford")
+    assert (block.page_label, block.page_index) == ("2", 3)
+    [foreword] = _blocks_with(result, "This assessment was published")
+    assert (foreword.page_label, foreword.page_index) == ("i", 1)
+
+
+def test_hyphenation_and_line_breaks_are_cleaned(report_pdf: Path) -> None:
+    result = read(report_pdf, ReadOptions())
+    text = "\n".join(b.text for b in result.documents[0].blocks)
+    assert "Serious violence harms communities" in text
+    assert "the well-being of young people" in text
+    assert "after the first year of the programme and schools" in text
+
+
+def test_paragraph_ends_at_short_line_ending_a_sentence(report_pdf: Path) -> None:
+    result = read(report_pdf, ReadOptions())
+    [intro] = _blocks_with(result, "harms communities")
+    assert intro.text.endswith("matters to every partner.")
+    [following] = _blocks_with(result, "A new paragraph starts here")
+    assert following.text.startswith("A new paragraph")
+
+
+def test_repeated_header_and_page_numbers_are_removed(report_pdf: Path) -> None:
+    result = read(report_pdf, ReadOptions())
+    text = "\n".join(b.text for b in result.documents[0].blocks)
+    assert "Needs Assessment 2024" not in text
+    assert "Page 2 of 3" not in text
+    assert not any(b.text == "i" for b in result.documents[0].blocks)
+
+
+def test_heuristic_headings_become_section_paths(report_pdf: Path) -> None:
+    result = read(report_pdf, ReadOptions())
+    [intro] = _blocks_with(result, "harms communities")
+    assert intro.section == ["1 Introduction"]
+    [methods] = _blocks_with(result, "forty practitioners")
+    assert methods.section == ["1 Introduction", "2.1 Methods"]
+
+
+def test_metadata_title_authors_and_year(report_pdf: Path) -> None:
+    doc = read(report_pdf, ReadOptions(doc_type="needs_assessment", sensitivity="official-sensitive"))
+    document = doc.documents[0].document
+    assert document.title == "Serious Violence Needs Assessment"
+    assert document.authors == ["A. Analyst", "B. Writer"]
+    assert document.year == 2023  # "published in March 2023" beats the file's creation date
+    assert document.doc_type == "needs_assessment"
+    assert document.sensitivity == "official-sensitive"
+    assert document.status == "ok"
+    assert document.doc_id.startswith("sha256:")
+
+
+def test_outline_assigns_sections_by_page(tmp_path: Path) -> None:
+    pdf = make_pdf(
+        tmp_path / "outlined.pdf",
+        [
+            ["Summary", "this page sits under the summary bookmark."],
+            ["Findings", "exclusion from school raises the risk."],
+            ["mentoring results are described here in lower case."],
+        ],
+        outline=[("Summary", 0, None), ("Findings", 1, None), ("Mentoring", 2, "Findings")],
+    )
+    blocks = read(pdf, ReadOptions()).documents[0].blocks
+    by_text = {b.text: b.section for b in blocks}
+    assert by_text["this page sits under the summary bookmark."] == ["Summary"]
+    assert by_text["exclusion from school raises the risk."] == ["Findings"]
+    assert by_text["mentoring results are described here in lower case."] == ["Findings", "Mentoring"]
+
+
+def test_doi_on_first_page_becomes_doc_id(tmp_path: Path) -> None:
+    pdf = make_pdf(
+        tmp_path / "paper.pdf",
+        [["Mentoring and Youth Violence", "doi: 10.1016/J.AVB.2020.101234", "Body text here."]],
+    )
+    document = read(pdf, ReadOptions()).documents[0].document
+    assert document.doi == "10.1016/j.avb.2020.101234"
+    assert document.doc_id == doc_id_for("10.1016/j.avb.2020.101234", "")
+
+
+def test_title_falls_back_to_first_line_when_metadata_is_a_filename(tmp_path: Path) -> None:
+    pdf = make_pdf(
+        tmp_path / "x.pdf",
+        [["Youth Violence in Leeds", "Some text about the city."]],
+        metadata={"/Title": "Microsoft Word - draft3.docx"},
+    )
+    assert read(pdf, ReadOptions()).documents[0].document.title == "Youth Violence in Leeds"
+
+
+def test_scan_without_text_layer_is_no_text(tmp_path: Path) -> None:
+    pdf = make_scan(tmp_path / "scan.pdf")
+    [parsed] = read(pdf, ReadOptions()).documents
+    assert parsed.document.status == "no_text"
+    assert parsed.blocks == []
+    assert parsed.document.doc_id == "sha256:" + file_hash(pdf.read_bytes())[:32]
+
+
+def test_password_protected_pdf_raises_encrypted(tmp_path: Path) -> None:
+    pdf = make_pdf(tmp_path / "locked.pdf", [["Secret text."]], user_password="s3cret")
+    with pytest.raises(SourceError) as err:
+        read(pdf, ReadOptions())
+    assert err.value.reason == "encrypted: password required"
+
+
+def test_pdf_encrypted_with_empty_password_is_read(tmp_path: Path) -> None:
+    pdf = make_pdf(tmp_path / "owner-only.pdf", [["Open to all readers."]], user_password="")
+    [block] = read(pdf, ReadOptions()).documents[0].blocks
+    assert block.text == "Open to all readers."
+
+
+def test_truncated_pdf_is_reported_as_corrupt(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 9 0 R >> endobj\ntrailer << /Root 1 0 R >>\n")
+    with pytest.raises(SourceError) as err:
+        read_file(bad)
+    assert err.value.reason.startswith("corrupt PDF: ")
+
+
+@pytest.mark.shared_data
+def test_shared_minimal_document_dehyphenates_and_drops_page_number(shared_data: Path) -> None:
+    [parsed] = read_file(shared_data / "pdfs" / "minimal-document.pdf").documents
+    [block] = parsed.blocks
+    assert "no sea takimata sanctus" in block.text
+    assert block.text.endswith("sanctus est Lorem ipsum dolor sit amet.")
+    assert (block.page_label, block.page_index) == ("1", 1)
+
+
+@pytest.mark.shared_data
+def test_shared_multicolumn_expands_ligatures_and_keeps_pages(shared_data: Path) -> None:
+    [parsed] = read_file(shared_data / "pdfs" / "multicolumn.pdf").documents
+    assert parsed.document.title == "Two-Column Document with Lorem Ipsum"
+    text = " ".join(b.text for b in parsed.blocks)
+    assert "two columns filled with Lorem Ipsum" in text
+    assert "\ufb01" not in text
+    [page2] = [b for b in parsed.blocks if b.text.startswith("Suspendisse vel felis")]
+    assert page2.page_label == "2"
+
+
+@pytest.mark.shared_data
+def test_shared_scan_is_no_text(shared_data: Path) -> None:
+    [parsed] = read_file(shared_data / "pdfs" / "imagemagick-CCITTFaxDecode.pdf").documents
+    assert parsed.document.status == "no_text"
+    assert parsed.blocks == []
+
+
+@pytest.mark.shared_data
+def test_shared_encrypted_pdf_asks_for_password(shared_data: Path) -> None:
+    with pytest.raises(SourceError, match="encrypted"):
+        read_file(shared_data / "pdfs" / "libreoffice-writer-password.pdf")
+
+
+@pytest.mark.shared_data
+def test_shared_corrupt_pdf_names_pypdf_error(shared_data: Path) -> None:
+    with pytest.raises(SourceError) as err:
+        read_file(shared_data / "pdfs" / "unreadablemetadata.pdf")
+    assert err.value.reason == "corrupt PDF: Invalid object in /Pages"
