@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import importlib.util
 import sys
 from pathlib import Path
@@ -56,6 +57,8 @@ class LazyGroup(click.Group):
 def main(ctx: click.Context, data_dir: str | None) -> None:
     """Evidence knowledge base of the Violence Reduction Unit: ingest, search, what works, digests."""
     ctx.obj = State(data_dir)
+    # Libraries report recoverable file damage through logging; the per-file table is where users look.
+    logging.basicConfig(level=logging.ERROR)
 
 
 @main.command()
@@ -64,9 +67,7 @@ def main(ctx: click.Context, data_dir: str | None) -> None:
 @click.option("--sensitivity", type=click.Choice(["official", "official-sensitive"]), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable report.")
 @pass_state
-def ingest(
-    state: State, paths: tuple[str, ...], doc_type: str | None, sensitivity: str | None, as_json: bool
-):
+def ingest(state: State, paths: tuple[str, ...], doc_type: str | None, sensitivity: str | None, as_json: bool):
     """Ingest files or folders (PDF, text, Markdown, BibTeX, toolkit entries). Exit 1 if any file failed."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -103,6 +104,13 @@ def ingest(
     sys.exit(1 if report.failed else 0)
 
 
+def _display_path(path: str) -> str:
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
 def _print_ingest_table(report) -> None:
     from rich.table import Table
 
@@ -113,11 +121,9 @@ def _print_ingest_table(report) -> None:
     for f in report.files:
         note = f.reason or ""
         if f.problems:
-            note = (
-                (note + "; " if note else "") + f"{len(f.problems)} problem(s): " + "; ".join(f.problems[:3])
-            )
+            note = (note + "; " if note else "") + f"{len(f.problems)} problem(s): " + "; ".join(f.problems[:3])
         t.add_row(
-            f.path,
+            _display_path(f.path),
             f"[{styles.get(f.status, '')}]{f.status}[/]",
             str(f.documents),
             str(f.passages),
@@ -127,9 +133,7 @@ def _print_ingest_table(report) -> None:
     c = console()
     c.print(t)
     s = report.to_dict()["summary"]
-    c.print(
-        f"{s['files']} file(s): {s['by_status']}; {s['passages']} passages, {s['embedded']} newly embedded"
-    )
+    c.print(f"{s['files']} file(s): {s['by_status']}; {s['passages']} passages, {s['embedded']} newly embedded")
 
 
 def _filters(factor, polarity, priority, who, doc_type, since, until, district):
@@ -152,9 +156,7 @@ def filter_options(f):
         [
             click.option("--factor", multiple=True, help="Factor id from the taxonomy (repeatable)."),
             click.option("--polarity", type=click.Choice(["risk", "protective"])),
-            click.option(
-                "--priority", type=click.IntRange(1, 6), multiple=True, help="Strategy priority 1-6."
-            ),
+            click.option("--priority", type=click.IntRange(1, 6), multiple=True, help="Strategy priority 1-6."),
             click.option(
                 "--who",
                 multiple=True,
@@ -164,9 +166,7 @@ def filter_options(f):
             click.option("--type", "doc_type", multiple=True, help="Document type (repeatable)."),
             click.option("--since", type=int, help="Published in or after this year."),
             click.option("--until", type=int, help="Published in or before this year."),
-            click.option(
-                "--district", multiple=True, help="Bradford, Calderdale, Kirklees, Leeds or Wakefield."
-            ),
+            click.option("--district", multiple=True, help="Bradford, Calderdale, Kirklees, Leeds or Wakefield."),
         ]
     ):
         f = opt(f)
@@ -180,9 +180,7 @@ def filter_options(f):
 @filter_options
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
-def search(
-    state: State, query, k, mode, factor, polarity, priority, who, doc_type, since, until, district, as_json
-):
+def search(state: State, query, k, mode, factor, polarity, priority, who, doc_type, since, until, district, as_json):
     """Search passages by meaning and words; results grouped by document, each passage cited."""
     from kb.embed import ModelError
     from kb.search import Searcher, SearchError
@@ -269,9 +267,7 @@ def remove(state: State, doc_id: str):
 
 @main.command()
 @click.argument("text", nargs=-1)
-@click.option(
-    "--lines", "lines_file", type=click.Path(exists=True, dir_okay=False), help="One text per line."
-)
+@click.option("--lines", "lines_file", type=click.Path(exists=True, dir_okay=False), help="One text per line.")
 @click.option("--json", "as_json", is_flag=True)
 def tag(text: tuple[str, ...], lines_file: str | None, as_json: bool):
     """Show the tags the tagger gives each text: factors with polarity, priorities, places."""

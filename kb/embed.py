@@ -50,9 +50,7 @@ def verify_default_weights(model_dir: Path, stamp_dir: Path | None) -> None:
         except (OSError, ValueError):
             pass
     if st.st_size != DEFAULT_WEIGHTS_SIZE:
-        raise ModelError(
-            f"{weights} has {st.st_size} bytes, expected {DEFAULT_WEIGHTS_SIZE}: reinstall the package"
-        )
+        raise ModelError(f"{weights} has {st.st_size} bytes, expected {DEFAULT_WEIGHTS_SIZE}: reinstall the package")
     h = hashlib.sha256()
     with weights.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -138,6 +136,12 @@ class Embedder:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        except ImportError:
+            pass
         try:
             return SentenceTransformer(target, device=self.settings.device)
         except Exception as exc:  # the library raises many kinds; all mean the same to a user

@@ -132,7 +132,7 @@ def chunk_id_for(doc_id: str, index: int) -> str:
 
 @dataclass
 class OtherOutcome:
-    band: str
+    band: str | None  # None where the source gives a figure but no band
     outcome: str
 
 

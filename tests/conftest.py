@@ -22,3 +22,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def shared_data() -> Path:
     """`../shared/data`; use it only in tests marked `@pytest.mark.shared_data`."""
     return SHARED_DATA
+
+
+# Real knowledge bases built once per session (see kbfixtures.py).
+pytest_plugins = ["kbfixtures"]

@@ -1,0 +1,77 @@
+"""Server mode: a real `chroma run` on 127.0.0.1 serves the vectors when KB_CHROMA_URL is set."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from kbfixtures import run_kb
+from test_ingest import write_notes
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def chroma_server(tmp_path):
+    port = free_port()
+    chroma = Path(sys.executable).with_name("chroma")
+    proc = subprocess.Popen(
+        [str(chroma), "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1)
+            break
+        except OSError:
+            if time.time() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail("chroma run did not start within 60 s")
+            time.sleep(0.3)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_ingest_and_search_through_a_chroma_server(tmp_path, chroma_server):
+    docs = tmp_path / "docs"
+    write_notes(docs, 3)
+    data = tmp_path / "kb"
+    run_kb(data, "ingest", str(docs), "--json", check=True, KB_CHROMA_URL=chroma_server)
+    assert not (data / "chroma").exists(), "server mode must not write an embedded store"
+    out = run_kb(
+        data, "search", "trusted adult mentor", "--mode", "dense", "--json", check=True, KB_CHROMA_URL=chroma_server
+    )
+    hits = [p for r in json.loads(out.stdout)["results"] for p in r["passages"]]
+    assert hits and "trusted adult" in hits[0]["text"]
+
+    import chromadb
+
+    port = int(chroma_server.rsplit(":", 1)[1])
+    client = chromadb.HttpClient(host="127.0.0.1", port=port)
+    (name,) = [c.name for c in client.list_collections()]
+    assert name.startswith("kb-all-MiniLM-L6-v2-d384-")
+    stats = json.loads(run_kb(data, "stats", "--json", check=True).stdout)
+    assert client.get_collection(name).count() == stats["passages"]
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path):
+    docs = tmp_path / "docs"
+    write_notes(docs, 1)
+    url = f"http://127.0.0.1:{free_port()}"
+    proc = run_kb(tmp_path / "kb", "ingest", str(docs), KB_CHROMA_URL=url)
+    assert proc.returncode != 0
+    assert "Chroma server" in proc.stderr and url in proc.stderr

@@ -1,0 +1,102 @@
+"""Search over the ingested sample corpus: modes, filters, grouping, citations, the CLI contract."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from kbfixtures import open_kb, run_kb
+
+from kb.search import Filters, Searcher, SearchError, cite, fts_query
+
+QUERY = "alcohol and weapon carrying among young people"
+
+
+@pytest.fixture(scope="module")
+def searcher(corpus_data_dir):
+    kb = open_kb(corpus_data_dir)
+    yield Searcher(kb)
+    kb.close()
+
+
+def test_cli_search_returns_cited_strategy_passage_tagged_substance_misuse(corpus_data_dir):
+    out = json.loads(run_kb(corpus_data_dir, "search", QUERY, "-k", "5", "--json", check=True).stdout)
+    passages = [p for r in out["results"] for p in r["passages"]]
+    assert passages, out
+    strategy = [p for p in passages if p["doc_type"] == "strategy"]
+    assert strategy, "the strategy's needs-assessment bullets should be found"
+    tagged = [p for p in strategy if any(f["factor"] == "substance-misuse" for f in p["tags"]["factors"])]
+    assert tagged
+    best = tagged[0]
+    assert "alcohol" in best["text"].lower()
+    assert best["page_start"] and best["section"]
+    assert f"p. {best['page_start']}" in best["citation"]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+def test_every_mode_finds_the_alcohol_bullets(searcher, mode):
+    res = searcher.search(QUERY, k=10, mode=mode)
+    assert res.mode == mode
+    assert any("weapon carrying" in h.chunk.text for h in res.hits)
+
+
+def test_results_are_grouped_by_document_best_first(searcher):
+    res = searcher.search("care leavers exploitation", k=15)
+    groups = res.groups
+    assert len({g.document.doc_id for g in groups}) == len(groups)
+    assert [g.score for g in groups] == sorted((g.score for g in groups), reverse=True)
+    for g in groups:
+        assert [h.score for h in g.hits] == sorted((h.score for h in g.hits), reverse=True)
+
+
+def test_factor_and_type_filters_hold_for_every_hit(searcher):
+    res = searcher.search("violence", k=20, filters=Filters(factors=["mental-health"], doc_types=["strategy"]))
+    assert res.hits
+    for h in res.hits:
+        assert h.document.doc_type == "strategy"
+        assert "mental-health" in {f.factor for f in h.chunk.tags.factors}
+
+
+def test_priority_filter_and_year_range(searcher):
+    res = searcher.search("what works to reduce violence", k=10, filters=Filters(priorities=[2]))
+    assert res.hits and all(2 in h.chunk.tags.priorities for h in res.hits)
+    none = searcher.search("violence", k=10, filters=Filters(year_from=2090))
+    assert none.hits == []
+
+
+def test_toolkit_type_filter_finds_toolkit_entries(searcher):
+    res = searcher.search("mentoring", k=5, filters=Filters(doc_types=["toolkit"]))
+    assert res.hits and all(h.document.doc_type == "toolkit" for h in res.hits)
+    assert any("mentoring" in h.document.title.lower() for h in res.hits)
+
+
+def test_sensitivity_filter_can_hide_everything(searcher):
+    res = searcher.search(QUERY, k=5, filters=Filters(sensitivities=["official-sensitive"]))
+    assert res.hits == []
+
+
+def test_more_like_this_excludes_the_passage_itself(searcher):
+    first = searcher.search(QUERY, k=1).hits[0]
+    like = searcher.similar(first.chunk.chunk_id, k=5)
+    assert like.hits and first.chunk.chunk_id not in {h.chunk.chunk_id for h in like.hits}
+
+
+def test_empty_query_and_bad_mode_are_clear_errors(searcher):
+    with pytest.raises(SearchError, match="empty"):
+        searcher.search("   ")
+    with pytest.raises(SearchError, match="mode"):
+        searcher.search("x", mode="fuzzy")
+
+
+def test_fts_query_never_passes_syntax_through():
+    assert fts_query('NEAR("a" OR) * knife-crime') == '"near" OR "knife" OR "crime"'
+    assert fts_query("the of and") is None
+
+
+def test_citation_format():
+    from kb.models import Chunk, Document
+
+    d = Document(doc_id="x", title="Strategy", doc_type="strategy", source="s", year=2022)
+    c = Chunk(chunk_id="x:0", doc_id="x", index=0, text="t", section=["Strategy", "Needs", "Substance Use"])
+    c.page_start, c.page_end = "14", "15"
+    assert cite(d, c) == "Strategy (2022), pp. 14-15, § Needs › Substance Use"
