@@ -1,0 +1,216 @@
+"""Tagging: find the taxonomy's factors (with polarity), priorities, crime types, cohorts and places in text."""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kb.models import FactorTag, Tags
+from kb.taxonomy import Taxonomy, load_taxonomy
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc
+
+_PRIORITY_MENTION = re.compile(r"\bpriority\s+([1-6])\b", re.IGNORECASE)
+# Matcher keys are "<kind>:<id>". Only factors take part in polarity; cues, negators and ignores steer it.
+_FACTOR, _CRIME, _COHORT, _PLACE = "factor", "crime", "cohort", "place"
+_PROTECTIVE, _RISK, _NEGATOR, _IGNORE = "cue+", "cue-", "neg", "ignore"
+# Cues strong enough to say that a risk factor named before them is itself protective
+# ("being in care was a protective factor"); weaker cues ("reduces the risk") usually follow an intervention.
+_STRONG_PROTECTIVE = ("protective factor", "protective", "protect", "protects against", "protect against", "buffer")
+_LEMMATIZER = "kb_lower_lemmatizer"
+
+
+@dataclass
+class _Mention:
+    kind: str
+    id: str
+    start: int
+    end: int
+
+
+class _LowerLemmatizer:
+    """Lookup lemmatizer (spacy-lookups-data) applied to the lowercase form, so "Results" == "results"."""
+
+    def __init__(self, vocab):
+        from spacy.lookups import load_lookups
+
+        table = load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup")
+        self.lemma_of = {key: vocab.strings.add(value) for key, value in table.items()}
+
+    def __call__(self, doc: Doc) -> Doc:
+        lemma_of = self.lemma_of
+        for token in doc:
+            token.lemma = lemma_of.get(token.lower, token.lower)
+        return doc
+
+
+def _register_lemmatizer() -> None:
+    from spacy.language import Language
+
+    if not Language.has_factory(_LEMMATIZER):
+        Language.factory(_LEMMATIZER, func=lambda nlp, name: _LowerLemmatizer(nlp.vocab))
+
+
+class Tagger:
+    """Tags passages with the taxonomy; spaCy is loaded on first use, once per Tagger."""
+
+    def __init__(self, taxonomy: Taxonomy | None = None, batch_size: int = 256):
+        self.taxonomy = taxonomy or load_taxonomy()
+        self.batch_size = batch_size
+        self._nlp: Language | None = None
+        self._order = {
+            kind: {key: i for i, key in enumerate(table)}
+            for kind, table in (
+                (_FACTOR, self.taxonomy.factors),
+                (_CRIME, self.taxonomy.crime_types),
+                (_COHORT, self.taxonomy.cohorts),
+                (_PLACE, self.taxonomy.places),
+            )
+        }
+        self._who_order = {w: i for i, w in enumerate(self.taxonomy.who_levels)}
+
+    def tag(self, text: str) -> Tags:
+        return self.tag_many([text])[0]
+
+    def tag_many(self, texts: Iterable[str]) -> list[Tags]:
+        texts = list(texts)
+        nlp = self._pipeline()
+        return [self._tags(doc) for doc in nlp.pipe(texts, batch_size=self.batch_size)]
+
+    def _pipeline(self) -> Language:
+        if self._nlp is None:
+            self._nlp = self._build()
+        return self._nlp
+
+    def _build(self) -> Language:
+        import spacy
+        from spacy.matcher import PhraseMatcher
+
+        _register_lemmatizer()
+        nlp = spacy.blank("en")
+        nlp.add_pipe("sentencizer")
+        lemmatizer = nlp.add_pipe(_LEMMATIZER)
+
+        tax = self.taxonomy
+        lemma_terms: dict[str, list[str]] = {}
+        lower_terms: dict[str, list[str]] = {}
+        for kind, table in ((_FACTOR, tax.factors), (_CRIME, tax.crime_types), (_COHORT, tax.cohorts)):
+            for entry in table.values():
+                lemma_terms[f"{kind}:{entry.id}"] = list(entry.synonyms)
+                lower_terms[f"{kind}:{entry.id}"] = list(entry.exact)
+        for place in tax.places.values():
+            # Place names are proper nouns: lemmatising them only blurs them ("Leeds" -> "leed").
+            lower_terms[f"{_PLACE}:{place.id}"] = [*place.synonyms, *place.exact]
+        cues = tax.cues
+        for kind, terms in (
+            (_PROTECTIVE, cues.protective),
+            (_RISK, cues.risk),
+            (_NEGATOR, cues.negators),
+            (_IGNORE, cues.ignore),
+        ):
+            for term in terms:
+                lemma_terms.setdefault(f"{kind}:{term}", []).append(term)
+
+        self._lemma_matcher = PhraseMatcher(nlp.vocab, attr="LEMMA")
+        self._lower_matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
+        for key, terms in lemma_terms.items():
+            if terms:
+                self._lemma_matcher.add(key, [lemmatizer(nlp.make_doc(t)) for t in terms])
+        for key, terms in lower_terms.items():
+            if terms:
+                self._lower_matcher.add(key, [nlp.make_doc(t) for t in terms])
+        return nlp
+
+    def _mentions(self, doc: Doc) -> list[_Mention]:
+        strings = doc.vocab.strings
+        out = []
+        for match_id, start, end in (*self._lemma_matcher(doc), *self._lower_matcher(doc)):
+            kind, _, ident = strings[match_id].partition(":")
+            out.append(_Mention(kind, ident, start, end))
+        return out
+
+    def _tags(self, doc: Doc) -> Tags:
+        mentions = self._mentions(doc)
+        ignored = [(m.start, m.end) for m in mentions if m.kind == _IGNORE]
+
+        def kept(m: _Mention) -> bool:
+            return not any(s <= m.start and m.end <= e for s, e in ignored)
+
+        factors = [m for m in mentions if m.kind == _FACTOR and kept(m)]
+        # A longer mention wins over one inside it ("mental health support" is not also "mental health");
+        # identical spans under two factors are both kept, which is how one phrase gives two factors.
+        factors = [
+            m
+            for m in factors
+            if not any(o.start <= m.start and m.end <= o.end and (o.end - o.start) > (m.end - m.start) for o in factors)
+        ]
+        factors.sort(key=lambda m: (m.start, m.end))
+
+        tags = Tags()
+        seen: set[tuple[str, str]] = set()
+        if factors:
+            polarities = self._polarities(doc, factors, mentions)
+            for m, polarity in zip(factors, polarities, strict=True):
+                if (m.id, polarity) not in seen:
+                    seen.add((m.id, polarity))
+                    tags.factors.append(FactorTag(m.id, polarity))
+
+        tax = self.taxonomy
+        factor_ids = {f for f, _ in seen}
+        priorities = {p for f in factor_ids for p in tax.factors[f].priorities}
+        priorities |= {int(n) for n in _PRIORITY_MENTION.findall(doc.text)}
+        tags.priorities = sorted(priorities)
+        tags.who_levels = sorted({tax.factors[f].who_level for f in factor_ids}, key=self._who_order.__getitem__)
+        for kind, attr in ((_CRIME, "crime_types"), (_COHORT, "cohorts"), (_PLACE, "places")):
+            found = {m.id for m in mentions if m.kind == kind and kept(m)}
+            setattr(tags, attr, sorted(found, key=self._order[kind].__getitem__))
+        return tags
+
+    def _polarities(self, doc: Doc, factors: list[_Mention], mentions: list[_Mention]) -> list[str]:
+        sent_starts = [s.start for s in doc.sents]
+
+        def sentence(i: int) -> int:
+            return bisect_right(sent_starts, i) - 1
+
+        protective: dict[int, list[tuple[int, str]]] = {}
+        risky: set[int] = set()
+        negator_ends: set[int] = set()
+        for m in mentions:
+            if m.kind == _PROTECTIVE:
+                protective.setdefault(sentence(m.start), []).append((m.start, m.id))
+            elif m.kind == _RISK:
+                risky.add(sentence(m.start))
+            elif m.kind == _NEGATOR:
+                negator_ends.add(m.end)
+
+        factor_defs = self.taxonomy.factors
+        result = []
+        for m in factors:
+            default = factor_defs[m.id].polarity
+            negated = m.start in negator_ends
+            if default == "protective":
+                # The absence of a protective factor ("lack of a trusted adult") is a risk.
+                result.append("risk" if negated else "protective")
+                continue
+            sent = sentence(m.start)
+            cues_after = [cue for pos, cue in protective.get(sent, ()) if pos >= m.end]
+            flips = (
+                bool(cues_after)
+                and sent not in risky
+                and (negated or self._subject_of_strong_cue(m, cues_after, factors, sent, sentence))
+            )
+            result.append("protective" if flips else "risk")
+        return result
+
+    @staticmethod
+    def _subject_of_strong_cue(m, cues_after, factors, sent, sentence) -> bool:
+        # "Engagement in education is a protective factor against substance misuse": the protective
+        # factor is the subject; a risk factor is the subject only when no protective factor precedes the cue.
+        return any(c in _STRONG_PROTECTIVE for c in cues_after) and not any(
+            o is not m and sentence(o.start) == sent and o.start < m.start for o in factors
+        )

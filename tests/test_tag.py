@@ -1,0 +1,120 @@
+"""The tagger finds factors with the right polarity, districts and priorities, and keeps its measured quality."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ingest.tag import Tagger
+from kb.models import FactorTag
+
+ROOT = Path(__file__).resolve().parent.parent
+MIN_MICRO_F1 = 0.85
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    return Tagger()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Alcohol misuse increases the risk of violence.", [("substance-misuse", "risk")]),
+        ("A trusted adult mentor protects young people.", [("trusted-adult", "protective")]),
+        (
+            "Engagement in full time, quality education is a strong protective factor against a young person "
+            "becoming involved in serious violence",
+            [("engagement-in-education", "protective")],
+        ),
+        (
+            "Care leavers are vulnerable to child criminal exploitation.",
+            [("children-in-care", "risk"), ("exploitation", "risk")],
+        ),
+        ("Lack of a trusted adult was associated with increased offending.", [("trusted-adult", "risk")]),
+        (
+            "Mentoring protects young people against exploitation.",
+            [("trusted-adult", "protective"), ("exploitation", "risk")],
+        ),
+        ("Low levels of neighbourhood deprivation were protective against violence.", [("deprivation", "protective")]),
+        ("Tackling drug use in the community reduces the risk of violence.", [("substance-misuse", "risk")]),
+        (
+            "Online spaces including the emerging metaverse and online gambling",
+            [("online-spaces", "risk"), ("gambling", "risk")],
+        ),
+        ("Access to mental health support improved outcomes.", [("mental-health-support", "protective")]),
+        ("The trial recruited 1,200 participants from 40 secondary schools.", []),
+        ("We will embed a trauma informed approach across services.", []),
+    ],
+)
+def test_known_sentences(tagger, text, expected):
+    assert [(f.factor, f.polarity) for f in tagger.tag(text).factors] == expected
+
+
+def test_capitalised_and_inflected_forms_match(tagger):
+    assert tagger.tag("CARE LEAVERS Carried Knives.").factors == [
+        FactorTag("children-in-care", "risk"),
+        FactorTag("weapon-carrying", "risk"),
+    ]
+
+
+def test_districts_and_county_are_found(tagger):
+    tags = tagger.tag("Rates rose in Leeds, Bradford, Calderdale, Kirklees and Wakefield, across West Yorkshire.")
+    assert tags.places == ["bradford", "calderdale", "kirklees", "leeds", "wakefield", "west-yorkshire"]
+    assert tagger.tag("A pilot in Huddersfield and Halifax.").places == ["calderdale", "kirklees"]
+
+
+def test_priorities_and_who_levels_are_the_union_of_factors_plus_explicit_mentions(tagger):
+    tags = tagger.tag("Young carers and county lines exploitation are covered under Priority 6.")
+    assert tags.priorities == [2, 3, 6]
+    assert tags.who_levels == ["relationship", "community"]
+
+
+def test_crime_types_and_cohorts(tagger):
+    tags = tagger.tag("Knife crime and personal robbery against young people and women and girls.")
+    assert tags.crime_types == ["knife-crime", "personal-robbery"]
+    assert {"young-people", "women-and-girls"} <= set(tags.cohorts)
+
+
+def test_tag_many_equals_tag(tagger):
+    texts = [
+        "Alcohol misuse increases the risk of violence.",
+        "",
+        "Engagement in education is a protective factor. Exclusion from school is a risk factor.",
+        "Leeds and Wakefield NEET rates rose.",
+    ]
+    assert tagger.tag_many(texts) == [tagger.tag(t) for t in texts]
+
+
+def test_one_factor_can_carry_both_polarities_in_a_passage(tagger):
+    text = "Poor school engagement predicts violence. School engagement is a protective factor."
+    assert tagger.tag(text).factors == [
+        FactorTag("engagement-in-education", "risk"),
+        FactorTag("engagement-in-education", "protective"),
+    ]
+
+
+def test_spacy_is_loaded_lazily_and_once():
+    code = (
+        "import sys; from ingest.tag import Tagger; t = Tagger(); assert 'spacy' not in sys.modules; "
+        "t.tag('alcohol'); nlp = t._nlp; t.tag_many(['drugs', 'gangs']); assert t._nlp is nlp"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_benchmark_micro_f1_does_not_regress():
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.tagging", "--json", "--no-speed"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    report = json.loads(out)
+    assert report["n_items"] >= 120
+    assert report["micro"]["f1"] >= MIN_MICRO_F1, report["failures"]
+    assert report["polarity_accuracy"] >= 0.9
