@@ -64,6 +64,9 @@ class Report:
     by_source: dict[str, Scores]
     polarity_correct: int
     polarity_total: int
+    # The hard part of polarity: labels that differ from the factor's default (absence, flips).
+    non_default_correct: int
+    non_default_total: int
     failures: list[Failure]
     words_per_second: float | None = None
 
@@ -83,6 +86,8 @@ class Report:
             "polarity_accuracy": self.polarity_accuracy,
             "polarity_correct": self.polarity_correct,
             "polarity_total": self.polarity_total,
+            "non_default_polarity_correct": self.non_default_correct,
+            "non_default_polarity_total": self.non_default_total,
             "by_source": {k: v.as_dict() for k, v in self.by_source.items()},
             "per_factor": {k: v.as_dict() for k, v in sorted(self.per_factor.items())},
             "failures": [asdict(f) for f in self.failures],
@@ -114,7 +119,7 @@ def evaluate(tagger: Tagger, items: list[Item]) -> Report:
     per_factor: dict[str, Scores] = {}
     by_source: dict[str, Scores] = {}
     micro = Scores()
-    pol_ok = pol_total = 0
+    pol_ok = pol_total = odd_ok = odd_total = 0
     failures = []
     for item, tags in zip(items, tagger.tag_many(i.text for i in items), strict=True):
         predicted: dict[str, set[str]] = {}
@@ -127,9 +132,12 @@ def evaluate(tagger: Tagger, items: list[Item]) -> Report:
             if factor in item.factors and factor in predicted:
                 outcome = "tp"
                 pol_total += 1
-                if predicted[factor] == {item.factors[factor]}:
-                    pol_ok += 1
-                else:
+                correct = predicted[factor] == {item.factors[factor]}
+                pol_ok += correct
+                if item.factors[factor] != tagger.taxonomy.factors[factor].polarity:
+                    odd_total += 1
+                    odd_ok += correct
+                if not correct:
                     got = "/".join(sorted(predicted[factor]))
                     fail.wrong_polarity.append(f"{factor}: expected {item.factors[factor]}, got {got}")
             elif factor in item.factors:
@@ -142,7 +150,7 @@ def evaluate(tagger: Tagger, items: list[Item]) -> Report:
                 setattr(scores, outcome, getattr(scores, outcome) + 1)
         if fail.missed or fail.spurious or fail.wrong_polarity:
             failures.append(fail)
-    return Report(len(items), per_factor, micro, by_source, pol_ok, pol_total, failures)
+    return Report(len(items), per_factor, micro, by_source, pol_ok, pol_total, odd_ok, odd_total, failures)
 
 
 def throughput(tagger: Tagger, items: list[Item], min_words: int = 100_000) -> float:
@@ -174,7 +182,8 @@ def _text(report: Report) -> str:
         f"items: {report.n_items}",
         f"micro: P {m.precision:.3f}  R {m.recall:.3f}  F1 {m.f1:.3f}   (tp {m.tp}, fp {m.fp}, fn {m.fn})",
         f"macro F1: {report.macro_f1:.3f}",
-        f"polarity accuracy: {report.polarity_accuracy:.3f} ({report.polarity_correct}/{report.polarity_total})",
+        f"polarity accuracy: {report.polarity_accuracy:.3f} ({report.polarity_correct}/{report.polarity_total});"
+        f" where the label differs from the factor's default: {report.non_default_correct}/{report.non_default_total}",
     ]
     for src, s in sorted(report.by_source.items()):
         out.append(f"  {src}: P {s.precision:.3f}  R {s.recall:.3f}  F1 {s.f1:.3f}")

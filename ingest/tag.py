@@ -199,18 +199,12 @@ class Tagger:
                 continue
             sent = sentence(m.start)
             cues_after = [cue for pos, cue in protective.get(sent, ()) if pos >= m.end]
-            flips = (
-                bool(cues_after)
-                and sent not in risky
-                and (negated or self._subject_of_strong_cue(m, cues_after, factors, sent, sentence))
-            )
+            # A risk factor turns protective only when it comes before the protective cue in a sentence
+            # with no risk cue, and either its absence is named ("low levels of deprivation were
+            # protective") or it is the first factor of the sentence and the cue is strong ("alcohol
+            # abstinence was a protective factor"). "Tackling drug use reduces the risk" stays risk.
+            first_in_sentence = not any(o.start < m.start and sentence(o.start) == sent for o in factors)
+            strong = any(cue in _STRONG_PROTECTIVE for cue in cues_after)
+            flips = bool(cues_after) and sent not in risky and (negated or (strong and first_in_sentence))
             result.append("protective" if flips else "risk")
         return result
-
-    @staticmethod
-    def _subject_of_strong_cue(m, cues_after, factors, sent, sentence) -> bool:
-        # "Engagement in education is a protective factor against substance misuse": the protective
-        # factor is the subject; a risk factor is the subject only when no protective factor precedes the cue.
-        return any(c in _STRONG_PROTECTIVE for c in cues_after) and not any(
-            o is not m and sentence(o.start) == sent and o.start < m.start for o in factors
-        )
