@@ -1,0 +1,86 @@
+"""The library as a viewer sees it: counts and documents respect sensitivity; uploads cannot escape."""
+
+from __future__ import annotations
+
+import pytest
+from kbfixtures import open_kb
+
+from kb.config import load_settings
+from kb.library import (
+    UploadError,
+    document_tags,
+    overview,
+    safe_filename,
+    save_upload,
+    uploads_dir,
+    visible_documents,
+)
+
+SUFFIXES = (".pdf", ".md", ".txt", ".bib", ".toolkit.yaml")
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("report.pdf", "report.pdf"),
+        ("../../etc/passwd.md", "passwd.md"),
+        ("..\\..\\windows\\evil.txt", "evil.txt"),
+        ("/abs/path/Needs Assessment (2024).PDF", "Needs Assessment (2024).pdf"),
+        ("..hidden.md", "hidden.md"),
+        ("semi;colon$and`tick`.md", "semi_colon_and_tick_.md"),
+        ("mentoring.toolkit.yaml", "mentoring.toolkit.yaml"),
+    ],
+)
+def test_safe_filename(name, expected):
+    assert safe_filename(name, SUFFIXES) == expected
+
+
+@pytest.mark.parametrize("name", ["evil.exe", "noext", "../..", "....md", "x.md/"])
+def test_unusable_names_are_refused(name):
+    with pytest.raises(UploadError):
+        safe_filename(name, SUFFIXES)
+
+
+def test_long_names_keep_their_suffix():
+    assert safe_filename("a" * 500 + ".toolkit.yaml", SUFFIXES).endswith("a.toolkit.yaml")
+    assert len(safe_filename("a" * 500 + ".toolkit.yaml", SUFFIXES)) == 120
+
+
+def test_save_upload_stays_in_the_uploads_folder_and_replaces_by_name(tmp_path):
+    s = load_settings(tmp_path, env={})
+    p = save_upload(s, "../../outside.md", b"# one", SUFFIXES)
+    assert p.parent == uploads_dir(s).resolve() and p.read_bytes() == b"# one"
+    assert save_upload(s, "outside.md", b"# two", SUFFIXES) == p and p.read_bytes() == b"# two"
+    assert not (tmp_path.parent / "outside.md").exists()
+    assert [x.name for x in uploads_dir(s).iterdir()] == ["outside.md"], "no temporary files left behind"
+
+
+def test_save_upload_refuses_big_and_empty_files(tmp_path):
+    s = load_settings(tmp_path, env={})
+    with pytest.raises(UploadError, match="upload limit"):
+        save_upload(s, "big.md", b"x" * 11, SUFFIXES, max_bytes=10)
+    with pytest.raises(UploadError, match="empty"):
+        save_upload(s, "empty.md", b"", SUFFIXES)
+
+
+def test_counts_and_documents_hide_what_the_viewer_may_not_see(corpus_kb_copy):
+    kb = open_kb(corpus_kb_copy)
+    cat = kb.catalogue
+    strategy = next(d for d in cat.documents() if d.doc_type == "strategy")
+    everything = overview(cat, None)
+    assert everything.documents == len(cat.documents())
+    assert everything.passages == cat.stats()["passages"]
+    assert everything.passages_by_priority == cat.stats()["passages_by_priority"]
+    with cat.transaction() as c:
+        c.execute("UPDATE documents SET sensitivity = 'official-sensitive' WHERE doc_id = ?", (strategy.doc_id,))
+    public = overview(cat, ["official"])
+    assert public.documents == everything.documents - 1
+    assert public.documents_by_type.get("strategy", 0) == 0
+    assert public.passages == everything.passages - strategy.n_chunks
+    assert sum(public.passages_by_priority.values()) < sum(everything.passages_by_priority.values())
+    assert strategy.doc_id not in {d.doc_id for d in visible_documents(cat, ["official"])}
+    assert strategy.doc_id in {d.doc_id for d in visible_documents(cat, None)}
+    assert overview(cat, []).documents == 0
+    tags = document_tags(cat, [strategy.doc_id])
+    assert 1 <= len(tags[strategy.doc_id]) <= 3
+    kb.close()
