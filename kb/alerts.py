@@ -1,0 +1,94 @@
+"""Saved searches ("alerts"): a named query with filters, and the new passages that match it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from kb.catalogue import now_iso
+from kb.search import Filters
+from kb.store import KnowledgeBase
+from kb.tracking import ensure_schema
+
+# Cosine similarity (MiniLM, normalised) above which a passage counts as a match: below about 0.4
+# passages share words with a query more than meaning.
+DEFAULT_THRESHOLD = 0.45
+
+
+class AlertError(ValueError):
+    pass
+
+
+@dataclass
+class Alert:
+    name: str
+    query: str
+    filters: Filters = field(default_factory=Filters)
+    threshold: float = DEFAULT_THRESHOLD
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "query": self.query, "filters": asdict(self.filters), "threshold": self.threshold}
+
+
+@dataclass
+class Match:
+    rowid: int
+    doc_id: str
+    score: float
+
+
+def add_alert(kb: KnowledgeBase, alert: Alert) -> None:
+    if not alert.query.strip():
+        raise AlertError("the alert's query is empty: give the words to watch for")
+    if not 0 < alert.threshold < 1:
+        raise AlertError(f"--threshold must be between 0 and 1 (cosine similarity), not {alert.threshold}")
+    ensure_schema(kb.catalogue)
+    with kb.catalogue.transaction() as c:
+        c.execute(
+            """INSERT INTO alerts(name, query, filters, threshold, created_at) VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT(name) DO UPDATE SET query=excluded.query, filters=excluded.filters,
+               threshold=excluded.threshold""",
+            (alert.name, alert.query, json.dumps(asdict(alert.filters)), alert.threshold, now_iso()),
+        )
+
+
+def list_alerts(kb: KnowledgeBase) -> list[Alert]:
+    ensure_schema(kb.catalogue)
+    return [
+        Alert(r["name"], r["query"], Filters(**json.loads(r["filters"])), r["threshold"])
+        for r in kb.catalogue.query("SELECT * FROM alerts ORDER BY name")
+    ]
+
+
+def remove_alert(kb: KnowledgeBase, name: str) -> None:
+    ensure_schema(kb.catalogue)
+    with kb.catalogue.transaction() as c:
+        if not c.execute("DELETE FROM alerts WHERE name = ?", (name,)).rowcount:
+            raise AlertError(f"no alert named {name!r}; `kb alert list` shows them")
+
+
+def match_alert(kb: KnowledgeBase, alert: Alert, doc_ids: list[str], sensitivities: list[str] | None) -> list[Match]:
+    """Passages of the given (new) documents that pass the alert's filters and score above its threshold."""
+    if not doc_ids:
+        return []
+    filters = Filters(**asdict(alert.filters))
+    if sensitivities is not None:
+        filters.sensitivities = [s for s in (filters.sensitivities or sensitivities) if s in sensitivities]
+    where, params = filters.sql()
+    marks = ",".join("?" * len(doc_ids))
+    rows = kb.catalogue.query(
+        f"""SELECT c.rowid, c.doc_id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id
+            WHERE c.doc_id IN ({marks}) AND {where}""",
+        [*doc_ids, *params],
+    )
+    if not rows:
+        return []
+    doc_of = {r[0]: r[1] for r in rows}
+    rowids, mat = kb.catalogue.vectors_for_rowids(kb.embedder.model_id, list(doc_of))
+    if not rowids:
+        return []
+    scores = mat @ kb.embedder.encode_query(alert.query)
+    order = np.argsort(-scores)
+    return [Match(rowids[i], doc_of[rowids[i]], float(scores[i])) for i in order if scores[i] >= alert.threshold]

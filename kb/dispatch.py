@@ -1,0 +1,209 @@
+"""Cron-safe sending: one digest per list per period, items never twice, a failed send retried, never marked sent."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from kb.catalogue import now_iso
+from kb.config import ConfigError, MailingList, Settings
+from kb.digest import PERIOD_DAYS, Composer, Digest
+from kb.mail import MailError, SmtpConnection, build_message
+from kb.store import KnowledgeBase
+from kb.tracking import ensure_schema
+
+# Longer than any send takes, shorter than the hourly cron: a crashed run's lock frees itself.
+LOCK_MINUTES = 30
+
+
+class UnsubscribeError(ValueError):
+    pass
+
+
+@dataclass
+class SendOutcome:
+    list_name: str
+    status: str  # sent | skipped | failed
+    reason: str | None = None
+    period: str | None = None
+    n_items: int = 0
+    delivered: list[str] = field(default_factory=list)
+
+
+def period_key(frequency: str, now: datetime) -> str:
+    """The period a digest belongs to: ISO week for weekly lists, the day or the month otherwise."""
+    if frequency == "weekly":
+        year, week, _ = now.isocalendar()
+        return f"{year}-W{week:02d}"
+    if frequency == "daily":
+        return now.strftime("%Y-%m-%d")
+    if frequency == "monthly":
+        return now.strftime("%Y-%m")
+    raise ConfigError(f"list frequency must be one of {', '.join(PERIOD_DAYS)}, not {frequency!r}")
+
+
+def _norm_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def recipients(kb: KnowledgeBase, mlist: MailingList) -> list[tuple[str, str]]:
+    """(email, unsubscribe token) of everyone on the list who has not unsubscribed; tokens made on first use."""
+    ensure_schema(kb.catalogue)
+    wanted = list(dict.fromkeys(_norm_email(e) for e in mlist.recipients if e.strip()))
+    with kb.catalogue.transaction() as c:
+        c.executemany(
+            "INSERT OR IGNORE INTO subscribers(list_name, email, token) VALUES (?, ?, ?)",
+            [(mlist.name, e, secrets.token_urlsafe(24)) for e in wanted],
+        )
+    rows = kb.catalogue.query(
+        "SELECT email, token FROM subscribers WHERE list_name = ? AND unsubscribed_at IS NULL", (mlist.name,)
+    )
+    active = {r[0]: r[1] for r in rows}
+    return [(e, active[e]) for e in wanted if e in active]
+
+
+def unsubscribe(kb: KnowledgeBase, list_name: str, token_or_email: str) -> str:
+    """Take someone off a list by their token (from the email) or address; returns the address."""
+    ensure_schema(kb.catalogue)
+    value = token_or_email.strip()
+    with kb.catalogue.transaction() as c:
+        if "@" in value:
+            email = _norm_email(value)
+            # Remembered even if the address was never sent to, so adding it to kb.toml later does not resubscribe it.
+            c.execute(
+                "INSERT OR IGNORE INTO subscribers(list_name, email, token) VALUES (?, ?, ?)",
+                (list_name, email, secrets.token_urlsafe(24)),
+            )
+        else:
+            row = c.execute(
+                "SELECT email FROM subscribers WHERE list_name = ? AND token = ?", (list_name, value)
+            ).fetchone()
+            if row is None:
+                raise UnsubscribeError(
+                    f"no subscriber of list {list_name!r} has that token; check the link or use the address"
+                )
+            email = row[0]
+        c.execute(
+            "UPDATE subscribers SET unsubscribed_at = COALESCE(unsubscribed_at, ?) WHERE list_name = ? AND email = ?",
+            (now_iso(), list_name, email),
+        )
+    return email
+
+
+class Dispatcher:
+    def __init__(self, kb: KnowledgeBase, settings: Settings, composer: Composer | None = None):
+        self.kb = kb
+        self.cat = kb.catalogue
+        self.settings = settings
+        self.composer = composer or Composer(kb)
+        ensure_schema(self.cat)
+
+    def send(self, lists: list[MailingList], now: datetime | None = None) -> list[SendOutcome]:
+        return [self.send_list(m, now) for m in lists]
+
+    def send_list(self, mlist: MailingList, now: datetime | None = None) -> SendOutcome:
+        now = (now or datetime.now(UTC)).replace(microsecond=0)
+        try:
+            period = period_key(mlist.frequency, now)
+        except ConfigError as exc:
+            return SendOutcome(mlist.name, "failed", str(exc))
+        holder = uuid.uuid4().hex
+        if not self._lock(mlist.name, holder, now):
+            return SendOutcome(mlist.name, "skipped", "another `kb digest send` is sending this list", period)
+        try:
+            return self._send_locked(mlist, period)
+        finally:
+            with self.cat.transaction() as c:
+                c.execute("DELETE FROM digest_locks WHERE list_name = ? AND holder = ?", (mlist.name, holder))
+
+    def _lock(self, list_name: str, holder: str, now: datetime) -> bool:
+        expires = (now + timedelta(minutes=LOCK_MINUTES)).replace(microsecond=0).isoformat()
+        with self.cat.transaction() as c:
+            row = c.execute("SELECT expires_at FROM digest_locks WHERE list_name = ?", (list_name,)).fetchone()
+            if row and row[0] > now.isoformat():
+                return False
+            c.execute(
+                "INSERT OR REPLACE INTO digest_locks(list_name, holder, expires_at) VALUES (?, ?, ?)",
+                (list_name, holder, expires),
+            )
+        return True
+
+    def _send_locked(self, mlist: MailingList, period: str) -> SendOutcome:
+        row = self.cat.query("SELECT * FROM digest_sends WHERE list_name = ? AND period = ?", (mlist.name, period))
+        row = row[0] if row else None
+        if row and row["status"] == "sent":
+            return SendOutcome(mlist.name, "skipped", f"already sent for {period}", period, row["n_items"])
+        people = recipients(self.kb, mlist)
+        if not people:
+            return SendOutcome(mlist.name, "skipped", "no recipients (all unsubscribed or none in kb.toml)", period)
+
+        if row is None:
+            digest = self.composer.compose(mlist)
+            if digest.is_empty:
+                return SendOutcome(mlist.name, "skipped", "nothing new", period)
+            allowed = ["official"] if mlist.audience == "external" else None
+            payload = {
+                "digest": digest.to_dict(),
+                "toolkit_state": {
+                    e["slug"]: [e["approach"], e.get("impact_band")] for e, _ in self.composer.toolkit_entries(allowed)
+                },
+            }
+            with self.cat.transaction() as c:
+                # An older period's send that never completed is replaced: its items were never marked
+                # sent, so this digest (composed since the last completed send) carries them again.
+                c.execute(
+                    "UPDATE digest_sends SET status = 'superseded' WHERE list_name = ? AND status = 'pending'",
+                    (mlist.name,),
+                )
+                send_id = c.execute(
+                    """INSERT INTO digest_sends(list_name, period, status, payload, n_items, created_at)
+                       VALUES (?, ?, 'pending', ?, ?, ?)""",
+                    (mlist.name, period, json.dumps(payload), digest.n_items, digest.generated_at),
+                ).lastrowid
+        else:
+            # A retry sends the digest that was composed for this period, so every recipient gets the same one.
+            send_id = row["send_id"]
+            payload = json.loads(row["payload"])
+            digest = Digest.from_dict(payload["digest"])
+
+        done = {r[0] for r in self.cat.query("SELECT email FROM digest_deliveries WHERE send_id = ?", (send_id,))}
+        outcome = SendOutcome(mlist.name, "sent", None, period, digest.n_items)
+        try:
+            todo = [(e, t) for e, t in people if e not in done]
+            if todo:
+                with SmtpConnection(self.settings.smtp) as conn:
+                    for email, token in todo:
+                        conn.send(build_message(digest, period, email, token, self.settings))
+                        with self.cat.transaction() as c:
+                            c.execute(
+                                "INSERT OR IGNORE INTO digest_deliveries(send_id, email, accepted_at) VALUES (?, ?, ?)",
+                                (send_id, email, now_iso()),
+                            )
+                        outcome.delivered.append(email)
+        except MailError as exc:
+            with self.cat.transaction() as c:
+                c.execute("UPDATE digest_sends SET error = ? WHERE send_id = ?", (str(exc), send_id))
+            outcome.status, outcome.reason = "failed", f"{exc}; will retry on the next run"
+            return outcome
+        self._complete(mlist.name, send_id, digest, payload["toolkit_state"])
+        return outcome
+
+    def _complete(self, list_name: str, send_id: int, digest: Digest, toolkit_state: dict) -> None:
+        """Every recipient's server accepted it: only now are its items sent and the toolkit baseline moved."""
+        with self.cat.transaction() as c:
+            c.execute(
+                "UPDATE digest_sends SET status = 'sent', sent_at = ?, error = NULL WHERE send_id = ?",
+                (now_iso(), send_id),
+            )
+            c.executemany(
+                "INSERT OR IGNORE INTO digest_items(list_name, doc_id, send_id) VALUES (?, ?, ?)",
+                [(list_name, d, send_id) for d in digest.doc_ids],
+            )
+            c.execute("DELETE FROM toolkit_snapshot WHERE list_name = ?", (list_name,))
+            c.executemany(
+                "INSERT INTO toolkit_snapshot(list_name, slug, approach, band) VALUES (?, ?, ?, ?)",
+                [(list_name, slug, approach, band) for slug, (approach, band) in toolkit_state.items()],
+            )
