@@ -100,3 +100,11 @@ def test_citation_format():
     c = Chunk(chunk_id="x:0", doc_id="x", index=0, text="t", section=["Strategy", "Needs", "Substance Use"])
     c.page_start, c.page_end = "14", "15"
     assert cite(d, c) == "Strategy (2022), pp. 14-15, § Needs › Substance Use"
+
+
+def test_district_filter_matches_labels_and_place_tags(searcher):
+    # The strategy's front matter names all five districts; "leeds" and "Leeds" are the same filter.
+    for name in ("Leeds", "leeds"):
+        res = searcher.search("deprivation", k=5, filters=Filters(districts=[name], doc_types=["strategy"]))
+        assert res.hits
+    assert searcher.search("deprivation", k=5, filters=Filters(districts=["Sheffield"])).hits == []
