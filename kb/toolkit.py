@@ -1,0 +1,303 @@
+"""What works: toolkit approaches filtered by the strategy's axes, shown as published, beside local evidence."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from kb.models import NOT_PUBLISHED, Emmie, OtherOutcome, ToolkitEntry
+from kb.search import STOPWORDS, Filters, Hit, Searcher
+from kb.store import KnowledgeBase
+from kb.taxonomy import Taxonomy, load_taxonomy
+
+# Strongest first, as the YEF Toolkit lists them: a commissioner reads down from what works best.
+# HARMFUL is the floor of that scale (evidence the approach makes things worse), not an unknown, so it
+# sorts after INSUFFICIENT EVIDENCE; displays flag it loudly so being last never means being missed.
+# An approach whose band was not published has no place on the scale and comes after all of them.
+BAND_ORDER = ("HIGH", "MODERATE", "LOW", "INSUFFICIENT EVIDENCE", "HARMFUL")
+HARMFUL = "HARMFUL"
+
+# Local evidence is what the VRU and its partners wrote or commissioned, not national ratings or
+# bibliography entries.
+LOCAL_DOC_TYPES = ("strategy", "needs_assessment", "research", "evaluation")
+# Words in approach names that say what kind of thing it is, not what it is about: a passage
+# mentioning "programmes" is not evidence about "Parenting programmes".
+GENERIC_NAME_WORDS = frozenset(
+    "approach approaches intervention interventions programme programmes program programs therapy therapies "
+    "training scheme schemes service services".split()
+)
+# A passage can share the name's words by coincidence ("focusing on deterrents" is not focused
+# deterrence; "sporting violence" is not a sports programme), so it must also be close in meaning to the
+# name (cosine). Set on the sample corpus: passages that discuss an approach scored 0.41-0.51 against its
+# name, the coincidences at most 0.39. Raise it for fewer, surer passages.
+MIN_SIMILARITY = 0.4
+# The name's words may sit this many words apart ("social, emotional and behavioural skills").
+NEAR_WORDS = 6
+CANDIDATES = 100
+
+COMPARE_MIN, COMPARE_MAX = 2, 4
+
+
+class ToolkitError(ValueError):
+    """A filter names something the taxonomy does not know; the message lists what it does know."""
+
+
+def entry_from_dict(d: dict) -> ToolkitEntry:
+    """Rebuild an entry from the JSON the catalogue stores (the reverse of ToolkitEntry.to_dict)."""
+    d = dict(d)
+    d["other_outcomes"] = [OtherOutcome(**o) for o in d.get("other_outcomes", [])]
+    d["emmie"] = Emmie(**(d.get("emmie") or {}))
+    d["sections"] = [tuple(s) for s in d.get("sections", [])]
+    return ToolkitEntry(**d)
+
+
+def band_rank(band: str | None) -> int:
+    """Position on the strength scale: 0 is HIGH; a band not published sorts after HARMFUL."""
+    return BAND_ORDER.index(band) if band in BAND_ORDER else len(BAND_ORDER)
+
+
+def sort_key(entry: ToolkitEntry) -> tuple[int, str]:
+    return band_rank(entry.impact_band), entry.approach.lower()
+
+
+def all_entries(kb: KnowledgeBase, sensitivities: list[str] | None = None) -> list[ToolkitEntry]:
+    """Every ingested approach, strongest band first; `sensitivities` limits them by their document's."""
+    sql = "SELECT t.entry FROM toolkit t JOIN documents d ON d.doc_id = t.doc_id"
+    params: list[str] = []
+    if sensitivities is not None:
+        sql += f" WHERE d.sensitivity IN ({','.join('?' * len(sensitivities)) or 'NULL'})"
+        params = list(sensitivities)
+    entries = [entry_from_dict(json.loads(r["entry"])) for r in kb.catalogue.query(sql, params)]
+    return sorted(entries, key=sort_key)
+
+
+def resolve_factor(taxonomy: Taxonomy, factor: str) -> str:
+    """A factor id from an id, label or synonym, or ToolkitError listing the known ids."""
+    fid = taxonomy.resolve_factor(factor)
+    if fid is None:
+        raise ToolkitError(f"unknown factor {factor!r}; known factor ids: {', '.join(sorted(taxonomy.factors))}")
+    return fid
+
+
+def check_priority(taxonomy: Taxonomy, priority: int) -> int:
+    if priority not in taxonomy.priorities:
+        known = ", ".join(f"{n} {p.name}" for n, p in sorted(taxonomy.priorities.items()))
+        raise ToolkitError(f"unknown priority {priority!r}; the strategy's priorities are {known}")
+    return priority
+
+
+def check_who_level(taxonomy: Taxonomy, who_level: str) -> str:
+    level = who_level.strip().lower()
+    if level not in taxonomy.who_levels:
+        raise ToolkitError(f"unknown WHO level {who_level!r}; known: {', '.join(taxonomy.who_levels)}")
+    return level
+
+
+def approaches(
+    kb: KnowledgeBase,
+    factor: str | None = None,
+    priority: int | None = None,
+    who_level: str | None = None,
+    taxonomy: Taxonomy | None = None,
+    sensitivities: list[str] | None = None,
+) -> list[ToolkitEntry]:
+    """Approaches whose entry links the given factor, priority and WHO level (all that are given)."""
+    tax = taxonomy or load_taxonomy()
+    fid = resolve_factor(tax, factor) if factor else None
+    prio = check_priority(tax, priority) if priority is not None else None
+    level = check_who_level(tax, who_level) if who_level else None
+    return [
+        e
+        for e in all_entries(kb, sensitivities)
+        if (fid is None or fid in e.factors)
+        and (prio is None or prio in e.priorities)
+        and (level is None or level in e.who_levels)
+    ]
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def display_percent(entry: ToolkitEntry) -> str:
+    """'33% (crime (average reduction))': the published figure with its outcome, else 'not published'."""
+    if entry.impact_percent is None:
+        return NOT_PUBLISHED
+    figure = f"{_number(entry.impact_percent)}%"
+    return f"{figure} ({entry.outcome_measured})" if entry.outcome_measured else figure
+
+
+def display_band(entry: ToolkitEntry) -> str:
+    return entry.impact_band or NOT_PUBLISHED
+
+
+def display_confidence(entry: ToolkitEntry) -> str:
+    """YEF's words, with the padlock rating only when it was read."""
+    parts = []
+    if entry.confidence_words:
+        parts.append(entry.confidence_words)
+    if entry.confidence_rating is not None:
+        parts.append(f"{entry.confidence_rating}/5 padlocks")
+    return "; ".join(parts) or NOT_PUBLISHED
+
+
+def display_cost(entry: ToolkitEntry) -> str:
+    return f"{'£' * entry.cost_rating} ({entry.cost_rating}/3)" if entry.cost_rating is not None else NOT_PUBLISHED
+
+
+def display_source(entry: ToolkitEntry) -> str:
+    return entry.source_urls[0] if entry.source_urls else NOT_PUBLISHED
+
+
+def display_other_outcomes(entry: ToolkitEntry) -> str:
+    items = [f"{o.band} {o.outcome}" if o.band else o.outcome for o in entry.other_outcomes]
+    return "; ".join(items) or NOT_PUBLISHED
+
+
+def display(entry: ToolkitEntry) -> dict[str, str]:
+    """Every figure as a person should read it; missing ones say 'not published'."""
+    return {
+        "band": display_band(entry),
+        "impact": display_percent(entry),
+        "confidence": display_confidence(entry),
+        "cost": display_cost(entry),
+        "source": display_source(entry),
+        "other_outcomes": display_other_outcomes(entry),
+    }
+
+
+# -- local evidence -------------------------------------------------------------------------------
+
+
+def _plain_name(approach: str) -> str:
+    # "(older strand)" qualifies the toolkit's version, it is not part of what the approach is.
+    return " ".join(re.sub(r"\([^)]*\)", " ", approach).split())
+
+
+def _name_words(approach: str) -> list[str]:
+    words = [w for w in re.findall(r"\w+", _plain_name(approach).lower()) if len(w) > 1]
+    return list(dict.fromkeys(w for w in words if w not in STOPWORDS and w not in GENERIC_NAME_WORDS))
+
+
+def _all_near(words: list[str]) -> str:
+    quoted = " ".join(f'"{w}"' for w in words)
+    return f"NEAR({quoted}, {NEAR_WORDS})" if len(words) > 1 else quoted
+
+
+def name_match_query(entry: ToolkitEntry) -> str | None:
+    """FTS5 query true for passages that use every distinctive word of the approach's name, close together.
+
+    Adjacent words also match written as one ("hot spots" / "hotspot"), the way reports spell them.
+    """
+    words = _name_words(entry.approach)
+    if not words:
+        return None
+    variants = [words] + [[*words[:i], words[i] + words[i + 1], *words[i + 2 :]] for i in range(len(words) - 1)]
+    return " OR ".join(_all_near(v) for v in variants)
+
+
+def evidence_query(entry: ToolkitEntry) -> str:
+    """What to search for: the approach's name and its key terms (themes, settings, what it is)."""
+    what = dict(entry.sections).get("What is it?", "")
+    terms = [_plain_name(entry.approach), *entry.themes, *entry.settings]
+    return ". ".join([", ".join(terms), what]).strip(". ")
+
+
+def local_evidence(
+    kb: KnowledgeBase,
+    entry: ToolkitEntry,
+    k: int = 5,
+    sensitivities: list[str] | None = None,
+    min_similarity: float = MIN_SIMILARITY,
+    searcher: Searcher | None = None,
+) -> list[Hit]:
+    """Passages of local documents that discuss the approach, best first; often none, and that is the answer.
+
+    Candidates come from a hybrid search for the approach's name and key terms. A candidate is kept only
+    if it names the approach (every distinctive word of the name, near each other) and is close in
+    meaning to that name, so a shared word alone or a vaguely similar paragraph is never shown.
+    """
+    match = name_match_query(entry)
+    if match is None:
+        return []
+    cat = kb.catalogue
+    filters = Filters(doc_types=list(LOCAL_DOC_TYPES), sensitivities=sensitivities)
+    where, params = filters.sql()
+    named = {
+        r[0]
+        for r in cat.query(
+            f"""SELECT c.rowid FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid
+                JOIN documents d ON d.doc_id = c.doc_id WHERE chunks_fts MATCH ? AND {where}""",
+            [match, *params],
+        )
+    }
+    if not named:
+        return []
+    searcher = searcher or Searcher(kb)
+    result = searcher.search(evidence_query(entry), k=CANDIDATES, filters=filters, depth=CANDIDATES)
+    rowid_of = cat.rowids_for_chunk_ids([h.chunk.chunk_id for h in result.hits])
+    candidates = [h for h in result.hits if rowid_of.get(h.chunk.chunk_id) in named]
+    if not candidates:
+        return []
+    ids, vectors = cat.vectors_for_rowids(kb.embedder.model_id, [rowid_of[h.chunk.chunk_id] for h in candidates])
+    if not ids:
+        return []
+    scores = vectors @ kb.embedder.encode_query(_plain_name(entry.approach))
+    similarity = dict(zip(ids, scores.tolist(), strict=True))
+    kept = [h for h in candidates if similarity.get(rowid_of[h.chunk.chunk_id], -1.0) >= min_similarity][:k]
+    for rank, h in enumerate(kept, start=1):
+        h.rank = rank
+    return kept
+
+
+# -- comparison -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Comparison:
+    """2-4 approaches side by side: one row per attribute, one value per approach, as published."""
+
+    approaches: list[str]
+    slugs: list[str]
+    rows: list[tuple[str, list[str]]]
+
+    def to_dict(self) -> dict:
+        return {
+            "approaches": self.approaches,
+            "slugs": self.slugs,
+            "rows": [{"attribute": name, "values": values} for name, values in self.rows],
+        }
+
+
+def _listed(values: list) -> str:
+    return ", ".join(str(v) for v in values) or NOT_PUBLISHED
+
+
+COMPARE_ROWS = (
+    ("Impact band", display_band),
+    ("Impact (% with outcome)", display_percent),
+    ("Confidence", display_confidence),
+    ("Evidence basis", lambda e: e.evidence_basis or NOT_PUBLISHED),
+    ("Cost", display_cost),
+    ("Other outcomes", display_other_outcomes),
+    ("Prevention types", lambda e: _listed(e.prevention_types)),
+    ("Settings", lambda e: _listed(e.settings)),
+    ("Factors", lambda e: _listed(e.factors)),
+    ("Priorities", lambda e: _listed(e.priorities)),
+    ("WHO levels", lambda e: _listed(e.who_levels)),
+    ("Source", display_source),
+    ("Date retrieved", lambda e: e.date_retrieved or NOT_PUBLISHED),
+    ("Notes", lambda e: e.notes or ""),
+)
+
+
+def compare(entries: list[ToolkitEntry]) -> Comparison:
+    """Side-by-side table of 2-4 approaches, in the order given."""
+    if not COMPARE_MIN <= len(entries) <= COMPARE_MAX:
+        raise ToolkitError(f"compare {COMPARE_MIN} to {COMPARE_MAX} approaches, not {len(entries)}")
+    return Comparison(
+        approaches=[e.approach for e in entries],
+        slugs=[e.slug for e in entries],
+        rows=[(name, [fn(e) for e in entries]) for name, fn in COMPARE_ROWS],
+    )
