@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from functools import cached_property
 from pathlib import Path
 
@@ -59,15 +60,38 @@ class IngestReport:
         }
 
 
+IGNORE_FILE = ".kbignore"
+
+
+def _ignored(folder: Path, f: Path) -> bool:
+    """True when a `.kbignore` (glob patterns, one a line) in the file's folder or above, up to `folder`, names it."""
+    for parent in [f.parent, *f.parent.parents]:
+        ignore = parent / IGNORE_FILE
+        if ignore.is_file():
+            rel = f.relative_to(parent).as_posix()
+            for line in ignore.read_text(encoding="utf-8").splitlines():
+                pattern = line.strip()
+                if pattern and not pattern.startswith("#") and (fnmatch(rel, pattern) or fnmatch(f.name, pattern)):
+                    return True
+        if parent == folder:
+            return False
+    return False
+
+
 def expand_paths(paths: Iterable[str | Path]) -> list[tuple[Path, str | None]]:
-    """Folders become their supported files (hidden ones skipped); a wrong path is reported, not fatal."""
+    """Folders become their supported files (hidden and .kbignore'd ones skipped); a wrong path is reported."""
     out: list[tuple[Path, str | None]] = []
     for raw in paths:
         p = Path(raw).expanduser()
         if p.is_dir():
             for f in sorted(p.rglob("*")):
                 rel = f.relative_to(p).parts
-                if f.is_file() and not any(part.startswith(".") for part in rel) and is_supported(f):
+                if (
+                    f.is_file()
+                    and not any(part.startswith(".") for part in rel)
+                    and is_supported(f)
+                    and not _ignored(p, f)
+                ):
                     out.append((f, None))
         elif p.is_file():
             out.append((p, None))
@@ -154,17 +178,10 @@ class Ingestor:
             return FileReport(key, "failed", f"cannot read file: {exc.strerror or exc}")
         fhash = file_hash(data)
         prev = self.cat.get_file(key)
-        if (
-            prev
-            and prev.content_hash == fhash
-            and prev.settings_key == self.settings_key
-            and prev.status != "failed"
-        ):
+        if prev and prev.content_hash == fhash and prev.settings_key == self.settings_key and prev.status != "failed":
             return FileReport(key, "unchanged", documents=len(prev.doc_ids), doc_ids=prev.doc_ids)
         try:
-            result = read_file(
-                path, ReadOptions(doc_type=self.doc_type, sensitivity=self.sensitivity or "official")
-            )
+            result = read_file(path, ReadOptions(doc_type=self.doc_type, sensitivity=self.sensitivity or "official"))
         except SourceError as exc:
             return self._record_failure(key, fhash, exc.reason)
         except Exception as exc:  # a reader bug must not stop the run; name it so it can be reported
@@ -222,14 +239,10 @@ class Ingestor:
             for d in stale_docs:
                 self.cat.delete_document(c, d)
             for pd, chunks in per_doc:
-                self.cat.write_document(
-                    c, pd.document, chunks, [sha256_text(ch.text) for ch in chunks], pd.toolkit
-                )
+                self.cat.write_document(c, pd.document, chunks, [sha256_text(ch.text) for ch in chunks], pd.toolkit)
             statuses = {pd.document.status for pd in parsed}
             status = "no_text" if statuses == {"no_text"} else "ok"
-            self.cat.record_file(
-                c, key, fhash, status, "; ".join(problems) or None, self.settings_key, new_doc_ids
-            )
+            self.cat.record_file(c, key, fhash, status, "; ".join(problems) or None, self.settings_key, new_doc_ids)
         gone = sorted(old_ids - set(new_ids))
         if gone:
             self.kb.vectors.delete(gone)

@@ -183,3 +183,18 @@ def test_stats_and_docs_json(tmp_path):
     assert stats["documents"] == 1 and stats["passages"] >= 1
     listing = json.loads(run_kb(data, "docs", "--json", check=True).stdout)
     assert listing["documents"][0]["title"] == "Research note 0"
+
+
+def test_kbignore_skips_listed_files_in_folders_only(tmp_path):
+    from ingest.pipeline import expand_paths
+
+    docs = tmp_path / "docs"
+    write_notes(docs, 2)
+    (docs / "README.md").write_text("# About this folder\n")
+    (docs / "sub").mkdir()
+    (docs / "sub" / "draft-1.md").write_text("# Draft\n")
+    (docs / ".kbignore").write_text("# not evidence\nREADME.md\nsub/draft-*\n")
+    names = [p.name for p, _ in expand_paths([docs])]
+    assert names == ["note-000.md", "note-001.md"]
+    # A file named explicitly is ingested even when a .kbignore lists it.
+    assert [p.name for p, _ in expand_paths([docs / "README.md"])] == ["README.md"]
