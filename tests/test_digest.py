@@ -1,0 +1,331 @@
+"""Digest: composition, the email an aiosmtpd server receives, cron safety, retries, unsubscribe, alerts."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import re
+import shutil
+import socket
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from kbfixtures import CORPUS, open_kb, run_kb
+
+SENSITIVE_TITLE = "County lines exploitation: restricted partnership briefing"
+SCRIPT_TITLE = "<script>alert('x')</script> Substance misuse bulletin"
+
+DOCS = {
+    "bulletin.md": (
+        SCRIPT_TITLE,
+        "official",
+        [
+            "Alcohol and substance misuse are linked with violent offending by young adults in the region.",
+            "Drug misuse among young adults rose sharply after the pandemic, according to treatment services.",
+            "Substance misuse services that reach young adults early reduce the harm drugs do.",
+        ],
+    ),
+    "substance-study.md": (
+        "Drug treatment and violence among young adults",
+        "official",
+        [
+            "Substance misuse treatment for young adults was followed by fewer violent offences in a year.",
+            "Young adults in drug treatment had lower rates of violent offending than those waiting for it.",
+        ],
+    ),
+    "family.md": (
+        "Family conflict, domestic abuse and later violence",
+        "official",
+        [
+            "Parental conflict and domestic abuse at home increase the risk of later violence by children.",
+            "Children who witness domestic abuse are more likely to be involved in violence as teenagers.",
+        ],
+    ),
+    "briefing.md": (
+        SENSITIVE_TITLE,
+        "official-sensitive",
+        [
+            "Criminal exploitation through county lines drug supply is associated with increased risk of violence.",
+            "County lines networks exploit children from Leeds and Bradford to move drugs across the county.",
+        ],
+    ),
+}
+
+
+def _write_doc(folder: Path, name: str, title: str, sensitivity: str, sentences: list[str]) -> Path:
+    path = folder / name
+    front = json.dumps(title)  # JSON strings are valid YAML scalars, so quotes and brackets survive
+    path.write_text(
+        f"---\ntitle: {front}\nyear: 2026\nsensitivity: {sensitivity}\n---\n\n" + " ".join(sentences) + "\n"
+    )
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sink:
+    """An SMTP handler that keeps every message it accepts."""
+
+    def __init__(self):
+        self.messages: list[email.message.EmailMessage] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        msg = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
+        self.messages.append(msg)
+        return "250 OK"
+
+
+def start_smtp(port: int) -> tuple[Controller, Sink]:
+    sink = Sink()
+    ctl = Controller(sink, hostname="127.0.0.1", port=port)
+    ctl.start()
+    return ctl, sink
+
+
+def write_config(data: Path, smtp_port: int) -> None:
+    (data / "kb.toml").write_text(
+        f"""
+[kb]
+public_url = "https://hub.example.org"
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+sender = "Knowledge Hub <hub@example.org>"
+timeout = 5
+
+[[lists]]
+name = "partners"
+audience = "external"
+recipients = ["a@partner.example", "b@partner.example"]
+
+[[lists]]
+name = "hub"
+audience = "internal"
+recipients = ["analyst@vru.example"]
+""",
+        encoding="utf-8",
+    )
+
+
+@pytest.fixture(scope="module")
+def digest_data(tmp_path_factory) -> Path:
+    """Four small documents and one toolkit entry, ingested once; tests work on copies."""
+    from ingest.pipeline import Ingestor
+
+    root = tmp_path_factory.mktemp("digest")
+    docs = root / "docs"
+    docs.mkdir()
+    for name, (title, sensitivity, sentences) in DOCS.items():
+        _write_doc(docs, name, title, sensitivity, sentences)
+    shutil.copy(CORPUS / "toolkit" / "ae-navigators.toolkit.yaml", docs)
+    data = root / "kb"
+    data.mkdir()
+    kb = open_kb(data)
+    report = Ingestor(kb).run([docs])
+    assert not report.failed, [(f.path, f.reason) for f in report.failed]
+    kb.close()
+    return data
+
+
+@pytest.fixture
+def data(digest_data, tmp_path) -> Path:
+    dst = tmp_path / "kb"
+    shutil.copytree(digest_data, dst)
+    return dst
+
+
+def _parts(msg) -> tuple[str, str]:
+    return msg.get_body(("plain",)).get_content(), msg.get_body(("html",)).get_content()
+
+
+def _sent_items(data: Path) -> int:
+    kb = open_kb(data)
+    try:
+        return kb.catalogue.query("SELECT COUNT(*) FROM digest_items")[0][0]
+    finally:
+        kb.close()
+
+
+def test_preview_groups_each_item_once_under_priority_then_factor(data):
+    write_config(data, _free_port())
+    out = run_kb(data, "digest", "preview", "--list", "hub", "--json", check=True)
+    d = json.loads(out.stdout)
+    placed = [(s["priority"], g["factor"], i["title"]) for s in d["sections"] for g in s["groups"] for i in g["items"]]
+    titles = [t for _, _, t in placed]
+    assert sorted(titles) == sorted(t for t, _, _ in DOCS.values()), "every new item once, toolkit apart"
+    where = {t: (p, f) for p, f, t in placed}
+    assert where[SCRIPT_TITLE] == (1, "substance-misuse")
+    assert where["Drug treatment and violence among young adults"] == (1, "substance-misuse")
+    assert [s["priority"] for s in d["sections"]] == sorted(s["priority"] for s in d["sections"])
+    for s in d["sections"]:
+        for g in s["groups"]:
+            for item in g["items"]:
+                assert item["key_sentence"] and item["citation"] and item["link"] and item["date"]
+                # Filed under its strongest priority: the one most of its passages are tagged with.
+                assert int(item["priorities"][0].split(":")[0]) == s["priority"]
+                # Extractive: the key sentence is one of the document's own sentences, word for word.
+                own = next(v[2] for v in DOCS.values() if v[0] == item["title"])
+                assert item["key_sentence"] in own
+    assert [(t["approach"], t["change"], t["band"]) for t in d["toolkit"]] == [("A&E navigators", "new", "HIGH")]
+
+    external = json.loads(run_kb(data, "digest", "preview", "--list", "partners", "--json", check=True).stdout)
+    ext_titles = [i["title"] for s in external["sections"] for g in s["groups"] for i in g["items"]]
+    assert SENSITIVE_TITLE not in ext_titles and len(ext_titles) == 3
+
+    html = run_kb(data, "digest", "preview", "--list", "hub", "--html", check=True).stdout
+    assert "&lt;script&gt;" in html and "<script>" not in html
+
+
+def test_group_cap_says_and_n_more(data):
+    from kb.digest import Composer
+
+    kb = open_kb(data)
+    try:
+        capped = Composer(kb, group_cap=1).compose(None)
+        full = Composer(kb).compose(None)
+    finally:
+        kb.close()
+    size = {g.factor: len(g.items) for s in full.sections for g in s.groups}
+    group = next(g for s in capped.sections for g in s.groups if g.factor == "substance-misuse")
+    assert size["substance-misuse"] >= 2
+    assert len(group.items) == 1 and group.more == size["substance-misuse"] - 1
+    assert len(capped.doc_ids) == 5, "capped items still count as covered"
+
+
+def test_send_email_parts_headers_sensitivity_and_once_per_week(data):
+    port = _free_port()
+    write_config(data, port)
+    run_kb(data, "alert", "add", "drugs", "substance misuse treatment for young adults", check=True)
+    ctl, sink = start_smtp(port)
+    try:
+        out = run_kb(data, "digest", "send", "--json", check=True)
+        outcomes = {o["list_name"]: o for o in json.loads(out.stdout)["lists"]}
+        assert outcomes["partners"]["status"] == "sent" and outcomes["hub"]["status"] == "sent"
+        assert len(sink.messages) == 3
+
+        by_rcpt = {m["To"]: m for m in sink.messages}
+        tokens = set()
+        for rcpt in ("a@partner.example", "b@partner.example", "analyst@vru.example"):
+            msg = by_rcpt[rcpt]
+            text, html = _parts(msg)
+            assert msg.is_multipart() and msg.get_content_type() == "multipart/alternative"
+            unsub = msg["List-Unsubscribe"]
+            assert re.search(r"<mailto:hub@example\.org\?subject=[^>]+>", unsub)
+            link = re.search(r"<(https://hub\.example\.org/unsubscribe\?[^>]+)>", unsub).group(1)
+            assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+            tokens.add(re.search(r"token=([\w-]+)", link).group(1))
+            assert link.replace("&", "&amp;") in html and link in text
+            assert "Priority 1: Individual" in text and "Priority 1: Individual" in html
+            assert "A&amp;E navigators" in html and "Toolkit changes" in text
+            assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html and "<script>" not in html
+            assert text.count("* Drug treatment and violence among young adults\n") == 1, "each item once"
+            assert "New matches for your alerts" in text and "drugs" in text
+        assert len(tokens) == 3, "each recipient has their own unsubscribe token"
+
+        for rcpt in ("a@partner.example", "b@partner.example"):
+            text, html = _parts(by_rcpt[rcpt])
+            assert SENSITIVE_TITLE not in text and SENSITIVE_TITLE not in html
+            assert "OFFICIAL-SENSITIVE" not in text
+        internal_text, _ = _parts(by_rcpt["analyst@vru.example"])
+        assert SENSITIVE_TITLE in internal_text and "[OFFICIAL-SENSITIVE]" in internal_text
+
+        again = run_kb(data, "digest", "send", "--json", check=True)
+        assert {o["status"] for o in json.loads(again.stdout)["lists"]} == {"skipped"}
+        assert len(sink.messages) == 3, "a second run in the same week sends nothing"
+    finally:
+        ctl.stop()
+
+
+def test_failed_send_is_not_recorded_and_is_retried_once(data):
+    port = _free_port()
+    write_config(data, port)
+    down = run_kb(data, "digest", "send", "--list", "partners", "--json")
+    assert down.returncode == 1
+    outcome = json.loads(down.stdout)["lists"][0]
+    assert outcome["status"] == "failed" and "cannot send through SMTP" in outcome["reason"]
+    assert _sent_items(data) == 0, "nothing is marked sent when the server did not accept it"
+
+    ctl, sink = start_smtp(port)
+    try:
+        up = run_kb(data, "digest", "send", "--list", "partners", "--json", check=True)
+        assert json.loads(up.stdout)["lists"][0]["status"] == "sent"
+        assert sorted(m["To"] for m in sink.messages) == ["a@partner.example", "b@partner.example"]
+        assert _sent_items(data) == 4, "three documents and the toolkit entry"
+        run_kb(data, "digest", "send", "--list", "partners", check=True)
+        assert len(sink.messages) == 2, "delivered once"
+    finally:
+        ctl.stop()
+
+
+def test_next_week_only_new_items_toolkit_band_change_and_unsubscribe(data, tmp_path):
+    from kbfixtures import kb_env
+
+    from ingest.pipeline import Ingestor
+    from kb.config import load_settings
+    from kb.dispatch import Dispatcher, unsubscribe
+
+    port = _free_port()
+    write_config(data, port)
+    settings = load_settings(data, env=kb_env(data))
+    partners = settings.mailing_list("partners")
+    now = datetime.now(UTC)
+    ctl, sink = start_smtp(port)
+    kb = open_kb(data)
+    try:
+        assert Dispatcher(kb, settings).send_list(partners, now).status == "sent"
+        token = re.search(r"token=([\w-]+)", sink.messages[0]["List-Unsubscribe"]).group(1)
+        first_to = sink.messages[0]["To"]
+        assert unsubscribe(kb, "partners", token) == first_to
+
+        nothing = Dispatcher(kb, settings).send_list(partners, now + timedelta(days=7))
+        assert (nothing.status, nothing.reason) == ("skipped", "nothing new")
+        assert len(sink.messages) == 2, "no email on an empty week"
+
+        entry = (CORPUS / "toolkit" / "ae-navigators.toolkit.yaml").read_text(encoding="utf-8")
+        changed = tmp_path / "ae-navigators.toolkit.yaml"
+        changed.write_text(entry.replace("impact_band: HIGH", "impact_band: MODERATE"), encoding="utf-8")
+        news = _write_doc(
+            tmp_path,
+            "new.md",
+            "Poverty, deprivation and violence in neighbourhoods",
+            "official",
+            [
+                "Poverty and deprivation in neighbourhoods shape the risk of violence for young people.",
+            ],
+        )
+        assert not Ingestor(kb).run([changed, news]).failed
+        out = Dispatcher(kb, settings).send_list(partners, now + timedelta(days=14))
+        assert out.status == "sent" and out.n_items == 1
+        assert len(sink.messages) == 3, "the unsubscribed recipient gets nothing"
+        text, _ = _parts(sink.messages[-1])
+        assert sink.messages[-1]["To"] != first_to
+        assert "Poverty, deprivation and violence in neighbourhoods" in text
+        assert "Drug treatment and violence" not in text, "an item is never sent twice to a list"
+        assert "impact band changed from HIGH to MODERATE" in text
+    finally:
+        kb.close()
+        ctl.stop()
+
+
+def test_cli_unsubscribe_by_address_and_alert_commands(data):
+    write_config(data, _free_port())
+    assert (
+        "unsubscribed b@partner.example"
+        in run_kb(data, "digest", "unsubscribe", "B@Partner.example", "--list", "partners", check=True).stdout
+    )
+    bad = run_kb(data, "digest", "unsubscribe", "not-a-token", "--list", "partners")
+    assert bad.returncode == 2 and "no subscriber" in bad.stderr
+    run_kb(data, "alert", "add", "exploitation", "county lines", "--factor", "county-lines", check=True)
+    listed = json.loads(run_kb(data, "alert", "list", "--json", check=True).stdout)
+    assert listed[0]["name"] == "exploitation" and listed[0]["filters"]["factors"] == ["county-lines"]
+    run_kb(data, "alert", "remove", "exploitation", check=True)
+    assert json.loads(run_kb(data, "alert", "list", "--json", check=True).stdout) == []
