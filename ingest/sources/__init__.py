@@ -41,6 +41,15 @@ READERS: dict[str, str] = {
 }
 
 
+def decode_text(raw: bytes, problems: list[str]) -> str:
+    """UTF-8 (with or without BOM), else Latin-1 with a problem noted: a text file always reads."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        problems.append("not UTF-8: read as Latin-1; save it as UTF-8 if characters look wrong")
+        return raw.decode("latin-1")
+
+
 def reader_for(path: Path) -> str | None:
     name = path.name.lower()
     for suffix in sorted(READERS, key=len, reverse=True):

@@ -12,7 +12,7 @@ from bibtexparser.library import Library
 from bibtexparser.model import Block as BibBlock
 from bibtexparser.model import DuplicateBlockKeyBlock, Entry, MiddlewareErrorBlock, ParsingFailedBlock
 
-from ingest.sources import ReadOptions, SourceError
+from ingest.sources import ReadOptions, SourceError, decode_text
 from kb.ids import content_hash, doc_id_for, normalise_doi
 from kb.models import Block, Document, ParsedDocument, ReadResult
 
@@ -113,12 +113,7 @@ _PARSE_STACK = [
 def read(path: Path, options: ReadOptions) -> ReadResult:
     """Read every entry of a .bib file; malformed entries become problems, the rest are kept."""
     result = ReadResult(path=str(path))
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-        result.problems.append("not UTF-8: read as Latin-1; save it as UTF-8 if characters look wrong")
+    text = decode_text(path.read_bytes(), result.problems)
 
     library = bibtexparser.parse_string(text, parse_stack=_PARSE_STACK)
     for block in library.failed_blocks:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from ingest.sources import ReadOptions, SourceError
+from ingest.sources import ReadOptions, SourceError, decode_text
 from kb.ids import content_hash, doc_id_for, normalise_doi
 from kb.models import DOC_TYPES, Block, Document, ParsedDocument, ReadResult
 
@@ -23,12 +23,7 @@ _FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\
 def read(path: Path, options: ReadOptions) -> ReadResult:
     """Read a .txt or Markdown file into one ParsedDocument with a block per paragraph."""
     result = ReadResult(path=str(path))
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-        result.problems.append("not UTF-8: read as Latin-1; save it as UTF-8 if characters look wrong")
+    text = decode_text(path.read_bytes(), result.problems)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
 
     markdown = path.suffix.lower() in (".md", ".markdown")
