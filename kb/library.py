@@ -13,6 +13,7 @@ from pathlib import Path
 from kb.catalogue import Catalogue, FileRecord
 from kb.config import Settings
 from kb.models import Document
+from kb.store import KnowledgeBase
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 _MAX_NAME = 120
@@ -123,7 +124,7 @@ def save_upload(
     """Write an upload into the uploads folder; the same name again replaces the file (a new version)."""
     if len(data) > max_bytes:
         raise UploadError(
-            f"{name!r} is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB upload limit; "
+            f"{name!r} is {len(data) / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB upload limit; "
             "ingest large files with `kb ingest PATH`"
         )
     if not data:
@@ -143,3 +144,17 @@ def save_upload(
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def remove_document(kb: KnowledgeBase, doc_id: str) -> int:
+    """Remove a document from both stores, and delete uploaded files that backed only it.
+
+    An upload left behind would bring the document back the next time the uploads folder is ingested.
+    """
+    folder = uploads_dir(kb.settings).resolve()
+    paths = [Path(r[0]) for r in kb.catalogue.query("SELECT path FROM file_docs WHERE doc_id = ?", (doc_id,))]
+    n = kb.remove(doc_id)
+    for p in paths:
+        if p.parent == folder and kb.catalogue.get_file(str(p)) is None:
+            p.unlink(missing_ok=True)
+    return n

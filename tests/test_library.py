@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from kbfixtures import open_kb
 
@@ -83,4 +85,20 @@ def test_counts_and_documents_hide_what_the_viewer_may_not_see(corpus_kb_copy):
     assert overview(cat, []).documents == 0
     tags = document_tags(cat, [strategy.doc_id])
     assert 1 <= len(tags[strategy.doc_id]) <= 3
+    kb.close()
+
+
+def test_removing_an_uploaded_document_deletes_its_upload(corpus_kb_copy):
+    from ingest.pipeline import Ingestor
+    from ingest.sources import READERS
+    from kb.library import remove_document
+
+    kb = open_kb(corpus_kb_copy)
+    path = save_upload(kb.settings, "note.md", b"# Upload note\n\nTrusted adults in Wakefield schools.\n", READERS)
+    (doc_id,) = Ingestor(kb).run([path]).files[0].doc_ids
+    kept = next(d for d in kb.catalogue.documents() if d.doc_type == "strategy")
+    assert remove_document(kb, doc_id) >= 1
+    assert not path.exists() and kb.catalogue.get_document(doc_id) is None
+    remove_document(kb, kept.doc_id)
+    assert Path(kept.source).is_file(), "files outside the uploads folder are never deleted"
     kb.close()

@@ -1,0 +1,161 @@
+"""What every page shares: the knowledge base opened once, the viewer and sign-in, chips and badges."""
+
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from kb.auth import ANONYMOUS, AuthConfig, Viewer, load_auth
+from kb.config import Settings, load_settings
+from kb.models import Tags
+from kb.search import Searcher
+from kb.store import KnowledgeBase
+from kb.taxonomy import Taxonomy, load_taxonomy
+
+DOCS = "docs/app.md"
+SERVER_MODE_HELP = (
+    "The vectors are in an embedded Chroma store in the data directory. For the app and `kb ingest`, "
+    "`kb scan` or `kb digest` to write at the same time on a busy site, run Chroma as a server — "
+    "`chroma run --path DATA_DIR/chroma-server --host 127.0.0.1 --port 8000` — and set "
+    "`KB_CHROMA_URL=http://127.0.0.1:8000` for the app and every `kb` command (see docs/app.md)."
+)
+
+CSS = """
+<style>
+.chip {display:inline-block; padding:0 .5em; margin:0 .25em .25em 0; border-radius:.8em; font-size:.8em;
+       border:1px solid #ccc; background:#f6f6f6; color:#333; white-space:nowrap}
+.chip-risk {background:#fdecea; border-color:#f5b7b1; color:#8a1c12}
+.chip-protective {background:#e8f5e9; border-color:#a5d6a7; color:#1b5e20}
+.chip-priority {background:#e8eaf6; border-color:#9fa8da; color:#1a237e}
+.chip-who {background:#fff8e1; border-color:#ffe082; color:#5d4300}
+.chip-place {background:#e0f7fa; border-color:#80deea; color:#004d55}
+.citation {color:#555; font-size:.85em; margin-bottom:.2em}
+.passage mark {background:#fff59d; padding:0 .1em}
+.band {display:inline-block; padding:.15em .6em; border-radius:.3em; font-weight:700; font-size:.85em;
+       letter-spacing:.03em}
+.band-HARMFUL {background:#b71c1c; color:#fff}
+.band-INSUFFICIENT {background:#fff; color:#555; border:2px dashed #777}
+.band-LOW {background:#c8e6c9; color:#1b5e20}
+.band-MODERATE {background:#66bb6a; color:#fff}
+.band-HIGH {background:#1b5e20; color:#fff}
+.band-NONE {background:#eee; color:#555}
+</style>
+"""
+
+
+@dataclass
+class Resources:
+    """Opened once per data directory and shared by every session and page."""
+
+    settings: Settings
+    kb: KnowledgeBase
+    searcher: Searcher
+    taxonomy: Taxonomy
+    auth: AuthConfig
+
+
+@st.cache_resource(show_spinner="Opening the knowledge base…")
+def _open(data_dir: str, config: str) -> Resources:
+    settings = load_settings(data_dir or None)
+    kb = KnowledgeBase(settings)
+    return Resources(settings, kb, Searcher(kb), load_taxonomy(), load_auth(settings))
+
+
+def resources() -> Resources:
+    # Keyed by where the data is, so two knowledge bases in one process (tests) never share a cache entry.
+    return _open(os.environ.get("KB_DATA_DIR", ""), os.environ.get("KB_CONFIG", ""))
+
+
+def page(title: str, icon: str) -> Resources:
+    """Common page start: config, styles, the sign-in box; returns the shared resources."""
+    st.set_page_config(page_title=f"{title} · VRU evidence", page_icon=icon, layout="wide")
+    st.markdown(CSS, unsafe_allow_html=True)
+    res = resources()
+    sign_in_box(res)
+    return res
+
+
+def viewer() -> Viewer:
+    return st.session_state.get("viewer", ANONYMOUS)
+
+
+def visible_sensitivities(res: Resources) -> list[str] | None:
+    """What this viewer may see, as a filter; None when sign-in is off (everything)."""
+    return res.auth.sensitivities(viewer())
+
+
+def sign_in_box(res: Resources) -> None:
+    with st.sidebar:
+        if not res.auth.enabled:
+            st.caption(f"Sign-in is not configured: everyone sees every document, official-sensitive too ({DOCS}).")
+            return
+        v = viewer()
+        if v.signed_in:
+            st.caption(f"Signed in as **{v.username}** ({v.role})")
+            if st.button("Sign out", key="sign_out"):
+                st.session_state["viewer"] = ANONYMOUS
+                st.rerun()
+            return
+        with st.form("sign_in", clear_on_submit=True):
+            st.caption("Sign in to see official-sensitive documents (internal users).")
+            user = st.text_input("User name", key="sign_in_user")
+            password = st.text_input("Password", type="password", key="sign_in_password")
+            if st.form_submit_button("Sign in"):
+                who = res.auth.authenticate(user, password)
+                if who is None:
+                    st.error("Unknown user name or wrong password.")
+                else:
+                    st.session_state["viewer"] = who
+                    st.rerun()
+
+
+def chip(text: str, kind: str = "") -> str:
+    return f'<span class="chip chip-{kind}">{html.escape(text)}</span>'
+
+
+def tag_chips(tags: Tags, tax: Taxonomy) -> str:
+    """Factors coloured by polarity, then priorities, WHO levels and places, as HTML."""
+    out = []
+    for f in tags.factors:
+        label = tax.factors[f.factor].label if f.factor in tax.factors else f.factor
+        out.append(chip(f"{label} · {f.polarity}", f.polarity))
+    for p in tags.priorities:
+        name = tax.priorities[p].name if p in tax.priorities else ""
+        out.append(chip(f"P{p} {name}".strip(), "priority"))
+    for w in tags.who_levels:
+        out.append(chip(tax.who_levels[w].label if w in tax.who_levels else w, "who"))
+    for place in tags.places:
+        out.append(chip(tax.places[place].label if place in tax.places else place, "place"))
+    return "".join(out)
+
+
+def band_badge(band: str | None, text: str | None = None) -> str:
+    css = (band or "NONE").split()[0]
+    return f'<span class="band band-{css}">{html.escape(text or band or "no band published")}</span>'
+
+
+def factor_label(tax: Taxonomy, factor_id: str) -> str:
+    f = tax.factors.get(factor_id)
+    return f"{f.label} ({f.polarity})" if f else factor_id
+
+
+def priority_label(tax: Taxonomy, number: int) -> str:
+    p = tax.priorities.get(number)
+    return f"{number} · {p.name}" if p else str(number)
+
+
+def short_path(path: str, res: Resources) -> str:
+    """Paths inside the data directory shown relative to it; others as they are."""
+    try:
+        return str(Path(path).relative_to(res.settings.data_dir.resolve()))
+    except ValueError:
+        return path
+
+
+def embedded_store_error(exc: Exception) -> bool:
+    """True for an error from the embedded Chroma store, which gets the server-mode advice."""
+    return type(exc).__module__.startswith("chromadb")

@@ -1,0 +1,150 @@
+"""Library page: the documents, uploads ingested with a progress bar, failed files with reasons, removal."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.common import SERVER_MODE_HELP, embedded_store_error, page, short_path, viewer, visible_sensitivities
+from ingest.pipeline import Ingestor
+from ingest.sources import READERS
+from kb.library import (
+    MAX_UPLOAD_BYTES,
+    UploadError,
+    document_tags,
+    failed_files,
+    remove_document,
+    save_upload,
+    visible_documents,
+)
+from kb.models import DOC_TYPES, SENSITIVITIES
+
+AS_FILE_SAYS = "as the file says"
+# The uploader checks the last extension only; save_upload then insists on a whole supported suffix.
+UPLOAD_TYPES = sorted({s.rsplit(".", 1)[-1] for s in READERS})
+
+res = page("Library", "🗂️")
+cat = res.kb.catalogue
+may_manage = res.auth.may_manage(viewer())
+
+
+def _remove(doc_id: str, title: str) -> None:
+    # A callback, so the list below is drawn after the removal and the confirmation box resets.
+    n = remove_document(res.kb, doc_id)
+    st.session_state["remove_confirm"] = False
+    st.session_state["removed"] = f"Removed “{title}” ({n} passages)."
+
+
+st.title("Library")
+if msg := st.session_state.pop("removed", None):
+    st.success(msg)
+if not res.settings.chroma_url:
+    with st.expander("Running `kb ingest` while the app is open"):
+        st.write(SERVER_MODE_HELP)
+
+docs = visible_documents(cat, visible_sensitivities(res))
+tags = document_tags(cat, [d.doc_id for d in docs])
+st.subheader(f"{len(docs)} documents")
+st.dataframe(
+    [
+        {
+            "title": d.title,
+            "type": d.doc_type.replace("_", " "),
+            "year": d.year,
+            "status": d.status,
+            "passages": d.n_chunks,
+            "top factors": ", ".join(
+                res.taxonomy.factors[f].label for f in tags[d.doc_id] if f in res.taxonomy.factors
+            ),
+            "sensitivity": d.sensitivity,
+            "doc_id": d.doc_id,
+        }
+        for d in docs
+    ],
+    hide_index=True,
+    width="stretch",
+    key="library_docs",
+)
+
+if not may_manage:
+    st.info("Sign in as an internal user to upload or remove documents.")
+    st.stop()
+
+st.subheader("Add documents")
+st.caption(
+    f"PDF, text, Markdown, BibTeX reference lists and toolkit entries (`.toolkit.yaml`), up to "
+    f"{MAX_UPLOAD_BYTES // 2**20} MB each. For folders or larger files use `kb ingest PATH`."
+)
+uploads = st.file_uploader("Files", type=UPLOAD_TYPES, accept_multiple_files=True, key="upload_files")
+c1, c2 = st.columns(2)
+doc_type = c1.selectbox("Document type", [AS_FILE_SAYS, *DOC_TYPES], key="upload_type")
+sensitivity = c2.selectbox("Sensitivity", [AS_FILE_SAYS, *SENSITIVITIES], key="upload_sensitivity")
+
+if st.button("Ingest", key="ingest_go", type="primary", disabled=not uploads):
+    paths = []
+    for f in uploads or []:
+        try:
+            paths.append(save_upload(res.settings, f.name, f.getvalue(), READERS))
+        except UploadError as exc:
+            st.error(str(exc))
+    if paths:
+        bar = st.progress(0.0, text="Starting…")
+        done: list = []
+        embedded = [0]
+
+        def on_file(path) -> None:
+            bar.progress(len(done) / len(paths), text=f"Reading {path.name} ({len(done) + 1} of {len(paths)})")
+
+        def on_embedded(n: int) -> None:
+            embedded[0] += n
+            bar.progress(len(done) / len(paths), text=f"Embedding passages: {embedded[0]} so far")
+
+        def on_done(report) -> None:
+            done.append(report)
+            bar.progress(len(done) / len(paths), text=f"{len(done)} of {len(paths)} files done")
+
+        try:
+            Ingestor(
+                res.kb,
+                doc_type=None if doc_type == AS_FILE_SAYS else doc_type,
+                sensitivity=None if sensitivity == AS_FILE_SAYS else sensitivity,
+            ).run(paths, on_file=on_file, on_done=on_done, on_embedded=on_embedded)
+        except Exception as exc:
+            if not embedded_store_error(exc):
+                raise
+            st.error(f"The vector store refused the write ({exc}). {SERVER_MODE_HELP}")
+        # Kept for the next run, which redraws the document list with the new documents in it.
+        st.session_state["ingest_reports"] = done
+        st.rerun()
+
+for r in st.session_state.get("ingest_reports", []):
+    name = short_path(r.path, res)
+    if r.status == "failed":
+        st.error(f"{name}: failed — {r.reason}")
+    elif r.status == "no_text":
+        st.warning(f"{name}: {r.reason}")
+    else:
+        st.success(f"{name}: {r.status}, {r.documents} document(s), {r.passages} passages")
+
+failed = failed_files(cat)
+st.subheader("Files that failed")
+if failed:
+    st.dataframe(
+        [{"file": short_path(f.path, res), "reason": f.reason} for f in failed],
+        hide_index=True,
+        width="stretch",
+        key="library_failed",
+    )
+else:
+    st.caption("None.")
+
+st.subheader("Remove a document")
+if docs:
+    by_id = {d.doc_id: d for d in docs}
+    doc_id = st.selectbox(
+        "Document",
+        list(by_id),
+        format_func=lambda i: f"{by_id[i].title} ({by_id[i].doc_type}, {by_id[i].year or 'n.d.'})",
+        key="remove_doc",
+    )
+    sure = st.checkbox("Remove it and all its passages from the knowledge base", key="remove_confirm")
+    st.button("Remove", key="remove_go", disabled=not sure, on_click=_remove, args=(doc_id, by_id[doc_id].title))
