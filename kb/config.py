@@ -38,7 +38,7 @@ class Source:
     name: str
     feed: str | None = None
     folder: str | None = None
-    doc_type: str = "news"
+    doc_type: str | None = None  # None: feed items are "news", folder files as their reader decides
     sensitivity: str = "official"
 
 

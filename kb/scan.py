@@ -129,10 +129,9 @@ class Scanner:
         if not folder.is_dir():
             sr.status, sr.error = "failed", f"folder not found: {folder} (check [[sources]] folder in kb.toml)"
             return sr
-        # Config gives every source doc_type "news" by default; in a folder that would turn research
-        # and toolkit files into news, so the default leaves the choice to each file's reader.
-        doc_type = None if source.doc_type == "news" else source.doc_type
-        ingest_report = self.ingest([folder], doc_type, source.sensitivity)
+        # No doc_type in kb.toml leaves the choice to each file's reader: an inbox holds research,
+        # toolkit entries and reference lists alike.
+        ingest_report = self.ingest([folder], source.doc_type, source.sensitivity)
         for fr in ingest_report.files:
             if fr.status == "unchanged":
                 sr.unchanged += 1
@@ -267,7 +266,7 @@ class Scanner:
             self._record(source, p, fr.doc_ids[0] if fr.doc_ids else None)
 
     def _ingest_paths(self, source: Source, paths: list[Path]) -> dict:
-        report = self.ingest(paths, source.doc_type, source.sensitivity)
+        report = self.ingest(paths, source.doc_type or "news", source.sensitivity)
         return {fr.path: fr for fr in report.files}
 
     def _record(self, source: Source, p: _Pending, doc_id: str | None) -> None:
