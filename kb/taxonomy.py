@@ -222,3 +222,36 @@ class _Validator:
                 kind=kind,
             )
         return out
+
+
+def taxonomy_markdown(tax: Taxonomy) -> str:
+    """The analysts' reference page (docs/taxonomy.md), generated so it never drifts from the file."""
+    lines = [
+        "# Taxonomy",
+        "",
+        "Generated from `kb/taxonomy.toml` by `python -m kb.taxonomy > docs/taxonomy.md`; a test fails when it",
+        "is out of date. Edit the TOML (its header explains how), then regenerate this page.",
+        "",
+        "## Priorities (West Yorkshire Response Strategy 2023)",
+        "",
+        "| # | priority | WHO level | factors filed under it |",
+        "|---|---|---|---|",
+    ]
+    for n, p in sorted(tax.priorities.items()):
+        names = ", ".join(f"`{f.id}`" for f in tax.factors_for_priority(n)) or "—"
+        lines.append(f"| {n} | {p.name} | {p.who_level or '—'} | {names} |")
+    lines += ["", "## Factors", "", "| id | label | default polarity | priorities | WHO level | synonyms |"]
+    lines.append("|---|---|---|---|---|---|")
+    for f in tax.factors.values():
+        syn = "; ".join([*f.synonyms, *f.exact])
+        pri = ", ".join(str(p) for p in f.priorities) or "—"
+        lines.append(f"| `{f.id}` | {f.label} | {f.polarity} | {pri} | {f.who_level} | {syn} |")
+    for title, table in (("Crime types", tax.crime_types), ("Cohorts", tax.cohorts), ("Places", tax.places)):
+        lines += ["", f"## {title}", "", "| id | label | matched by |", "|---|---|---|"]
+        for t in table.values():
+            lines.append(f"| `{t.id}` | {t.label} | {'; '.join([*t.synonyms, *t.exact])} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(taxonomy_markdown(load_taxonomy()), end="")

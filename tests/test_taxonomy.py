@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kb.taxonomy import DEFAULT_PATH, TaxonomyError, load_taxonomy
+from kb.taxonomy import DEFAULT_PATH, TaxonomyError, load_taxonomy, taxonomy_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 STRATEGY_LABELS = ROOT / "tests" / "data" / "tagging" / "strategy.jsonl"
@@ -161,3 +161,10 @@ def test_invalid_toml_names_the_file(tmp_path):
 def test_importing_the_taxonomy_does_not_import_spacy():
     code = "import sys, kb.taxonomy; kb.taxonomy.load_taxonomy(); assert 'spacy' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_docs_taxonomy_page_is_generated_from_the_file():
+    page = Path(__file__).resolve().parents[1] / "docs" / "taxonomy.md"
+    assert page.read_text(encoding="utf-8") == taxonomy_markdown(load_taxonomy()), (
+        "docs/taxonomy.md is stale: run `python -m kb.taxonomy > docs/taxonomy.md`"
+    )
