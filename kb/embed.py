@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import warnings
 from functools import cached_property
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from kb.ids import sha256_text
 # carries them, so they are checked before first use.
 DEFAULT_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 DEFAULT_WEIGHTS_SIZE = 90_868_376
+# What a passage vector is made from (see Embedder.passage_texts); part of the collection name, so a
+# change here starts a new collection instead of mixing vectors of two kinds.
+PASSAGE_FORMAT = "ctx1"
 
 
 class ModelError(RuntimeError):
@@ -71,6 +75,7 @@ class Embedder:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.name = settings.embed_model
+        self.passage_format = PASSAGE_FORMAT
 
     @cached_property
     def model_path(self) -> Path | None:
@@ -124,6 +129,27 @@ class Embedder:
         """Room for text inside the model's window, after the special tokens."""
         return self.max_seq_length - 2
 
+    def passage_texts(self, title: str, sections: list[list[str]], texts: list[str]) -> list[str]:
+        """What the model reads for each passage of one document: title and innermost heading, then the text.
+
+        A passage cut from the middle of a document rarely names its subject; its title does. The context
+        is trimmed at a word-piece boundary so the whole never exceeds the model window.
+        """
+        contexts = [_context(title, sec) for sec in sections]
+        n_text = self.count_tokens(texts)
+        n_ctx = self.count_tokens([c or "" for c in contexts])
+        out = []
+        for ctx, text, nt, nc in zip(contexts, texts, n_text, n_ctx, strict=True):
+            # +1 for the separator; BERT word-pieces split at whitespace and punctuation, so counts add up.
+            room = self.max_content_tokens - nt - 1
+            if not ctx or room <= 0:
+                out.append(text)
+                continue
+            if nc > room:
+                ctx = ctx[: self.token_offsets(ctx)[room - 1][1]].rstrip()
+            out.append(f"{ctx}{'' if ctx[-1] in '.!?:' else '.'} {text}")
+        return out
+
     @cached_property
     def model(self):
         try:
@@ -157,10 +183,52 @@ class Embedder:
             return int(json.loads(cfg.read_text())["hidden_size"])
         return int(self.model.get_sentence_embedding_dimension())
 
+    @cached_property
+    def query_backend(self) -> str:
+        """torch or onnx. `auto` answers queries with ONNX Runtime on CPU: importing torch and
+        sentence-transformers costs ~8 s of every new process, ONNX Runtime well under one."""
+        backend = self.settings.embed_backend
+        if backend == "auto":
+            return "onnx" if self.settings.device == "cpu" and self._onnx_supported() else "torch"
+        return backend
+
+    @cached_property
+    def bulk_backend(self) -> str:
+        """Batches go through torch unless ONNX is forced: on CPU it is no faster, and on a GPU torch is."""
+        return "onnx" if self.settings.embed_backend == "onnx" else "torch"
+
+    def _onnx_supported(self) -> bool:
+        return bool(self.model_path and (self.model_path / "tokenizer.json").exists() and _pooling(self.model_path))
+
+    @cached_property
+    def onnx_path(self) -> Path:
+        """The exported model, in the data directory, keyed by the weights it came from."""
+        if self.name == DEFAULT_MODEL:
+            key = DEFAULT_WEIGHTS_SHA256[:16]
+        else:
+            weights = [p for p in sorted(self.model_path.glob("*")) if p.suffix in (".safetensors", ".bin")]
+            key = hashlib.sha256(
+                "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in weights).encode()
+            ).hexdigest()[:16]
+        return self.settings.data_dir / "models" / f"{self.model_id}-{key}" / "model.onnx"
+
+    @cached_property
+    def onnx(self) -> OnnxEncoder:
+        if not self._onnx_supported():
+            raise ModelError(
+                f"the ONNX backend needs a local model directory with tokenizer.json and mean or CLS pooling; "
+                f"{self.name!r} has not: set KB_EMBED_BACKEND=torch"
+            )
+        if not self.onnx_path.exists():
+            export_onnx(self.model_path, self.onnx_path)
+        return OnnxEncoder(self.onnx_path, self.model_path, self.max_seq_length, _pooling(self.model_path))
+
     def encode(self, texts: list[str]) -> np.ndarray:
         """Embed without the cache. Texts longer than the window are the caller's bug, not truncated here."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self.bulk_backend == "onnx":
+            return self.onnx.encode(texts, self.settings.embed_batch_size)
         vecs = self.model.encode(
             texts,
             batch_size=self.settings.embed_batch_size,
@@ -171,6 +239,8 @@ class Embedder:
         return np.asarray(vecs, dtype=np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
+        if self.query_backend == "onnx":
+            return self.onnx.encode([text], 1)[0]
         return self.encode([text])[0]
 
     def encode_cached(self, texts: list[str], catalogue, on_batch=None) -> tuple[np.ndarray, int]:
@@ -190,6 +260,111 @@ class Embedder:
                 on_batch(len(part))
         out = np.vstack([have[h] for h in hashes]) if hashes else np.zeros((0, self.dim), dtype=np.float32)
         return out, len(todo)
+
+
+def _pooling(model_dir: Path) -> str | None:
+    """mean or cls when the model is a plain transformer + pooling (+ normalise), else None."""
+    modules = model_dir / "modules.json"
+    pool_cfg = model_dir / "1_Pooling" / "config.json"
+    if not (modules.exists() and pool_cfg.exists()):
+        return None
+    kinds = [m["type"].rsplit(".", 1)[-1] for m in json.loads(modules.read_text())]
+    if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
+        return None
+    cfg = json.loads(pool_cfg.read_text())
+    on = [k for k, v in cfg.items() if k.startswith("pooling_mode_") and v is True]
+    return {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}.get(on[0]) if len(on) == 1 else None
+
+
+def export_onnx(model_dir: Path, out: Path) -> None:
+    """Export the transformer (not the pooling) to ONNX once; torch is imported only here."""
+    try:
+        import torch
+        from transformers import AutoModel
+    except ImportError as exc:
+        raise ModelError(
+            f"exporting the model to ONNX needs torch and transformers ({exc}): pip install -e ."
+        ) from None
+
+    class LastHiddenState(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    model = AutoModel.from_pretrained(str(model_dir)).eval()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
+    ids = torch.ones((1, 8), dtype=torch.long)
+    inputs = ["input_ids", "attention_mask", "token_type_ids"]
+    axes = {n: {0: "batch", 1: "tokens"} for n in [*inputs, "last_hidden_state"]}
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            # Tracer warnings are about branches that are constant for this model's inputs; users cannot act on them.
+            warnings.simplefilter("ignore")
+            # The TorchScript exporter: the dynamo one needs onnxscript, which is not installed here.
+            torch.onnx.export(
+                LastHiddenState(model),
+                (ids, ids, torch.zeros_like(ids)),
+                str(tmp),
+                input_names=inputs,
+                output_names=["last_hidden_state"],
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,
+            )
+    except Exception as exc:
+        tmp.unlink(missing_ok=True)
+        raise ModelError(
+            f"cannot export {model_dir} to ONNX ({type(exc).__name__}: {exc}); set KB_EMBED_BACKEND=torch"
+        ) from None
+    os.replace(tmp, out)  # a concurrent or killed export never leaves a half-written model behind
+
+
+class OnnxEncoder:
+    """The same sentence embedding as sentence-transformers: tokenizer, transformer, pooling, normalise."""
+
+    def __init__(self, onnx_path: Path, model_dir: Path, max_seq_length: int, pooling: str):
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        opts = onnxruntime.SessionOptions()
+        opts.log_severity_level = 3
+        self.session = onnxruntime.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        # sentence-transformers truncates at max_seq_length; so must we, or vectors would differ.
+        self.tokenizer.enable_truncation(max_length=max_seq_length)
+        self.tokenizer.enable_padding(pad_id=self.tokenizer.padding["pad_id"] if self.tokenizer.padding else 0)
+        self.pooling = pooling
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        out = []
+        for i in range(0, len(texts), max(batch_size, 1)):
+            encs = self.tokenizer.encode_batch(texts[i : i + batch_size])
+            ids = np.array([e.ids for e in encs], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encs], dtype=np.int64)
+            types = np.array([e.type_ids for e in encs], dtype=np.int64)
+            hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
+            if self.pooling == "cls":
+                pooled = hidden[:, 0]
+            else:
+                m = mask[:, :, None].astype(np.float32)
+                pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out.append((pooled / np.clip(norms, 1e-12, None)).astype(np.float32))
+        return np.vstack(out)
+
+
+def _context(title: str, section: list[str]) -> str:
+    parts = [p.strip() for p in (title, *(section[-1:] if section else [])) if p and p.strip()]
+    return " — ".join(dict.fromkeys(parts))
 
 
 class _HFTokenizerAdapter:

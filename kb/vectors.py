@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from kb.config import Settings
+from kb.embed import PASSAGE_FORMAT
 
 # Raised when embedding settings or chunking change in a way that changes vector contents.
 INDEX_VERSION = 1
@@ -17,9 +18,9 @@ class VectorStoreError(RuntimeError):
     pass
 
 
-def collection_name(model_id: str, dim: int, settings: Settings) -> str:
+def collection_name(model_id: str, dim: int, settings: Settings, passage_format: str = PASSAGE_FORMAT) -> str:
     """The settings that change the vectors are in the name, so different settings never mix."""
-    raw = f"kb-{model_id}-d{dim}-t{settings.chunk_tokens}-o{settings.chunk_overlap}-v{INDEX_VERSION}"
+    raw = f"kb-{model_id}-d{dim}-t{settings.chunk_tokens}-o{settings.chunk_overlap}-{passage_format}-v{INDEX_VERSION}"
     return re.sub(r"[^A-Za-z0-9._-]", "-", raw)[:200]
 
 
@@ -31,9 +32,7 @@ def _client(settings: Settings):
     if settings.chroma_url:
         u = urlparse(settings.chroma_url)
         if not u.hostname:
-            raise VectorStoreError(
-                f"KB_CHROMA_URL={settings.chroma_url!r} is not a URL like http://127.0.0.1:8000"
-            )
+            raise VectorStoreError(f"KB_CHROMA_URL={settings.chroma_url!r} is not a URL like http://127.0.0.1:8000")
         try:
             return chromadb.HttpClient(
                 host=u.hostname,
@@ -60,9 +59,7 @@ class VectorStore:
         self.collection = self.client.get_or_create_collection(
             name=self.name,
             embedding_function=None,
-            configuration={
-                "hnsw": {"space": "cosine", "ef_search": settings.hnsw_ef_search, "ef_construction": 200}
-            },
+            configuration={"hnsw": {"space": "cosine", "ef_search": settings.hnsw_ef_search, "ef_construction": 200}},
             metadata={"model": model_id, "dim": dim},
         )
 
@@ -100,3 +97,61 @@ class VectorStore:
             return []
         res = self.collection.query(query_embeddings=[vector], n_results=n, include=["distances"])
         return [(i, 1.0 - float(d)) for i, d in zip(res["ids"][0], res["distances"][0], strict=True)]
+
+
+class ExactIndex:
+    """Every passage vector of the catalogue in memory, searched exactly: no Chroma import, recall 1.0.
+
+    For knowledge bases up to a few tens of thousands of passages this is faster to open and to
+    query than HNSW. Reloaded whenever the catalogue has changed since it was read.
+    """
+
+    def __init__(self, catalogue, model_id: str, limit: int):
+        self.cat = catalogue
+        self.model_id = model_id
+        self.limit = limit
+        self.usable = False
+        self.rowids = np.zeros(0, dtype=np.int64)
+        self.matrix = np.zeros((0, 0), dtype=np.float32)
+        self._seen: tuple[int, int] | None = None
+
+    def _signature(self) -> tuple[int, int]:
+        # data_version moves when another connection commits; total_changes when this one writes.
+        return self.cat.query("PRAGMA data_version")[0][0], self.cat.conn.total_changes
+
+    def refresh(self) -> bool:
+        """Reload if the catalogue changed; False when it holds more passages than `limit`."""
+        sig = self._signature()
+        if sig == self._seen:
+            return self.usable
+        self._seen = sig
+        self.usable = self.cat.query("SELECT COUNT(*) FROM chunks")[0][0] <= self.limit
+        if not self.usable:
+            self.rowids, self.matrix = self.rowids[:0], self.matrix[:0]
+            return False
+        rows = self.cat.query(
+            """SELECT c.rowid, e.vector FROM chunks c JOIN embed_cache e
+               ON e.model = ? AND e.text_hash = c.text_hash ORDER BY c.rowid""",
+            (self.model_id,),
+        )
+        self.rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        blob = b"".join(r[1] for r in rows)
+        self.matrix = np.frombuffer(blob, dtype=np.float32).reshape(len(rows), -1) if rows else self.matrix[:0]
+        return True
+
+    def __len__(self) -> int:
+        return len(self.rowids)
+
+    def search(self, vector: np.ndarray, n: int, allowed: list[int] | None = None) -> list[tuple[int, float]]:
+        """Best n (rowid, cosine) pairs, optionally only among the allowed rowids."""
+        rowids, matrix = self.rowids, self.matrix
+        if allowed is not None:
+            keep = np.isin(rowids, np.asarray(allowed, dtype=np.int64))
+            rowids, matrix = rowids[keep], matrix[keep]
+        if not len(rowids) or n <= 0:
+            return []
+        scores = matrix @ np.asarray(vector, dtype=np.float32)
+        n = min(n, len(scores))
+        top = np.argpartition(-scores, n - 1)[:n]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(rowids[i]), float(scores[i])) for i in top]
