@@ -78,6 +78,7 @@ class EvalReport:
     seconds: dict[str, float]
     data_dir: str
     modes: list[ModeScores]
+    runs: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # mode -> query -> ranked documents
 
     def to_dict(self) -> dict:
         return {
@@ -325,6 +326,7 @@ def evaluate(
             seconds=seconds,
             data_dir=str(kb.settings.data_dir),
             modes=[score_runs(m, runs[m], collection.qrels) for m in modes],
+            runs=runs,
         )
     finally:
         kb.close()

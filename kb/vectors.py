@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from urllib.parse import urlparse
 
 import numpy as np
@@ -110,10 +111,11 @@ class ExactIndex:
         self.cat = catalogue
         self.model_id = model_id
         self.limit = limit
-        self.usable = False
-        self.rowids = np.zeros(0, dtype=np.int64)
-        self.matrix = np.zeros((0, 0), dtype=np.float32)
+        # One tuple, swapped whole: app threads searching during a reload see the old or the new index.
+        self._data: tuple[np.ndarray, np.ndarray] = (np.zeros(0, dtype=np.int64), np.zeros((0, 0), np.float32))
+        self._usable = False
         self._seen: tuple[int, int] | None = None
+        self._lock = threading.Lock()
 
     def _signature(self) -> tuple[int, int]:
         # data_version moves when another connection commits; total_changes when this one writes.
@@ -121,30 +123,32 @@ class ExactIndex:
 
     def refresh(self) -> bool:
         """Reload if the catalogue changed; False when it holds more passages than `limit`."""
-        sig = self._signature()
-        if sig == self._seen:
-            return self.usable
-        self._seen = sig
-        self.usable = self.cat.query("SELECT COUNT(*) FROM chunks")[0][0] <= self.limit
-        if not self.usable:
-            self.rowids, self.matrix = self.rowids[:0], self.matrix[:0]
-            return False
-        rows = self.cat.query(
-            """SELECT c.rowid, e.vector FROM chunks c JOIN embed_cache e
-               ON e.model = ? AND e.text_hash = c.text_hash ORDER BY c.rowid""",
-            (self.model_id,),
-        )
-        self.rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        blob = b"".join(r[1] for r in rows)
-        self.matrix = np.frombuffer(blob, dtype=np.float32).reshape(len(rows), -1) if rows else self.matrix[:0]
-        return True
+        with self._lock:
+            sig = self._signature()
+            if sig == self._seen:
+                return self._usable
+            usable = self.cat.query("SELECT COUNT(*) FROM chunks")[0][0] <= self.limit
+            rows = (
+                self.cat.query(
+                    """SELECT c.rowid, e.vector FROM chunks c JOIN embed_cache e
+                       ON e.model = ? AND e.text_hash = c.text_hash ORDER BY c.rowid""",
+                    (self.model_id,),
+                )
+                if usable
+                else []
+            )
+            rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            flat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+            matrix = flat.reshape(len(rows), -1) if rows else np.zeros((0, 0), np.float32)
+            self._data, self._usable, self._seen = (rowids, matrix), usable, sig
+            return usable
 
     def __len__(self) -> int:
-        return len(self.rowids)
+        return len(self._data[0])
 
     def search(self, vector: np.ndarray, n: int, allowed: list[int] | None = None) -> list[tuple[int, float]]:
         """Best n (rowid, cosine) pairs, optionally only among the allowed rowids."""
-        rowids, matrix = self.rowids, self.matrix
+        rowids, matrix = self._data
         if allowed is not None:
             keep = np.isin(rowids, np.asarray(allowed, dtype=np.int64))
             rowids, matrix = rowids[keep], matrix[keep]

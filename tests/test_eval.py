@@ -106,6 +106,7 @@ def test_load_collection_asks_for_a_split_when_ambiguous(tmp_path):
         load_collection(write_beir(tmp_path / "beir", splits=("train", "dev")))
 
 
+@pytest.mark.slow
 def test_kb_eval_reports_every_mode_and_the_rrf_baseline_and_caches_embeddings(tmp_path):
     root = write_beir(tmp_path / "beir")
     env = {"KB_EVAL_CACHE": str(tmp_path / "cache")}
