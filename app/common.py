@@ -20,8 +20,9 @@ DOCS = "docs/app.md"
 SERVER_MODE_HELP = (
     "The vectors are in an embedded Chroma store in the data directory. For the app and `kb ingest`, "
     "`kb scan` or `kb digest` to write at the same time on a busy site, run Chroma as a server — "
-    "`chroma run --path DATA_DIR/chroma-server --host 127.0.0.1 --port 8000` — and set "
-    "`KB_CHROMA_URL=http://127.0.0.1:8000` for the app and every `kb` command (see docs/app.md)."
+    "`chroma run --path DATA_DIR/chroma --host 127.0.0.1 --port 8000` (the existing store, nothing is "
+    "re-embedded) — and set `KB_CHROMA_URL=http://127.0.0.1:8000` for the app and every `kb` command "
+    "(see docs/app.md)."
 )
 
 CSS = """

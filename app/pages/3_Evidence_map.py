@@ -49,8 +49,18 @@ data = [
 ]
 pick = alt.selection_point(name="cell", fields=["factor", "column"])
 base = alt.Chart(alt.Data(values=data)).encode(
-    x=alt.X("column_label:N", title=None, sort=[col_label[c.id] for c in emap.columns], axis=alt.Axis(orient="top")),
-    y=alt.Y("factor_label:N", title=None, sort=[row_label[r.factor] for r in emap.rows]),
+    x=alt.X(
+        "column_label:N",
+        title=None,
+        sort=[col_label[c.id] for c in emap.columns],
+        axis=alt.Axis(orient="top", labelAngle=0, labelLimit=130, labelOverlap=False),
+    ),
+    y=alt.Y(
+        "factor_label:N",
+        title=None,
+        sort=[row_label[r.factor] for r in emap.rows],
+        axis=alt.Axis(labelLimit=320, labelOverlap=False),
+    ),
 )
 heat = (
     base.mark_rect()
@@ -77,7 +87,7 @@ labels = base.mark_text(fontSize=10).encode(
     text=alt.Text("passages:Q"),
     color=alt.condition("datum.passages > 30", alt.value("white"), alt.value("#333333")),
 )
-chart = (heat + labels).properties(height=alt.Step(18), width=alt.Step(110 if kind == "priority" else 140))
+chart = (heat + labels).properties(height=alt.Step(20), width=alt.Step(135))
 event = st.altair_chart(chart, on_select="rerun", selection_mode="cell", key="map_chart")
 
 # A click on the chart chooses the cell in the pickers below, which also work without a mouse.
