@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -390,3 +391,30 @@ def test_app_and_kb_ingest_at_the_same_time_with_a_chroma_server(tmp_path, use_k
     assert titles(search(at, "narwhal detached youth work"))[0] == "Narwhal scheme"
     assert not (data / "chroma").exists(), "server mode writes no embedded store"
     assert "Running `kb ingest` while the app is open" not in [e.label for e in run_page("library").expander]
+
+
+def test_kb_app_serves_the_app_on_the_given_port(tmp_path):
+    from test_chroma_server import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(KB_BIN), "app", "--port", str(port), "--address", "127.0.0.1"],
+        env=kb_env(tmp_path / "kb"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
+                    assert r.read() == b"ok"
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read()
+                assert time.time() < deadline, "kb app did not answer within 60 s"
+                time.sleep(0.3)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
