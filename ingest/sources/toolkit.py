@@ -390,7 +390,8 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
         title=entry.approach,
         doc_type=options.doc_type or "toolkit",
         source=str(path),
-        year=int(entry.date_retrieved[:4]) if entry.date_retrieved else None,
+        # The year the page was read is not the year it was published, which the toolkit does not give.
+        year=None,
         publisher=_publisher(url),
         url=url,
         keywords=list(entry.themes),
