@@ -53,7 +53,7 @@ base = alt.Chart(alt.Data(values=data)).encode(
         "column_label:N",
         title=None,
         sort=[col_label[c.id] for c in emap.columns],
-        axis=alt.Axis(orient="top", labelAngle=0, labelLimit=130, labelOverlap=False),
+        axis=alt.Axis(orient="top", labelAngle=-30, labelAlign="left", labelLimit=160, labelOverlap=False),
     ),
     y=alt.Y(
         "factor_label:N",
