@@ -216,10 +216,24 @@ class Ingestor:
     def _store(self, key, fhash, parsed: list[ParsedDocument], problems, prev, on_embedded) -> FileReport:
         per_doc = [(pd, self._prepare(pd)) for pd in parsed]
         all_chunks = [c for _, cs in per_doc for c in cs]
-        texts = [c.text for c in all_chunks]
-        for ch, tags in zip(all_chunks, self.tagger.tag_many(texts), strict=True):
+        for ch, tags in zip(all_chunks, self.tagger.tag_many([c.text for c in all_chunks]), strict=True):
             ch.tags = tags
-        vectors, n_new = self.kb.embedder.encode_cached(texts, self.cat, on_batch=on_embedded)
+        # The model reads each passage with its document title and heading (Embedder.passage_texts);
+        # the catalogue keys each passage's vector by the hash of exactly that text.
+        embed_texts = {
+            id(c): t
+            for pd, chunks in per_doc
+            for c, t in zip(
+                chunks,
+                self.kb.embedder.passage_texts(
+                    pd.document.title, [c.section for c in chunks], [c.text for c in chunks]
+                ),
+                strict=True,
+            )
+        }
+        vectors, n_new = self.kb.embedder.encode_cached(
+            [embed_texts[id(c)] for c in all_chunks], self.cat, on_batch=on_embedded
+        )
 
         new_doc_ids = list(dict.fromkeys(pd.document.doc_id for pd in parsed))
         stale_docs = [
@@ -239,7 +253,8 @@ class Ingestor:
             for d in stale_docs:
                 self.cat.delete_document(c, d)
             for pd, chunks in per_doc:
-                self.cat.write_document(c, pd.document, chunks, [sha256_text(ch.text) for ch in chunks], pd.toolkit)
+                hashes = [sha256_text(embed_texts[id(ch)]) for ch in chunks]
+                self.cat.write_document(c, pd.document, chunks, hashes, pd.toolkit)
             statuses = {pd.document.status for pd in parsed}
             status = "no_text" if statuses == {"no_text"} else "ok"
             self.cat.record_file(c, key, fhash, status, "; ".join(problems) or None, self.settings_key, new_doc_ids)

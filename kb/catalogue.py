@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
     idx INTEGER NOT NULL,
     text TEXT NOT NULL,
-    text_hash TEXT NOT NULL,
+    text_hash TEXT NOT NULL,  -- sha256 of the text the model embedded (passage in its context): embed_cache key
     section TEXT NOT NULL DEFAULT '[]',
     page_start TEXT,
     page_end TEXT,
