@@ -6,18 +6,23 @@ import os
 import re
 import tempfile
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kb.catalogue import Catalogue, FileRecord
 from kb.config import Settings
-from kb.models import Document
+from kb.dispatch import UnsubscribeError, unsubscribe
+from kb.models import Chunk, Document
+from kb.search import cite
 from kb.store import KnowledgeBase
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 _MAX_NAME = 120
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ ()-]+")
+# What secrets.token_urlsafe makes: anything else in a link is not a token (an address, above all).
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,}")
 
 
 class UploadError(ValueError):
@@ -158,3 +163,60 @@ def remove_document(kb: KnowledgeBase, doc_id: str) -> int:
         if p.parent == folder and kb.catalogue.get_file(str(p)) is None:
             p.unlink(missing_ok=True)
     return n
+
+
+@dataclass
+class Passage:
+    chunk: Chunk
+    citation: str
+
+
+@dataclass
+class DocumentView:
+    """One document as the app shows it: its passages in order, each cited, and what they are tagged with most."""
+
+    document: Document
+    passages: list[Passage]
+    factors: list[str] = field(default_factory=list)  # factor ids, most-tagged first
+    priorities: list[int] = field(default_factory=list)  # priority numbers, most-tagged first
+
+
+def document_view(cat: Catalogue, doc_id: str, sensitivities: list[str] | None) -> DocumentView | None:
+    """The document a digest link names; None when it is missing or the viewer may not see it.
+
+    The two cases are deliberately alike, so a link cannot tell an outsider that a hidden document exists.
+    """
+    doc = cat.get_document(doc_id)
+    if doc is None or (sensitivities is not None and doc.sensitivity not in sensitivities):
+        return None
+    chunks = cat.chunks_of(doc_id)
+    factors = Counter(f.factor for ch in chunks for f in ch.tags.factors)
+    priorities = Counter(p for ch in chunks for p in ch.tags.priorities)
+    return DocumentView(
+        document=doc,
+        passages=[Passage(ch, cite(doc, ch)) for ch in chunks],
+        factors=[f for f, _ in sorted(factors.items(), key=lambda kv: (-kv[1], kv[0]))],
+        priorities=[p for p, _ in sorted(priorities.items(), key=lambda kv: (-kv[1], kv[0]))],
+    )
+
+
+def mask_email(email: str) -> str:
+    """'j***@example.org': enough for the owner to recognise, too little for someone who sees the screen."""
+    local, at, domain = email.partition("@")
+    if not at or not local:
+        return "***"
+    return f"{local[0]}***@{domain}"
+
+
+def unsubscribe_by_link(kb: KnowledgeBase, list_name: str, token: str) -> str:
+    """Unsubscribe from an emailed link; returns the address taken off the list.
+
+    Only a token is accepted: `kb.dispatch.unsubscribe` also takes an address, which from a web link would let
+    anyone take anyone else off a list.
+    """
+    if not list_name or not _TOKEN.fullmatch(token.strip()):
+        raise UnsubscribeError(
+            "this unsubscribe link is incomplete or altered; open the link from the email exactly as it is, "
+            "or use your mail program's unsubscribe button"
+        )
+    return unsubscribe(kb, list_name, token)

@@ -46,7 +46,8 @@ def subject_for(digest: Digest, period: str) -> str:
 
 
 def unsubscribe_url(settings: Settings, list_name: str, token: str) -> str:
-    return f"{settings.public_url.rstrip('/')}/unsubscribe?{urlencode({'list': list_name, 'token': token})}"
+    """The app's home page with the token in the query: Streamlit serves pages, not a route like `/unsubscribe`."""
+    return f"{settings.public_url.rstrip('/')}/?{urlencode({'unsubscribe': token, 'list': list_name})}"
 
 
 def render(digest: Digest, subject: str, public_url: str, unsubscribe: str | None = None) -> tuple[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import subprocess
 import time
@@ -14,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from test_chroma_server import chroma_server  # noqa: F401  (a fixture)
 
 from kb.auth import ANONYMOUS, Viewer, hash_password
+from kb.search import cite
 from kb.taxonomy import load_taxonomy
 
 APP = Path(__file__).resolve().parents[1] / "app"
@@ -330,6 +332,122 @@ def test_wrong_password_is_refused(corpus_kb_copy, use_kb):
     at = _sign_in(run_page("home"), "analyst", "wrong")
     assert at.sidebar.error[0].value == "Unknown user name or wrong password."
     assert "viewer" not in at.session_state
+
+
+# -- links from the digest email -------------------------------------------------------------------
+
+
+def _strategy_id(data_dir: Path) -> str:
+    kb = open_kb(data_dir)
+    try:
+        return next(d.doc_id for d in kb.catalogue.documents() if d.title == STRATEGY)
+    finally:
+        kb.close()
+
+
+def test_a_digest_doc_link_opens_the_document_with_its_cited_passages(corpus_data_dir, use_kb):
+    use_kb(corpus_data_dir)
+    doc_id = _strategy_id(corpus_data_dir)
+    at = run_page("home", {"doc": doc_id})
+    assert [t.value for t in at.title] == [STRATEGY]
+    assert not at.metric, "the document replaces the landing content"
+    kb = open_kb(corpus_data_dir)
+    doc, chunks = kb.catalogue.get_document(doc_id), kb.catalogue.chunks_of(doc_id)
+    kb.close()
+    shown = passages(at)
+    assert len(shown) == len(chunks) > 1
+    for ch, md in zip(chunks, shown, strict=True):
+        assert f'<div class="citation kb-citation">{html.escape(cite(doc, ch))}</div>' in md, "in order, cited"
+    assert any(m.value.startswith("**Most tagged:**") for m in at.markdown)
+    assert "status: ok" in at.caption[0].value
+    at.button(key="back_home").click().run()
+    assert not at.exception and "doc" not in at.query_params
+    assert metric(at, "Documents") > 0, "the link back shows the landing page"
+
+
+def test_a_doc_link_to_an_unknown_document_says_so(corpus_data_dir, use_kb):
+    use_kb(corpus_data_dir)
+    at = run_page("home", {"doc": "no-such-document"})
+    assert "not found or not available to you" in at.warning[0].value
+    assert not passages(at)
+
+
+def test_a_doc_link_does_not_show_an_official_sensitive_document_to_outsiders(corpus_kb_copy, use_kb):
+    doc_id = _strategy_id(corpus_kb_copy)
+    _configure_sign_in(corpus_kb_copy)
+    use_kb(corpus_kb_copy, KB_CONFIG=str(corpus_kb_copy / "kb.toml"))
+    for viewer in (ANONYMOUS, Viewer("partner", "external")):
+        at = run_page("home", {"doc": doc_id}, session={"viewer": viewer})
+        assert "not found or not available to you" in at.warning[0].value
+        everything = [e.value for e in (*at.title, *at.markdown, *at.caption, *at.warning) if isinstance(e.value, str)]
+        assert not any(STRATEGY in v for v in everything), "not even the title leaks"
+        assert not passages(at)
+    at = run_page("home", {"doc": doc_id}, session={"viewer": Viewer("analyst", "internal")})
+    assert [t.value for t in at.title] == [STRATEGY] and passages(at)
+
+
+def _subscribe(data_dir: Path) -> dict[str, str]:
+    """A list in kb.toml and the tokens the digest would email: {address: token}."""
+    from kb.config import load_settings
+    from kb.dispatch import recipients
+
+    (data_dir / "kb.toml").write_text(
+        '[kb]\npublic_url = "https://hub.example.org"\n\n'
+        '[[lists]]\nname = "partners"\nrecipients = ["jo@example.org", "sam@example.org"]\n',
+        encoding="utf-8",
+    )
+    kb = open_kb(data_dir)
+    try:
+        return dict(recipients(kb, load_settings(data_dir, env=kb_env(data_dir)).mailing_list("partners")))
+    finally:
+        kb.close()
+
+
+def _active(data_dir: Path) -> set[str]:
+    from kb.config import load_settings
+    from kb.dispatch import recipients
+
+    kb = open_kb(data_dir)
+    try:
+        return {e for e, _ in recipients(kb, load_settings(data_dir, env=kb_env(data_dir)).mailing_list("partners"))}
+    finally:
+        kb.close()
+
+
+def test_unsubscribe_link_asks_first_and_unsubscribes_on_confirm(tmp_path, use_kb):
+    data = tmp_path / "kb"
+    data.mkdir()
+    tokens = _subscribe(data)
+    use_kb(data)
+    at = run_page("home", {"unsubscribe": tokens["jo@example.org"], "list": "partners"})
+    assert at.button(key="unsubscribe_confirm")
+    assert not at.metric, "the confirmation replaces the landing content"
+    assert _active(data) == {"jo@example.org", "sam@example.org"}, "opening the link (a scanner) unsubscribes no one"
+    at.button(key="unsubscribe_confirm").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.success[0].value == "j***@example.org will get no more `partners` digests."
+    assert "jo@example.org" not in at.success[0].value
+    assert _active(data) == {"sam@example.org"}
+
+
+@pytest.mark.parametrize(
+    "token, error",
+    [
+        ("not-a-real-token-at-all", "no subscriber of list 'partners' has that token"),
+        # kb.dispatch.unsubscribe takes addresses too; from a link that would let anyone unsubscribe anyone.
+        ("sam@example.org", "this unsubscribe link is incomplete or altered"),
+    ],
+)
+def test_unsubscribe_link_with_a_bad_token_shows_the_error(tmp_path, use_kb, token, error):
+    data = tmp_path / "kb"
+    data.mkdir()
+    _subscribe(data)
+    use_kb(data)
+    at = run_page("home", {"unsubscribe": token, "list": "partners"})
+    at.button(key="unsubscribe_confirm").click().run()
+    assert not at.exception and not at.success
+    assert at.error[0].value.startswith(error)
+    assert _active(data) == {"jo@example.org", "sam@example.org"}, "an address in the link unsubscribes no one"
 
 
 # -- the app beside the command line ---------------------------------------------------------------
