@@ -79,5 +79,5 @@ def test_cli_results_identical_cold_and_between_backends(kb_dir):
         json.loads(run_kb(kb_dir, "search", "county lines", "--json", check=True, KB_EMBED_BACKEND=b).stdout)
         for b in ("onnx", "torch")
     ]
-    ids = [[p["chunk_id"] for g in o["results"] for p in g["passages"]] for o in outs]
+    ids = [[(p["rank"], p["chunk_id"]) for g in o["results"] for p in g["passages"]] for o in outs]
     assert ids[0] and ids[0] == ids[1]

@@ -1,0 +1,75 @@
+"""Hybrid fusion and the exact in-memory dense index, without a model: hand-made scores and vectors."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from kb.catalogue import Catalogue
+from kb.models import Chunk, Document
+from kb.search import DENSE_WEIGHT, Searcher
+from kb.vectors import ExactIndex
+
+
+def searcher() -> Searcher:
+    return Searcher(SimpleNamespace(catalogue=None))
+
+
+def test_fuse_is_a_weighted_sum_of_max_normalised_scores():
+    fused = searcher().fuse([(1, 10.0), (2, 5.0)], [(2, 0.8), (3, 0.4)])
+    w = DENSE_WEIGHT
+    assert fused[1] == pytest.approx((1 - w) * 1.0 + w * 0.4 / 0.8)  # not in dense: that run's lowest score
+    assert fused[2] == pytest.approx((1 - w) * 0.5 + w * 1.0)
+    assert fused[3] == pytest.approx(w * 0.5)  # not in BM25: no term evidence
+    assert searcher().rank("q", [(1, 10.0), (2, 5.0)], [(2, 0.8), (3, 0.4)])[0][0] == 2
+
+
+def test_fuse_with_one_run_keeps_that_runs_order():
+    s = searcher()
+    assert [r for r, _ in s.rank("q", [], [(5, 0.3), (4, 0.2)])] == [5, 4]
+    assert [r for r, _ in s.rank("q", [(7, 2.0), (8, 1.0)], [])] == [7, 8]
+    # All-negative similarities must not flip when divided by their (negative) best.
+    assert [r for r, _ in s.rank("q", [], [(1, -0.1), (2, -0.3)])] == [1, 2]
+
+
+def _catalogue_with(tmp_path, vectors: dict[str, list[float]]) -> Catalogue:
+    cat = Catalogue(tmp_path / "catalogue.sqlite3")
+    with cat.transaction() as c:
+        for doc_id in vectors:
+            doc = Document(doc_id, doc_id, "research", "test", content_hash=doc_id)
+            cat.write_document(c, doc, [Chunk(f"{doc_id}:00000", doc_id, 0, f"text of {doc_id}")], [f"h-{doc_id}"])
+    cat.cache_vectors("m", [(f"h-{d}", np.asarray(v, dtype=np.float32)) for d, v in vectors.items()])
+    return cat
+
+
+def test_exact_index_ranks_by_cosine_and_honours_allowed_rows(tmp_path):
+    cat = _catalogue_with(tmp_path, {"a": [1, 0], "b": [0.6, 0.8], "c": [0, 1]})
+    idx = ExactIndex(cat, "m", limit=100)
+    assert idx.refresh() and len(idx) == 3
+    rid = cat.rowids_for_chunk_ids(["a:00000", "b:00000", "c:00000"])
+    got = idx.search(np.array([1, 0], dtype=np.float32), 2)
+    assert [r for r, _ in got] == [rid["a:00000"], rid["b:00000"]]
+    assert got[1][1] == pytest.approx(0.6)
+    only_c = idx.search(np.array([1, 0], dtype=np.float32), 5, allowed=[rid["c:00000"]])
+    assert [r for r, _ in only_c] == [rid["c:00000"]]
+
+
+def test_exact_index_reloads_after_another_process_changes_the_catalogue(tmp_path):
+    cat = _catalogue_with(tmp_path, {"a": [1, 0], "b": [0, 1]})
+    idx = ExactIndex(cat, "m", limit=100)
+    idx.refresh()
+    other = Catalogue(tmp_path / "catalogue.sqlite3")  # as `kb remove` in another process would
+    with other.transaction() as c:
+        other.delete_document(c, "a")
+    other.close()
+    assert idx.refresh() and len(idx) == 1
+    assert [r for r, _ in idx.search(np.array([1, 0], dtype=np.float32), 5)] == list(
+        cat.rowids_for_chunk_ids(["b:00000"]).values()
+    )
+
+
+def test_exact_index_steps_aside_above_its_limit(tmp_path):
+    idx = ExactIndex(_catalogue_with(tmp_path, {"a": [1, 0], "b": [0, 1]}), "m", limit=1)
+    assert not idx.refresh() and len(idx) == 0
