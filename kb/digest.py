@@ -173,7 +173,9 @@ class Composer:
 
     # -- what is new ------------------------------------------------------------------------------
     def _new_documents(self, list_name: str | None, since: str, allowed: list[str] | None) -> list[Document]:
-        where = ["f.first_seen > ?", "d.status = 'ok'"]
+        # >=, not >: timestamps have one-second resolution, so a document first seen in the second of the
+        # last send would otherwise never be new. What that send carried is excluded by digest_items.
+        where = ["f.first_seen >= ?", "d.status = 'ok'"]
         params: list = [since]
         if allowed is not None:
             where.append(f"d.sensitivity IN ({','.join('?' * len(allowed))})")
@@ -318,7 +320,7 @@ class Composer:
                             entry["slug"], entry["approach"], "band", band, snapshot[entry["slug"]], link, doc.doc_id
                         )
                     )
-            elif self._first_seen(doc.doc_id) > since:
+            elif self._first_seen(doc.doc_id) >= since:  # the snapshot stops a repeat, as digest_items does
                 changes.append(ToolkitChange(entry["slug"], entry["approach"], "new", band, None, link, doc.doc_id))
         return changes
 
