@@ -331,3 +331,45 @@ def test_cli_unsubscribe_by_address_and_alert_commands(data):
     assert listed[0]["name"] == "exploitation" and listed[0]["filters"]["factors"] == ["county-lines"]
     run_kb(data, "alert", "remove", "exploitation", check=True)
     assert json.loads(run_kb(data, "alert", "list", "--json", check=True).stdout) == []
+
+
+def test_document_first_seen_in_the_second_of_the_last_send_is_still_sent(data, tmp_path):
+    # Regression: timestamps have one-second resolution and "new" was first_seen > last send, so a
+    # document ingested in the same second as a send was never mailed.
+    from kbfixtures import kb_env
+
+    from ingest.pipeline import Ingestor
+    from kb.config import load_settings
+    from kb.digest import last_sent_at
+    from kb.dispatch import Dispatcher
+    from kb.tracking import note_documents
+
+    port = _free_port()
+    write_config(data, port)
+    settings = load_settings(data, env=kb_env(data))
+    partners = settings.mailing_list("partners")
+    now = datetime.now(UTC)
+    ctl, sink = start_smtp(port)
+    kb = open_kb(data)
+    try:
+        assert Dispatcher(kb, settings).send_list(partners, now).status == "sent"
+        sent_at = last_sent_at(kb, "partners")
+        late = _write_doc(
+            tmp_path,
+            "late.md",
+            "Knife carrying in the night-time economy",
+            "official",
+            ["Weapon carrying rises in the night-time economy at weekends."],
+        )
+        report = Ingestor(kb).run([late])
+        doc_id = report.files[0].doc_ids[0]
+        note_documents(kb.catalogue)
+        with kb.catalogue.transaction() as c:
+            moved = c.execute("UPDATE doc_first_seen SET first_seen = ? WHERE doc_id = ?", (sent_at, doc_id))
+            assert moved.rowcount == 1
+        out = Dispatcher(kb, settings).send_list(partners, now + timedelta(days=7))
+        assert out.status == "sent" and out.n_items == 1
+        assert "Knife carrying in the night-time economy" in _parts(sink.messages[-1])[0]
+    finally:
+        kb.close()
+        ctl.stop()
