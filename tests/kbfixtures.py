@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -84,3 +87,40 @@ def corpus_kb_copy(corpus_data_dir, tmp_path) -> Path:
     dst = tmp_path / "kb"
     shutil.copytree(corpus_data_dir, dst)
     return dst
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url: str, proc: subprocess.Popen, what: str, timeout: float = 60) -> bytes:
+    """Poll a server the test started until `url` answers; fail (and stop it) if it dies or never does."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                return r.read()
+        except OSError:
+            if time.time() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail(f"{what} did not answer at {url} within {timeout:.0f} s (exit code {proc.poll()})")
+            time.sleep(0.3)
+
+
+@pytest.fixture
+def chroma_server(tmp_path):
+    """A real `chroma run` on 127.0.0.1 and a free port; its URL, for KB_CHROMA_URL."""
+    port = free_port()
+    chroma = Path(sys.executable).with_name("chroma")
+    proc = subprocess.Popen(
+        [str(chroma), "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_for_http(f"{url}/api/v2/heartbeat", proc, "chroma run")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)

@@ -6,13 +6,11 @@ import html
 import os
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from kbfixtures import KB_BIN, kb_env, open_kb, run_kb
+from kbfixtures import KB_BIN, free_port, kb_env, open_kb, run_kb, wait_for_http
 from streamlit.testing.v1 import AppTest
-from test_chroma_server import chroma_server  # noqa: F401  (a fixture)
 
 from kb.auth import ANONYMOUS, Viewer, hash_password
 from kb.search import cite
@@ -497,7 +495,7 @@ def test_app_and_kb_ingest_at_the_same_time_embedded(corpus_kb_copy, tmp_path, u
     assert open_kb(corpus_kb_copy).check_consistency()["orphan_vectors"] == []
 
 
-def test_app_and_kb_ingest_at_the_same_time_with_a_chroma_server(tmp_path, use_kb, chroma_server):  # noqa: F811
+def test_app_and_kb_ingest_at_the_same_time_with_a_chroma_server(tmp_path, use_kb, chroma_server):
     data = tmp_path / "kb"
     run_kb(data, "ingest", str(_write_note(tmp_path / "first", "okapi")), check=True, KB_CHROMA_URL=chroma_server)
     use_kb(data, KB_CHROMA_URL=chroma_server)
@@ -512,8 +510,6 @@ def test_app_and_kb_ingest_at_the_same_time_with_a_chroma_server(tmp_path, use_k
 
 
 def test_kb_app_serves_the_app_on_the_given_port(tmp_path):
-    from test_chroma_server import free_port
-
     port = free_port()
     proc = subprocess.Popen(
         [str(KB_BIN), "app", "--port", str(port), "--address", "127.0.0.1"],
@@ -523,16 +519,7 @@ def test_kb_app_serves_the_app_on_the_given_port(tmp_path):
         text=True,
     )
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
-                    assert r.read() == b"ok"
-                break
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read()
-                assert time.time() < deadline, "kb app did not answer within 60 s"
-                time.sleep(0.3)
+        assert wait_for_http(f"http://127.0.0.1:{port}/_stcore/health", proc, "kb app") == b"ok"
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from kbfixtures import kb_env
-from test_chroma_server import free_port
+from kbfixtures import free_port, kb_env, wait_for_http
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,16 +55,7 @@ def app_url(corpus_data_dir):
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-            break
-        except OSError:
-            if time.time() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("streamlit run did not start within 60 s")
-            time.sleep(0.3)
+    wait_for_http(f"{url}/_stcore/health", proc, "streamlit run")
     yield url
     proc.terminate()
     proc.wait(timeout=30)

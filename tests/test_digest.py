@@ -7,13 +7,12 @@ import email.policy
 import json
 import re
 import shutil
-import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from kbfixtures import CORPUS, open_kb, run_kb
+from kbfixtures import CORPUS, free_port, open_kb, run_kb
 
 SENSITIVE_TITLE = "County lines exploitation: restricted partnership briefing"
 SCRIPT_TITLE = "<script>alert('x')</script> Substance misuse bulletin"
@@ -62,12 +61,6 @@ def _write_doc(folder: Path, name: str, title: str, sensitivity: str, sentences:
         f"---\ntitle: {front}\nyear: 2026\nsensitivity: {sensitivity}\n---\n\n" + " ".join(sentences) + "\n"
     )
     return path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Sink:
@@ -156,7 +149,7 @@ def _sent_items(data: Path) -> int:
 
 
 def test_preview_groups_each_item_once_under_priority_then_factor(data):
-    write_config(data, _free_port())
+    write_config(data, free_port())
     out = run_kb(data, "digest", "preview", "--list", "hub", "--json", check=True)
     d = json.loads(out.stdout)
     placed = [(s["priority"], g["factor"], i["title"]) for s in d["sections"] for g in s["groups"] for i in g["items"]]
@@ -202,7 +195,7 @@ def test_group_cap_says_and_n_more(data):
 
 
 def test_send_email_parts_headers_sensitivity_and_once_per_week(data):
-    port = _free_port()
+    port = free_port()
     write_config(data, port)
     run_kb(data, "alert", "add", "drugs", "substance misuse treatment for young adults", check=True)
     ctl, sink = start_smtp(port)
@@ -248,7 +241,7 @@ def test_send_email_parts_headers_sensitivity_and_once_per_week(data):
 
 
 def test_failed_send_is_not_recorded_and_is_retried_once(data):
-    port = _free_port()
+    port = free_port()
     write_config(data, port)
     down = run_kb(data, "digest", "send", "--list", "partners", "--json")
     assert down.returncode == 1
@@ -275,7 +268,7 @@ def test_next_week_only_new_items_toolkit_band_change_and_unsubscribe(data, tmp_
     from kb.config import load_settings
     from kb.dispatch import Dispatcher, unsubscribe
 
-    port = _free_port()
+    port = free_port()
     write_config(data, port)
     settings = load_settings(data, env=kb_env(data))
     partners = settings.mailing_list("partners")
@@ -319,7 +312,7 @@ def test_next_week_only_new_items_toolkit_band_change_and_unsubscribe(data, tmp_
 
 
 def test_cli_unsubscribe_by_address_and_alert_commands(data):
-    write_config(data, _free_port())
+    write_config(data, free_port())
     assert (
         "unsubscribed b@partner.example"
         in run_kb(data, "digest", "unsubscribe", "B@Partner.example", "--list", "partners", check=True).stdout
@@ -344,7 +337,7 @@ def test_document_first_seen_in_the_second_of_the_last_send_is_still_sent(data, 
     from kb.dispatch import Dispatcher
     from kb.tracking import note_documents
 
-    port = _free_port()
+    port = free_port()
     write_config(data, port)
     settings = load_settings(data, env=kb_env(data))
     partners = settings.mailing_list("partners")
