@@ -7,6 +7,7 @@ import email.policy
 import json
 import re
 import shutil
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -261,21 +262,32 @@ def test_failed_send_is_not_recorded_and_is_retried_once(data):
         ctl.stop()
 
 
-def test_next_week_only_new_items_toolkit_band_change_and_unsubscribe(data, tmp_path):
+@contextmanager
+def sending(data: Path):
+    """A running SMTP sink, the knowledge base and its settings, for sends driven from the test itself."""
     from kbfixtures import kb_env
 
-    from ingest.pipeline import Ingestor
     from kb.config import load_settings
-    from kb.dispatch import Dispatcher, unsubscribe
 
     port = free_port()
     write_config(data, port)
     settings = load_settings(data, env=kb_env(data))
-    partners = settings.mailing_list("partners")
-    now = datetime.now(UTC)
     ctl, sink = start_smtp(port)
     kb = open_kb(data)
     try:
+        yield kb, settings, sink
+    finally:
+        kb.close()
+        ctl.stop()
+
+
+def test_next_week_only_new_items_toolkit_band_change_and_unsubscribe(data, tmp_path):
+    from ingest.pipeline import Ingestor
+    from kb.dispatch import Dispatcher, unsubscribe
+
+    now = datetime.now(UTC)
+    with sending(data) as (kb, settings, sink):
+        partners = settings.mailing_list("partners")
         assert Dispatcher(kb, settings).send_list(partners, now).status == "sent"
         token = re.search(r"/\?unsubscribe=([\w-]+)", sink.messages[0]["List-Unsubscribe"]).group(1)
         first_to = sink.messages[0]["To"]
@@ -306,9 +318,6 @@ def test_next_week_only_new_items_toolkit_band_change_and_unsubscribe(data, tmp_
         assert "Poverty, deprivation and violence in neighbourhoods" in text
         assert "Drug treatment and violence" not in text, "an item is never sent twice to a list"
         assert "impact band changed from HIGH to MODERATE" in text
-    finally:
-        kb.close()
-        ctl.stop()
 
 
 def test_cli_unsubscribe_by_address_and_alert_commands(data):
@@ -329,22 +338,14 @@ def test_cli_unsubscribe_by_address_and_alert_commands(data):
 def test_document_first_seen_in_the_second_of_the_last_send_is_still_sent(data, tmp_path):
     # Regression: timestamps have one-second resolution and "new" was first_seen > last send, so a
     # document ingested in the same second as a send was never mailed.
-    from kbfixtures import kb_env
-
     from ingest.pipeline import Ingestor
-    from kb.config import load_settings
     from kb.digest import last_sent_at
     from kb.dispatch import Dispatcher
     from kb.tracking import note_documents
 
-    port = free_port()
-    write_config(data, port)
-    settings = load_settings(data, env=kb_env(data))
-    partners = settings.mailing_list("partners")
     now = datetime.now(UTC)
-    ctl, sink = start_smtp(port)
-    kb = open_kb(data)
-    try:
+    with sending(data) as (kb, settings, sink):
+        partners = settings.mailing_list("partners")
         assert Dispatcher(kb, settings).send_list(partners, now).status == "sent"
         sent_at = last_sent_at(kb, "partners")
         late = _write_doc(
@@ -363,6 +364,3 @@ def test_document_first_seen_in_the_second_of_the_last_send_is_still_sent(data, 
         out = Dispatcher(kb, settings).send_list(partners, now + timedelta(days=7))
         assert out.status == "sent" and out.n_items == 1
         assert "Knife carrying in the night-time economy" in _parts(sink.messages[-1])[0]
-    finally:
-        kb.close()
-        ctl.stop()
