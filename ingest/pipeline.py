@@ -136,6 +136,7 @@ class Ingestor:
         s = self.kb.settings
         parts = [
             self.kb.embedder.model_id,
+            self.kb.embedder.passage_format,
             str(s.chunk_tokens),
             str(s.chunk_overlap),
             self.doc_type or "",

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import importlib
-import logging
 import importlib.util
+import logging
 import sys
 from pathlib import Path
 
 import click
 
-from kb.commands import State, console, emit_json, fail, pass_state
+from kb.commands import State, console, emit_json, fail, pass_state, progress_bar
 
 # Feature commands live in their own modules and load only when invoked, so `kb stats` stays fast.
 LAZY_COMMANDS = {
@@ -69,8 +69,6 @@ def main(ctx: click.Context, data_dir: str | None) -> None:
 @pass_state
 def ingest(state: State, paths: tuple[str, ...], doc_type: str | None, sensitivity: str | None, as_json: bool):
     """Ingest files or folders (PDF, text, Markdown, BibTeX, toolkit entries). Exit 1 if any file failed."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from ingest.pipeline import IngestError, Ingestor, expand_paths
 
     try:
@@ -78,16 +76,7 @@ def ingest(state: State, paths: tuple[str, ...], doc_type: str | None, sensitivi
     except IngestError as exc:
         fail(str(exc))
     files = expand_paths(paths)
-    err = console(stderr=True)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    ) as progress:
+    with progress_bar() as progress:
         ftask = progress.add_task("files", total=len(files))
         ptask = progress.add_task("passages embedded", total=None)
         report = ingestor.run(

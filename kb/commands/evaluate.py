@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kb.commands import State, console, emit_json, fail, pass_state
+from kb.commands import State, console, emit_json, fail, pass_state, progress_bar
 
 
 def default_cache_root() -> Path:
@@ -40,8 +40,6 @@ def eval_group() -> None:
 @pass_state
 def retrieval(state: State, directory: str, mode: str, split: str | None, cache_dir: str | None, as_json: bool):
     """Ingest a BEIR corpus into a cached scratch knowledge base and report nDCG@10, recall@10 and recall@100."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from kb.embed import ModelError
     from kb.evaluate import MODES, EvalError, evaluate, load_collection
 
@@ -50,16 +48,7 @@ def retrieval(state: State, directory: str, mode: str, split: str | None, cache_
     except EvalError as exc:
         fail(str(exc))
     modes = MODES if mode == "all" else (mode,)
-    err = console(stderr=True)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    ) as progress:
+    with progress_bar() as progress:
         tasks = {
             "ingest": progress.add_task("documents ingested", total=None),
             "query": progress.add_task("queries", total=len(collection.queries)),
