@@ -239,9 +239,13 @@ class Embedder:
         return np.asarray(vecs, dtype=np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
+        return self.encode_queries([text])[0]
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """A few texts on the query path (no torch import under `auto`), e.g. to score candidates."""
         if self.query_backend == "onnx":
-            return self.onnx.encode([text], 1)[0]
-        return self.encode([text])[0]
+            return self.onnx.encode(texts, self.settings.embed_batch_size)
+        return self.encode(texts)
 
     def encode_cached(self, texts: list[str], catalogue, on_batch=None) -> tuple[np.ndarray, int]:
         """Embed texts, reusing vectors the catalogue holds; returns (vectors, how many were new)."""

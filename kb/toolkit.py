@@ -240,12 +240,11 @@ def local_evidence(
     candidates = [h for h in result.hits if rowid_of.get(h.chunk.chunk_id) in named]
     if not candidates:
         return []
-    ids, vectors = cat.vectors_for_rowids(kb.embedder.model_id, [rowid_of[h.chunk.chunk_id] for h in candidates])
-    if not ids:
-        return []
+    # The passage's own words, not its stored vector: that one also reads the document title and heading,
+    # which lifts a passage under a heading such as "Child to Parent Violence" towards "Parenting programmes".
+    vectors = kb.embedder.encode_queries([h.chunk.text for h in candidates])
     scores = vectors @ kb.embedder.encode_query(_plain_name(entry.approach))
-    similarity = dict(zip(ids, scores.tolist(), strict=True))
-    kept = [h for h in candidates if similarity.get(rowid_of[h.chunk.chunk_id], -1.0) >= min_similarity][:k]
+    kept = [h for h, s in zip(candidates, scores.tolist(), strict=True) if s >= min_similarity][:k]
     for rank, h in enumerate(kept, start=1):
         h.rank = rank
     return kept
