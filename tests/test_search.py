@@ -7,7 +7,19 @@ import json
 import pytest
 from kbfixtures import open_kb, run_kb
 
-from kb.search import Filters, Searcher, SearchError, cite, fts_query
+import kb.search as ks
+from kb.catalogue import SCHEMA
+from kb.search import (
+    FTS_TOKENIZE,
+    Filters,
+    Searcher,
+    SearchError,
+    cite,
+    fts_query,
+    index_terms,
+    prune_terms,
+    query_terms,
+)
 
 QUERY = "alcohol and weapon carrying among young people"
 
@@ -108,3 +120,33 @@ def test_district_filter_matches_labels_and_place_tags(searcher):
         res = searcher.search("deprivation", k=5, filters=Filters(districts=[name], doc_types=["strategy"]))
         assert res.hits
     assert searcher.search("deprivation", k=5, filters=Filters(districts=["Sheffield"])).hits == []
+
+
+def test_prune_terms_drops_common_words_but_never_all():
+    df = {"knife": 3, "crime": 60, "young": 90}
+    assert prune_terms(["young", "knife", "crime"], df, 100, 0.5) == ["knife"]
+    assert prune_terms(["young", "crime"], df, 100, 0.5) == ["crime"]  # all common: the rarest stays
+    assert prune_terms(["young", "knife", "crime"], df, 100, 0.95) == ["young", "knife", "crime"]
+
+
+def test_index_terms_are_the_catalogue_tokenizers_stems():
+    assert FTS_TOKENIZE in SCHEMA
+    assert index_terms("cells") == ("cell",)
+    assert index_terms("carrying") == ("carri",)
+    assert index_terms("il_6") == ("il", "6")
+
+
+def test_bm25_prunes_terms_by_their_passage_count(searcher, monkeypatch):
+    monkeypatch.setattr(ks, "BM25_PRUNE_FROM", 0)
+    monkeypatch.setattr(ks, "BM25_MAX_DF", 0.05)
+    query = "young people carrying weapons"
+    df, n = searcher._term_df(query_terms(query))
+    for term, count in df.items():  # the fts5vocab count is what a MATCH on the term finds
+        assert (
+            count == searcher.cat.query("SELECT COUNT(*) FROM chunks_fts WHERE chunks_fts MATCH ?", [f'"{term}"'])[0][0]
+        )
+    kept = searcher.bm25_terms(query)
+    assert kept == [t for t in query_terms(query) if df[t] <= 0.05 * n] and kept != query_terms(query)
+    assert searcher.bm25(query, Filters(), 10)
+    monkeypatch.setattr(ks, "BM25_PRUNE_FROM", 10**9)  # a small collection keeps every term
+    assert searcher.bm25_terms(query) == query_terms(query)
