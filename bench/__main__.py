@@ -26,7 +26,7 @@ def tagging_section() -> Section:
     report.words_per_second = tg.throughput(tagger, items)
     m = report.micro
     md = [
-        "`python -m bench.tagging` (another helper's benchmark, called as is): the tagger against the labelled "
+        "`python -m bench.tagging` (also runnable alone, with `--json`): the tagger against the labelled "
         f"passages in tests/data/tagging ({report.n_items} items).",
         "",
         table(
