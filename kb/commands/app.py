@@ -40,6 +40,9 @@ def app(state: State, port: int, address: str) -> None:
         str(MAX_UPLOAD_BYTES // (1024 * 1024)),
         "--browser.gatherUsageStats",
         "false",
+        # The users are researchers and commissioners: no "Deploy" button or developer menu.
+        "--client.toolbarMode",
+        "viewer",
     ]
     click.echo(f"knowledge base: {settings.data_dir}\nopen http://{address}:{port}", err=True)
     # Replaced, not wrapped: a service manager's stop signal then reaches Streamlit itself.
