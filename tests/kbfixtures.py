@@ -68,17 +68,23 @@ def seed_embed_cache(src: Path, dst: Path) -> None:
     con.close()
 
 
-@pytest.fixture(scope="session")
-def corpus_data_dir(tmp_path_factory) -> Path:
-    """The sample corpus ingested once, through the real pipeline (read-only for tests)."""
+def ingest_into(data: Path, *paths: Path) -> Path:
+    """Ingest files or folders into a data dir in this process, through the real pipeline; all must succeed."""
     from ingest.pipeline import Ingestor
 
-    data = tmp_path_factory.mktemp("corpus-kb")
     kb = open_kb(data)
-    report = Ingestor(kb).run([CORPUS])
+    try:
+        report = Ingestor(kb).run(list(paths))
+    finally:
+        kb.close()
     assert not report.failed, [(f.path, f.reason) for f in report.failed]
-    kb.close()
     return data
+
+
+@pytest.fixture(scope="session")
+def corpus_data_dir(tmp_path_factory) -> Path:
+    """The sample corpus ingested once (read-only for tests)."""
+    return ingest_into(tmp_path_factory.mktemp("corpus-kb"), CORPUS)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from kbfixtures import CORPUS, free_port, open_kb, run_kb
+from kbfixtures import CORPUS, free_port, ingest_into, open_kb, run_kb
 
 SENSITIVE_TITLE = "County lines exploitation: restricted partnership briefing"
 SCRIPT_TITLE = "<script>alert('x')</script> Substance misuse bulletin"
@@ -113,21 +113,13 @@ recipients = ["analyst@vru.example"]
 @pytest.fixture(scope="module")
 def digest_data(tmp_path_factory) -> Path:
     """Four small documents and one toolkit entry, ingested once; tests work on copies."""
-    from ingest.pipeline import Ingestor
-
     root = tmp_path_factory.mktemp("digest")
     docs = root / "docs"
     docs.mkdir()
     for name, (title, sensitivity, sentences) in DOCS.items():
         _write_doc(docs, name, title, sensitivity, sentences)
     shutil.copy(CORPUS / "toolkit" / "ae-navigators.toolkit.yaml", docs)
-    data = root / "kb"
-    data.mkdir()
-    kb = open_kb(data)
-    report = Ingestor(kb).run([docs])
-    assert not report.failed, [(f.path, f.reason) for f in report.failed]
-    kb.close()
-    return data
+    return ingest_into(root / "kb", docs)
 
 
 @pytest.fixture
