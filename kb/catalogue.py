@@ -298,7 +298,7 @@ class Catalogue:
     def delete_document(self, c: sqlite3.Connection, doc_id: str) -> None:
         """Remove a document everywhere in the catalogue, and forget the files that only produced it."""
         self._delete_document_rows(c, doc_id)
-        paths = [r[0] for r in c.execute("SELECT path FROM file_docs WHERE doc_id = ?", (doc_id,))]
+        paths = self.paths_of(doc_id)
         c.execute("DELETE FROM file_docs WHERE doc_id = ?", (doc_id,))
         for p in paths:
             left = c.execute("SELECT COUNT(*) FROM file_docs WHERE path = ?", (p,)).fetchone()[0]
@@ -307,9 +307,7 @@ class Catalogue:
                 c.execute("DELETE FROM files WHERE path = ?", (p,))
 
     def chunk_ids_of(self, doc_id: str) -> list[str]:
-        return [
-            r[0] for r in self.query("SELECT chunk_id FROM chunks WHERE doc_id = ? ORDER BY idx", (doc_id,))
-        ]
+        return [r[0] for r in self.query("SELECT chunk_id FROM chunks WHERE doc_id = ? ORDER BY idx", (doc_id,))]
 
     def get_document(self, doc_id: str) -> Document | None:
         rows = self.query("SELECT * FROM documents WHERE doc_id = ?", (doc_id,))
@@ -329,10 +327,7 @@ class Catalogue:
         return out
 
     def chunks_of(self, doc_id: str) -> list[Chunk]:
-        return [
-            _chunk_from_row(r)
-            for r in self.query("SELECT * FROM chunks WHERE doc_id = ? ORDER BY idx", (doc_id,))
-        ]
+        return [_chunk_from_row(r) for r in self.query("SELECT * FROM chunks WHERE doc_id = ? ORDER BY idx", (doc_id,))]
 
     def rowids_for_chunk_ids(self, chunk_ids: list[str]) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -377,8 +372,25 @@ class Catalogue:
             c.execute("DELETE FROM file_docs WHERE path = ?", (path,))
             c.executemany("INSERT INTO file_docs(path, doc_id) VALUES (?, ?)", [(path, d) for d in doc_ids])
 
-    def files(self) -> list[FileRecord]:
-        return [self.get_file(r[0]) for r in self.query("SELECT path FROM files ORDER BY path")]
+    def files(self, status: str | None = None) -> list[FileRecord]:
+        """The file manifest (optionally one status), in two queries however many files there are."""
+        where, params = ("WHERE status = ?", (status,)) if status else ("", ())
+        rows = self.query(f"SELECT * FROM files {where} ORDER BY path", params)
+        docs: dict[str, list[str]] = {}
+        for path, doc_id in self.query(
+            f"SELECT path, doc_id FROM file_docs WHERE path IN (SELECT path FROM files {where})", params
+        ):
+            docs.setdefault(path, []).append(doc_id)
+        return [
+            FileRecord(
+                r["path"], r["content_hash"], r["status"], r["reason"], r["settings_key"], docs.get(r["path"], [])
+            )
+            for r in rows
+        ]
+
+    def paths_of(self, doc_id: str) -> list[str]:
+        """The files that gave a document (one document may come from several copies)."""
+        return [r[0] for r in self.query("SELECT path FROM file_docs WHERE doc_id = ?", (doc_id,))]
 
     def doc_referenced_elsewhere(self, doc_id: str, path: str) -> bool:
         rows = self.query("SELECT 1 FROM file_docs WHERE doc_id = ? AND path != ? LIMIT 1", (doc_id, path))
@@ -387,9 +399,7 @@ class Catalogue:
     # -- runs -------------------------------------------------------------------------------------
     def start_run(self, command: str) -> int:
         with self.transaction() as c:
-            return c.execute(
-                "INSERT INTO runs(started_at, command) VALUES (?, ?)", (now_iso(), command)
-            ).lastrowid
+            return c.execute("INSERT INTO runs(started_at, command) VALUES (?, ?)", (now_iso(), command)).lastrowid
 
     def finish_run(self, run_id: int, n_files: int, n_ok: int, n_failed: int, n_embedded: int) -> None:
         with self.transaction() as c:
@@ -401,9 +411,7 @@ class Catalogue:
     # -- pending vector writes (crash recovery) ---------------------------------------------------
     def add_pending(self, chunk_ids: Iterable[str]) -> None:
         with self.transaction() as c:
-            c.executemany(
-                "INSERT OR IGNORE INTO pending_vectors(chunk_id) VALUES (?)", [(i,) for i in chunk_ids]
-            )
+            c.executemany("INSERT OR IGNORE INTO pending_vectors(chunk_id) VALUES (?)", [(i,) for i in chunk_ids])
 
     def pending(self) -> list[str]:
         return [r[0] for r in self.query("SELECT chunk_id FROM pending_vectors")]
@@ -455,9 +463,7 @@ class Catalogue:
     # -- counts -----------------------------------------------------------------------------------
     def stats(self) -> dict:
         one = lambda sql, p=(): self.query(sql, p)[0][0]  # noqa: E731
-        by_type = {
-            r[0]: r[1] for r in self.query("SELECT doc_type, COUNT(*) FROM documents GROUP BY doc_type")
-        }
+        by_type = {r[0]: r[1] for r in self.query("SELECT doc_type, COUNT(*) FROM documents GROUP BY doc_type")}
         by_status = {r[0]: r[1] for r in self.query("SELECT status, COUNT(*) FROM documents GROUP BY status")}
         per_tag = "SELECT value, COUNT(DISTINCT chunk_rowid) FROM chunk_tags WHERE kind = ? GROUP BY value"
         by_priority = {int(r[0]): r[1] for r in self.query(per_tag, ("priority",))}

@@ -220,7 +220,7 @@ def docs(state: State, as_json: bool):
     """List documents, and files that failed with the reason."""
     cat = state.kb.catalogue
     documents = cat.documents()
-    failed = [f for f in cat.files() if f.status == "failed"]
+    failed = cat.files(status="failed")
     if as_json:
         emit_json(
             {

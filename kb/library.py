@@ -102,7 +102,7 @@ def document_tags(cat: Catalogue, doc_ids: Iterable[str], top: int = 3) -> dict[
 
 
 def failed_files(cat: Catalogue) -> list[FileRecord]:
-    return [f for f in cat.files() if f.status == "failed"]
+    return cat.files(status="failed")
 
 
 def uploads_dir(settings: Settings) -> Path:
@@ -157,7 +157,7 @@ def remove_document(kb: KnowledgeBase, doc_id: str) -> int:
     An upload left behind would bring the document back the next time the uploads folder is ingested.
     """
     folder = uploads_dir(kb.settings).resolve()
-    paths = [Path(r[0]) for r in kb.catalogue.query("SELECT path FROM file_docs WHERE doc_id = ?", (doc_id,))]
+    paths = [Path(p) for p in kb.catalogue.paths_of(doc_id)]
     n = kb.remove(doc_id)
     for p in paths:
         if p.parent == folder and kb.catalogue.get_file(str(p)) is None:
