@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
-from kbfixtures import ingest_into, open_kb, run_kb
+from kbfixtures import ingest_into, kb_env, open_kb, run_kb
 
 from bench.design import evaluate, load_labels, load_texts
 from ingest.design import DesignClassifier, spellings
@@ -160,17 +163,21 @@ def _write_abstract(folder: Path, name: str, item) -> Path:
     return path
 
 
-@pytest.mark.shared_data
-def test_design_stored_shown_filtered_and_analyst_value_kept(records, tmp_path):
-    src = tmp_path / "src"
+@pytest.fixture(scope="module")
+def design_kb(tmp_path_factory, records) -> Path:
+    """A knowledge base of three real abstracts: a trial, a survey of randomly selected households, interviews."""
+    root = tmp_path_factory.mktemp("design")
+    src = root / "src"
     src.mkdir()
-    trial = _write_abstract(src, "trial", _record(records, "12209494"))
-    survey = _write_abstract(src, "survey", _record(records, "1946610"))  # random-sample trap
-    _write_abstract(src, "interviews", _record(records, "10854174"))
-    data = tmp_path / "kb"
-    ingest_into(data, src)
+    for name, key in (("trial", "12209494"), ("survey", "1946610"), ("interviews", "10854174")):
+        _write_abstract(src, name, _record(records, key))
+    ingest_into(root / "kb", src)
+    return root
 
-    docs = json.loads(run_kb(data, "docs", "--json", check=True).stdout)["documents"]
+
+@pytest.mark.shared_data
+def test_design_stored_and_shown_in_kb_docs_json(design_kb, records):
+    docs = json.loads(run_kb(design_kb / "kb", "docs", "--json", check=True).stdout)["documents"]
     by_title = {d["title"]: d for d in docs}
     assert {d["study_design"] for d in docs} == {"rct", "observational", "qualitative"}
     t = by_title[_record(records, "12209494").title]
@@ -178,34 +185,71 @@ def test_design_stored_shown_filtered_and_analyst_value_kept(records, tmp_path):
     s = by_title[_record(records, "1946610").title]
     assert (s["study_design"], s["country"]) == ("observational", "Tanzania")
     assert s["study_design_evidence"] in _record(records, "1946610").abstract
+    table = run_kb(design_kb / "kb", "docs", check=True, COLUMNS="200").stdout
+    assert "qualitative" in table and "observational" in table
 
+
+@pytest.mark.shared_data
+def test_kb_search_design_filters(design_kb, records):
+    data = design_kb / "kb"
+    docs = json.loads(run_kb(data, "docs", "--json", check=True).stdout)["documents"]
+    rct_ids = {d["doc_id"] for d in docs if d["study_design"] == "rct"}
     out = json.loads(run_kb(data, "search", "treatment outcomes", "--design", "rct", "--json", check=True).stdout)
     assert out["results"] and {r["study_design"] for r in out["results"]} == {"rct"}
-    assert {r["doc_id"] for r in out["results"]} == {t["doc_id"]}
-    both = run_kb(data, "search", "treatment outcomes", "--design", "rct", "--design", "observational", "--json")
-    assert {r["study_design"] for r in json.loads(both.stdout)["results"]} == {"rct", "observational"}
+    assert {r["doc_id"] for r in out["results"]} == rct_ids
+    unfiltered = json.loads(run_kb(data, "search", "treatment outcomes", "--json", check=True).stdout)
+    assert len({r["doc_id"] for r in unfiltered["results"]}) == 3, "without --design every document can match"
     bad = run_kb(data, "search", "x", "--design", "cohort")
     assert bad.returncode != 0 and "rct" in bad.stderr
 
-    # An analyst's design survives the file being read again (here: ingested with --type); the rules fill the rest.
+
+def _titles(at) -> list[str]:
+    """Document titles of the Search page's results, best first."""
+    return [html.unescape(m.value[5:]) for m in at.markdown if m.value.startswith("#### ")]
+
+
+@pytest.mark.shared_data
+def test_search_page_filters_by_study_design(design_kb, records, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    for k in [k for k in os.environ if k.startswith("KB_")]:
+        monkeypatch.delenv(k)
+    for k, v in kb_env(design_kb / "kb").items():
+        monkeypatch.setenv(k, v)
+    page = Path(__file__).resolve().parents[1] / "app" / "pages" / "1_Search.py"
+    at = AppTest.from_file(str(page), default_timeout=180)
+    at.query_params["q"] = "households and care"
+    at.query_params["design"] = ["qualitative", "bogus"]
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.multiselect(key="f_design").value == ["qualitative"], "unknown designs in a link are dropped"
+    assert _titles(at) == [_record(records, "10854174").title]
+    at.multiselect(key="f_design").set_value(["observational"]).run()
+    assert _titles(at) == [_record(records, "1946610").title]
+    assert dict(at.query_params)["design"] == "observational"
+
+
+@pytest.mark.shared_data
+def test_analyst_design_is_kept_when_the_file_is_read_again(design_kb, records, tmp_path):
+    data = tmp_path / "kb"
+    shutil.copytree(design_kb / "kb", data)
+    survey_title = _record(records, "1946610").title
     kb = open_kb(data)
     try:
+        doc = next(d for d in kb.catalogue.documents() if d.title == survey_title)
         with kb.catalogue.transaction() as c:
             c.execute(
-                "UPDATE documents SET study_design = 'quasi_experimental', study_design_evidence = 'analyst',"
+                "UPDATE documents SET study_design = 'quasi_experimental', study_design_evidence = NULL,"
                 ' field_sources = \'{"study_design": "analyst"}\' WHERE doc_id = ?',
-                (s["doc_id"],),
+                (doc.doc_id,),
             )
-    finally:
-        kb.close()
-    kb = open_kb(data)
-    try:
-        report = Ingestor(kb, doc_type="research").run([survey, trial])
-        assert [f.status for f in report.files] == ["ok", "ok"]
+        # A different --type changes what the files become, so both are read and prepared again.
+        report = Ingestor(kb, doc_type="evaluation").run([design_kb / "src"])
+        assert {f.status for f in report.files} == {"ok"}
         docs = {d.title: d for d in kb.catalogue.documents()}
     finally:
         kb.close()
-    again = docs[_record(records, "1946610").title]
+    again = docs[survey_title]
     assert (again.study_design, again.field_sources.get("study_design")) == ("quasi_experimental", "analyst")
-    assert again.country == "Tanzania"
+    assert again.country == "Tanzania", "fields the analyst did not set still come from the rules"
     assert docs[_record(records, "12209494").title].study_design == "rct"
