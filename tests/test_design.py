@@ -253,3 +253,22 @@ def test_analyst_design_is_kept_when_the_file_is_read_again(design_kb, records, 
     assert (again.study_design, again.field_sources.get("study_design")) == ("quasi_experimental", "analyst")
     assert again.country == "Tanzania", "fields the analyst did not set still come from the rules"
     assert docs[_record(records, "12209494").title].study_design == "rct"
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(
+    ("name", "design", "country"),
+    [
+        ("lancet2018_aldridge_inclusion_health_prisoners.pdf", "systematic_review", None),
+        ("lancetrespmed2014_brown_stopadvisor_smoking_low_ses.pdf", "rct", "United Kingdom"),
+        ("homeoffice2025_first_responder_guide_modern_slavery_OGL.pdf", "other", "United Kingdom"),
+    ],
+)
+def test_design_of_real_pdfs_from_their_opening_and_methods(clf, shared_data, name, design, country):
+    """PDFs carry no abstract field: the design is read from the document's opening and its methods sections."""
+    from ingest.design import design_text
+    from ingest.sources import ReadOptions, read_file
+
+    (pd,) = read_file(shared_data / "real-pdfs" / name, ReadOptions()).documents
+    r = clf.classify(*design_text(pd))
+    assert (r.design, r.country) == (design, country), r.scores
