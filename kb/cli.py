@@ -197,7 +197,8 @@ def search(
         c.print("No passages match. Try other words, fewer filters, or `kb stats` to see what is ingested.")
         return
     for g in result.groups:
-        c.print(f"\n[bold]{g.document.title}[/] ({g.document.year or 'n.d.'}, {g.document.doc_type})")
+        design = f", {g.document.study_design}" if g.document.study_design else ""
+        c.print(f"\n[bold]{g.document.title}[/] ({g.document.year or 'n.d.'}, {g.document.doc_type}{design})")
         for h in g.hits:
             factors = ", ".join(f"{f.factor} ({f.polarity})" for f in h.chunk.tags.factors)
             c.print(f"  [cyan]{h.rank}.[/] {h.citation}")
