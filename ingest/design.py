@@ -93,16 +93,16 @@ class DesignClassifier:
         for text, in_title in ((title, True), (body, False)):
             if not text:
                 continue
-            doc = nlp(text)
-            for sent in doc.sents:
-                weight = TITLE_WEIGHT if in_title else self._sentence_weight(sent.as_doc())
-                for design, span, factor in self._matches(sent.as_doc()):
+            for sent in nlp(text).sents:
+                sent_doc = sent.as_doc()
+                weight = TITLE_WEIGHT if in_title else self._sentence_weight(sent_doc)
+                for design, span, factor in self._matches(sent_doc):
                     w = weight * factor
                     scores[design] += w
                     if w > best.get(design, (0.0, "", ""))[0]:
                         best[design] = (w, span, sent.text.strip())
-        country = None if design_of(scores) == "systematic_review" else self.country(title, body)
         design = design_of(scores)
+        country = None if design == "systematic_review" else self.country(title, body)
         if design is None:
             return DesignResult("other", None, None, country, dict(scores))
         _, phrase, sentence = best[design]
@@ -122,9 +122,8 @@ class DesignClassifier:
         from spacy.util import filter_spans
 
         strings = self._nlp.vocab.strings
-        spans = [sent[s:e] for _, s, e in self._phrases(sent)]
         labels = {(s, e): strings[k] for k, s, e in self._phrases(sent)}
-        for span in filter_spans(spans):
+        for span in filter_spans([sent[s:e] for s, e in labels]):
             strength, design = labels[(span.start, span.end)].split(":")
             if design:  # neutral phrases only take their words away from the designs
                 yield design, span.text, (1.0 if strength == "strong" else WEAK_FACTOR)
