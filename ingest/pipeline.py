@@ -222,8 +222,8 @@ class Ingestor:
         return DesignClassifier(self.tagger.taxonomy)
 
     def _set_design(self, pd: ParsedDocument) -> None:
-        """Study design, its deciding phrase and country from the text (ingest/design.py); never over an
-        analyst's value, whether the reader gave it or an earlier `kb edit` stored it."""
+        """Study design, its deciding phrase and country from the text (ingest/design.py); never over a value
+        the reader gave, nor over one an analyst stored (field_sources "analyst", e.g. by `kb edit --design`)."""
         from ingest.design import design_text
 
         doc = pd.document
