@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from bench.common import ROOT, SCIFACT, Section, machine, median, pct, table
 
-ALL = ("retrieval", "startup", "latency", "ingestion", "tagging")
+ALL = ("retrieval", "startup", "latency", "ingestion", "tagging", "design")
 
 
 def tagging_section() -> Section:
@@ -65,7 +66,37 @@ def goals(sections: dict[str, Section]) -> str:
         p50 = median(sections["startup"].data["onnx_s"])
         ok = p50 <= 2 and sections["startup"].data["identical"]
         rows.append(["cold `kb search` p50 <= 2 s at 10k, identical results", f"{p50:.2f} s", "yes" if ok else "no"])
+    if "design" in sections:
+        f1 = sections["design"].data["macro_f1"]
+        n = sections["design"].data["n"]
+        goal = f"study design macro-F1 >= 0.80 ({n} labelled abstracts)"
+        rows.append([goal, f"{f1:.3f}", "yes" if f1 >= 0.8 else "no"])
     return table(["goal", "measured", "met"], rows)
+
+
+def update(text: str, sections: dict[str, Section]) -> str:
+    """docs/benchmarks.md with only these sections (and their Goals rows) replaced or added; the rest kept."""
+    parts = re.split(r"(?m)^(?=## )", text)
+    titled = {p.splitlines()[0][3:].strip(): i for i, p in enumerate(parts) if p.startswith("## ")}
+    for s in sections.values():
+        block = f"## {s.title}\n\n{s.markdown}\n\n"
+        if s.title in titled:
+            parts[titled[s.title]] = block
+        else:
+            at = titled.get("Scale path", len(parts))
+            parts.insert(at, block)
+            titled = {k: (v + 1 if v >= at else v) for k, v in titled.items()} | {s.title: at}
+    if "Goals" in titled:
+        lines = parts[titled["Goals"]].rstrip("\n").splitlines()
+        for row in goals(sections).splitlines()[2:]:
+            name = row.split(" | ")[0]
+            same = [i for i, ln in enumerate(lines) if ln.split(" | ")[0] == name]
+            if same:
+                lines[same[0]] = row
+            else:
+                lines.append(row)
+        parts[titled["Goals"]] = "\n".join(lines) + "\n\n"
+    return "".join(parts)
 
 
 def render(sections: dict[str, Section], info: dict, seconds: float) -> str:
@@ -120,6 +151,10 @@ def _run_one(name: str, scifact_kb: Path, work: Path) -> Section:
         from bench import ingestion
 
         return ingestion.run()
+    if name == "design":
+        from bench import design
+
+        return design.run()
     return tagging_section()
 
 
@@ -129,6 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     p.add_argument("--work", type=Path, help="scratch space for the 100k knowledge base (default: a temp dir)")
     p.add_argument("--json", action="store_true", help="also print every figure as JSON")
+    p.add_argument(
+        "--update",
+        action="store_true",
+        help="with --only: replace just those sections (and their goals) in --out instead of printing",
+    )
     args = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     wanted = args.only.split(",") if args.only else list(ALL)
@@ -158,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
                 sections[name] = Section(name, f"**failed**: {type(exc).__name__}: {exc}", {})
             print(f"bench: {name} done in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+    if args.only and args.update:
+        args.out.write_text(update(args.out.read_text(encoding="utf-8"), sections), encoding="utf-8")
+        print(f"updated {', '.join(wanted)} in {args.out}", file=sys.stderr)
+        return 0
     text = render(sections, info, time.perf_counter() - t0)
     if args.only:
         print(text)

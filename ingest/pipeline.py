@@ -209,10 +209,38 @@ class Ingestor:
         doc.ingested_at = now_iso()
         if doc.status != "ok":
             return []
+        self._set_design(pd)
         chunks = self.chunker.chunk(doc.doc_id, pd.blocks)
         if not chunks:
             doc.status = "no_text"
         return chunks
+
+    @cached_property
+    def designer(self):
+        from ingest.design import DesignClassifier
+
+        return DesignClassifier(self.tagger.taxonomy)
+
+    def _set_design(self, pd: ParsedDocument) -> None:
+        """Study design, its deciding phrase and country from the text (ingest/design.py); never over a value
+        the reader gave, nor over one an analyst stored (field_sources "analyst", e.g. by `kb edit --design`)."""
+        from ingest.design import design_text
+
+        doc = pd.document
+        stored = self.cat.get_document(doc.doc_id)
+        for fld in ("study_design", "country"):
+            if stored and stored.field_sources.get(fld) == "analyst":
+                setattr(doc, fld, getattr(stored, fld))
+                doc.field_sources[fld] = "analyst"
+                if fld == "study_design":
+                    doc.study_design_evidence = stored.study_design_evidence
+        if doc.study_design is not None and doc.country is not None:
+            return
+        found = self.designer.classify(*design_text(pd))
+        if doc.study_design is None:
+            doc.study_design, doc.study_design_evidence = found.design, found.phrase
+        if doc.country is None:
+            doc.country = found.country
 
     def _store(self, key, fhash, parsed: list[ParsedDocument], problems, prev, on_embedded) -> FileReport:
         per_doc = [(pd, self._prepare(pd)) for pd in parsed]

@@ -37,7 +37,11 @@ CREATE TABLE IF NOT EXISTS documents (
     content_hash TEXT NOT NULL,
     ingested_at TEXT NOT NULL,
     status TEXT NOT NULL,
-    n_chunks INTEGER NOT NULL DEFAULT 0
+    n_chunks INTEGER NOT NULL DEFAULT 0,
+    field_sources TEXT NOT NULL DEFAULT '{}',
+    study_design TEXT,
+    study_design_evidence TEXT,
+    country TEXT
 );
 CREATE INDEX IF NOT EXISTS documents_type ON documents(doc_type);
 CREATE INDEX IF NOT EXISTS documents_doi ON documents(doi);
@@ -124,7 +128,13 @@ class FileRecord:
     doc_ids: list[str]
 
 
-_DOC_JSON = ("authors", "keywords", "districts")
+_ADDED_DOC_COLUMNS = (
+    ("field_sources", "TEXT NOT NULL DEFAULT '{}'"),
+    ("study_design", "TEXT"),
+    ("study_design_evidence", "TEXT"),
+    ("country", "TEXT"),
+)
+_DOC_JSON = ("authors", "keywords", "districts", "field_sources")
 
 
 def _doc_from_row(row: sqlite3.Row) -> Document:
@@ -185,6 +195,11 @@ class Catalogue:
             self.conn.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
+            # A catalogue made before the study-design fields existed gains their columns (empty).
+            have = {r[1] for r in self.conn.execute("PRAGMA table_info(documents)")}
+            for col, decl in _ADDED_DOC_COLUMNS:
+                if col not in have:
+                    self.conn.execute(f"ALTER TABLE documents ADD COLUMN {col} {decl}")
 
     def close(self) -> None:
         self.conn.close()
@@ -229,7 +244,8 @@ class Catalogue:
         c.execute(
             """INSERT INTO documents(doc_id, title, doc_type, source, authors, year, publisher, journal,
                doi, url, abstract, keywords, districts, sensitivity, content_hash, ingested_at, status,
-               n_chunks) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+               n_chunks, field_sources, study_design, study_design_evidence, country)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
             (
                 doc.doc_id,
                 doc.title,
@@ -249,6 +265,10 @@ class Catalogue:
                 doc.ingested_at or now_iso(),
                 doc.status,
                 doc.n_chunks,
+                json.dumps(doc.field_sources),
+                doc.study_design,
+                doc.study_design_evidence,
+                doc.country,
             ),
         )
         for ch, th in zip(chunks, text_hashes, strict=True):

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from kb.commands import State, console, emit_json, fail, pass_state, progress_bar
+from kb.models import STUDY_DESIGNS
 
 # Feature commands live in their own modules and load only when invoked, so `kb stats` stays fast.
 LAZY_COMMANDS = {
@@ -125,7 +126,7 @@ def _print_ingest_table(report) -> None:
     c.print(f"{s['files']} file(s): {s['by_status']}; {s['passages']} passages, {s['embedded']} newly embedded")
 
 
-def _filters(factor, polarity, priority, who, doc_type, since, until, district):
+def _filters(factor, polarity, priority, who, doc_type, since, until, district, design=()):
     from kb.search import Filters
 
     return Filters(
@@ -137,6 +138,7 @@ def _filters(factor, polarity, priority, who, doc_type, since, until, district):
         year_from=since,
         year_to=until,
         districts=list(district),
+        study_designs=list(design),
     )
 
 
@@ -156,6 +158,12 @@ def filter_options(f):
             click.option("--since", type=int, help="Published in or after this year."),
             click.option("--until", type=int, help="Published in or before this year."),
             click.option("--district", multiple=True, help="Bradford, Calderdale, Kirklees, Leeds or Wakefield."),
+            click.option(
+                "--design",
+                multiple=True,
+                type=click.Choice(STUDY_DESIGNS),
+                help="Study design of the document (repeatable).",
+            ),
         ]
     ):
         f = opt(f)
@@ -169,12 +177,14 @@ def filter_options(f):
 @filter_options
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
-def search(state: State, query, k, mode, factor, polarity, priority, who, doc_type, since, until, district, as_json):
+def search(
+    state: State, query, k, mode, factor, polarity, priority, who, doc_type, since, until, district, design, as_json
+):
     """Search passages by meaning and words; results grouped by document, each passage cited."""
     from kb.embed import ModelError
     from kb.search import Searcher, SearchError
 
-    filters = _filters(factor, polarity, priority, who, doc_type, since, until, district)
+    filters = _filters(factor, polarity, priority, who, doc_type, since, until, district, design)
     try:
         result = Searcher(state.kb).search(" ".join(query), k=k, mode=mode, filters=filters)
     except (SearchError, ModelError) as exc:
@@ -187,7 +197,8 @@ def search(state: State, query, k, mode, factor, polarity, priority, who, doc_ty
         c.print("No passages match. Try other words, fewer filters, or `kb stats` to see what is ingested.")
         return
     for g in result.groups:
-        c.print(f"\n[bold]{g.document.title}[/] ({g.document.year or 'n.d.'}, {g.document.doc_type})")
+        design = f", {g.document.study_design}" if g.document.study_design else ""
+        c.print(f"\n[bold]{g.document.title}[/] ({g.document.year or 'n.d.'}, {g.document.doc_type}{design})")
         for h in g.hits:
             factors = ", ".join(f"{f.factor} ({f.polarity})" for f in h.chunk.tags.factors)
             c.print(f"  [cyan]{h.rank}.[/] {h.citation}")
@@ -232,10 +243,10 @@ def docs(state: State, as_json: bool):
     from rich.table import Table
 
     t = Table(title=f"{len(documents)} documents")
-    for col in ("doc_id", "type", "year", "status", "passages", "title"):
+    for col in ("doc_id", "type", "design", "year", "status", "passages", "title"):
         t.add_column(col, overflow="fold")
     for d in documents:
-        t.add_row(d.doc_id, d.doc_type, str(d.year or ""), d.status, str(d.n_chunks), d.title)
+        t.add_row(d.doc_id, d.doc_type, d.study_design or "", str(d.year or ""), d.status, str(d.n_chunks), d.title)
     c = console()
     c.print(t)
     for f in failed:

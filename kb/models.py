@@ -14,6 +14,7 @@ DOC_TYPES = (
     "news",
 )
 SENSITIVITIES = ("official", "official-sensitive")
+STUDY_DESIGNS = ("systematic_review", "rct", "quasi_experimental", "observational", "qualitative", "other")
 POLARITIES = ("risk", "protective")
 NOT_PUBLISHED = "not published"
 
@@ -40,6 +41,10 @@ class Document:
     ingested_at: str = ""
     status: str = "ok"
     n_chunks: int = 0
+    field_sources: dict[str, str] = field(default_factory=dict)  # field -> reference | metadata | layout | analyst | file date
+    study_design: str | None = None  # systematic_review | rct | quasi_experimental | observational | qualitative | other
+    study_design_evidence: str | None = None  # the phrase that decided the design
+    country: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -69,6 +69,7 @@ class Filters:
     year_from: int | None = None
     year_to: int | None = None
     districts: list[str] = field(default_factory=list)
+    study_designs: list[str] = field(default_factory=list)
     # None = every sensitivity; the app narrows this for viewers who are not signed in as internal.
     sensitivities: list[str] | None = None
 
@@ -82,6 +83,7 @@ class Filters:
             or self.year_from
             or self.year_to
             or self.districts
+            or self.study_designs
             or self.sensitivities is not None
         )
 
@@ -111,6 +113,9 @@ class Filters:
         if self.doc_types:
             where.append(f"d.doc_type IN ({','.join('?' * len(self.doc_types))})")
             params += self.doc_types
+        if self.study_designs:
+            where.append(f"d.study_design IN ({','.join('?' * len(self.study_designs))})")
+            params += self.study_designs
         if self.year_from:
             where.append("d.year >= ?")
             params.append(self.year_from)
@@ -207,6 +212,7 @@ class SearchResult:
                     "title": g.document.title,
                     "year": g.document.year,
                     "doc_type": g.document.doc_type,
+                    "study_design": g.document.study_design,
                     "url": g.document.url,
                     "source": g.document.source,
                     "score": round(g.score, 6),

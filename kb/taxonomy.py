@@ -7,7 +7,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kb.models import POLARITIES
+from kb.models import POLARITIES, STUDY_DESIGNS
 
 DEFAULT_PATH = Path(__file__).with_name("taxonomy.toml")
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -63,6 +63,23 @@ class PolarityCues:
     ignore: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class DesignVocab:
+    """The phrases that say a document has one study design (ingest/design.py)."""
+
+    id: str
+    label: str
+    phrases: tuple[str, ...]
+    weak: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DesignCues:
+    self_: tuple[str, ...] = ()
+    background: tuple[str, ...] = ()
+    neutral: tuple[str, ...] = ()
+
+
 @dataclass
 class Taxonomy:
     path: Path
@@ -73,6 +90,9 @@ class Taxonomy:
     cohorts: dict[str, Term]
     places: dict[str, Term]
     cues: PolarityCues
+    designs: dict[str, DesignVocab] = field(default_factory=dict)
+    design_cues: DesignCues = field(default_factory=DesignCues)
+    countries: dict[str, tuple[str, ...]] = field(default_factory=dict)  # canonical name -> names as written
     _names: dict[str, str] = field(default_factory=dict, repr=False)
 
     def factor(self, factor_id: str) -> Factor:
@@ -205,7 +225,35 @@ class _Validator:
             cohorts=self.terms(raw, "cohorts"),
             places=self.terms(raw, "places"),
             cues=cues,
+            designs=self.designs(raw),
+            design_cues=DesignCues(
+                self_=self.strings(raw.get("design_cues", {}), "design_cues", "self", required=False),
+                background=self.strings(raw.get("design_cues", {}), "design_cues", "background", required=False),
+                neutral=self.strings(raw.get("design_cues", {}), "design_cues", "neutral", required=False),
+            ),
+            countries={
+                name: self.strings(raw.get("countries", {}), "countries", name, required=True)
+                for name in raw.get("countries", {})
+            },
         )
+
+    def designs(self, raw: dict) -> dict[str, DesignVocab]:
+        """`[designs.<label>]`: labels are the fixed study designs (kb.models.STUDY_DESIGNS), not free slugs."""
+        table = raw.get("designs", {})
+        if not isinstance(table, dict):
+            raise self.fail("designs", "designs", "must be a table of designs keyed by label")
+        out = {}
+        for did, d in table.items():
+            entry = f"designs.{did}"
+            if did not in STUDY_DESIGNS:
+                raise self.fail(entry, "id", f"{did!r} is not a study design; use one of {list(STUDY_DESIGNS)}")
+            out[did] = DesignVocab(
+                id=did,
+                label=self.text(d, entry, "label"),
+                phrases=self.strings(d, entry, "phrases", required=True),
+                weak=self.strings(d, entry, "weak", required=False),
+            )
+        return out
 
     def terms(self, raw: dict, name: str) -> dict[str, Term]:
         out = {}
@@ -250,6 +298,17 @@ def taxonomy_markdown(tax: Taxonomy) -> str:
         lines += ["", f"## {title}", "", "| id | label | matched by |", "|---|---|---|"]
         for t in table.values():
             lines.append(f"| `{t.id}` | {t.label} | {'; '.join([*t.synonyms, *t.exact])} |")
+    if tax.designs:
+        lines += ["", "## Study designs", "", "| design | label | phrases (weak ones in italics) |", "|---|---|---|"]
+        for d in tax.designs.values():
+            words = "; ".join([*d.phrases, *(f"*{w}*" for w in d.weak)])
+            lines.append(f"| `{d.id}` | {d.label} | {words} |")
+        c = tax.design_cues
+        lines += ["", f"Neutral (sampling, not assignment): {'; '.join(c.neutral)}."]
+    if tax.countries:
+        lines += ["", "## Countries", "", "| country | matched by |", "|---|---|"]
+        for name, aliases in tax.countries.items():
+            lines.append(f"| {name} | {'; '.join(aliases)} |")
     return "\n".join(lines) + "\n"
 
 

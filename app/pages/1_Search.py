@@ -18,7 +18,7 @@ from app.common import (
 from kb.embed import ModelError
 from kb.export import documents_of, to_bibtex, to_csv, to_ris
 from kb.highlight import highlight
-from kb.models import DOC_TYPES
+from kb.models import DOC_TYPES, STUDY_DESIGNS
 from kb.search import MODES, Filters, SearchError, SearchResult
 
 EXAMPLES = ("trusted adult mentoring", "school exclusion and knife crime", "adverse childhood experiences")
@@ -44,6 +44,7 @@ def _from_url() -> None:
         f_priority=[int(p) for p in qp.get_all("priority") if p.isdigit() and int(p) in tax.priorities],
         f_who=[w for w in qp.get_all("who") if w in tax.who_levels],
         f_type=[t for t in qp.get_all("type") if t in DOC_TYPES],
+        f_design=[d for d in qp.get_all("design") if d in STUDY_DESIGNS],
         f_from=_year(qp.get("from")),
         f_to=_year(qp.get("to")),
         f_district=[d for d in qp.get_all("district") if d in district_labels],
@@ -74,6 +75,7 @@ with st.sidebar:
     )
     st.multiselect("WHO level", list(tax.who_levels), format_func=lambda w: tax.who_levels[w].label, key="f_who")
     st.multiselect("Document type", list(DOC_TYPES), format_func=lambda t: t.replace("_", " "), key="f_type")
+    st.multiselect("Study design", list(STUDY_DESIGNS), format_func=lambda d: d.replace("_", " "), key="f_design")
     c1, c2 = st.columns(2)
     c1.number_input("From year", min_value=1900, max_value=2100, value=None, step=1, key="f_from")
     c2.number_input("To year", min_value=1900, max_value=2100, value=None, step=1, key="f_to")
@@ -94,6 +96,7 @@ filters = Filters(
     priorities=list(ss.f_priority),
     who_levels=list(ss.f_who),
     doc_types=list(ss.f_type),
+    study_designs=list(ss.f_design),
     year_from=ss.f_from,
     year_to=ss.f_to,
     districts=list(ss.f_district),
@@ -123,6 +126,7 @@ for key, value in (
     ("priority", [str(p) for p in ss.f_priority]),
     ("who", ss.f_who),
     ("type", ss.f_type),
+    ("design", ss.f_design),
     ("from", str(ss.f_from) if ss.f_from else ""),
     ("to", str(ss.f_to) if ss.f_to else ""),
     ("district", ss.f_district),
@@ -181,6 +185,8 @@ for g in groups:
     d = g.document
     with st.container(border=True, key=f"doc_{d.doc_id}"):
         meta = [d.doc_type.replace("_", " "), str(d.year) if d.year else "n.d."]
+        if d.study_design:
+            meta.append(d.study_design.replace("_", " "))
         if d.publisher:
             meta.append(d.publisher)
         if d.sensitivity != "official":
