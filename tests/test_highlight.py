@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from kb.highlight import highlight, query_terms
+from kb.highlight import highlight
+from kb.search import query_terms
 
 
 def test_terms_drop_stopwords_and_repeats():
