@@ -40,6 +40,7 @@ class Document:
     ingested_at: str = ""
     status: str = "ok"
     n_chunks: int = 0
+    field_sources: dict[str, str] = field(default_factory=dict)  # field -> reference | metadata | layout | analyst | file date
 
     def to_dict(self) -> dict:
         return asdict(self)
