@@ -36,6 +36,16 @@ def _balanced(doi: str) -> str:
     return doi
 
 
+def _continues(doi: str, part: str) -> bool:
+    """Whether `part` (after a line end) carries on `doi`, which ends in - / or ."""
+    bare = part.rstrip(".,;:)")
+    if doi[-1] == ".":
+        # "pone." + "0115884" goes on; "pst.311." + "Stat Med" and "a0034961." + "27. Julious" do not.
+        return len(bare) >= 4 and bool(re.search(r"\d", bare))
+    # "2016-" + "012335" or "70195-" + "X" goes on; "2016-" + "Abstract" is a heading after a cut DOI.
+    return bool(re.search(r"\d", bare)) or len(bare) <= 2
+
+
 def find_dois(text: str) -> list[DoiMatch]:
     """Every complete DOI in `text`, re-joined across line ends; incomplete ones (ending in - or .) dropped."""
     found: list[DoiMatch] = []
@@ -46,14 +56,17 @@ def find_dois(text: str) -> list[DoiMatch]:
         # A DOI cut at a line end ("bmjopen-2016-" / "012335", "journal.pone." / "0115884") goes on.
         while doi[-1] in "-/." and (piece := _PIECE_RE.match(text, end)):
             part = piece.group(1)
-            if doi[-1] == "." and not (len(part.rstrip(".,;:")) >= 4 and re.search(r"\d", part)):
-                break  # "pst.311. Stat Med", "a0034961. 27. Julious": a sentence ends, no DOI piece follows
+            if not _continues(doi, part):
+                break
             doi += part
             end = piece.end()
+        cut = doi.endswith(".") and text[end : end + 1] == "\n"
         doi = _balanced(doi.rstrip(".,;:"))
         pos = max(end, m.end())
         if doi[-1:] in "-/." or not _DOI_VALID_RE.fullmatch(doi):
             continue
+        if cut and re.search(r"[./][a-z]{3,}$", doi, re.I):
+            continue  # "journal.pone." at a line end: cut short ("pst.311." ends a sentence instead)
         found.append(DoiMatch(doi.lower(), m.start(), end))
     return found
 

@@ -64,7 +64,8 @@ _COVER_CUES = (
 _CITE_CUE_RE = re.compile(
     r"\b(?:to cite(?: this article)?|cite this article|please cite|how to cite|citation)\s*:?", re.I
 )
-_DOI_LINE_RE = re.compile(r"^\s*(?:doi\b|https?://(?:dx\.)?doi\.org/)|\bdoi\s*:|doi\.org/", re.I)
+# A line that is a DOI statement ("doi: 10...", "DOI 10...", "https://doi.org/10..."), not a DOI inside a sentence.
+_DOI_LINE_RE = re.compile(r"^\s*(?:doi\s*:?\s*(?:10\.|$)|https?://(?:dx\.)?doi\.org/10\.)", re.I)
 _MARKING_RE = re.compile(r"\bofficial\s*[-‐‑‒–—―−_:]*\s*sensitive\b", re.I)
 
 _DEGREES = frozenset(
@@ -395,23 +396,19 @@ def _own(text: str) -> str | None:
     return None
 
 
-def _running_keys(layouts: list[PageLayout]) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for layout in layouts:
-        counts.update({re.sub(r"\d+", "#", _key_digits(t)) for t in _edges([ln.text for ln in layout.lines])})
-    return counts
-
-
-def _key_digits(text: str) -> str:
-    return " ".join(text.lower().split())
+def _band_key(text: str) -> str:
+    # Page numbers change from page to page; the running line around them does not.
+    return re.sub(r"\d+", "#", " ".join(text.lower().split()))
 
 
 def layout_doi(layouts: list[PageLayout], first: int) -> str | None:
     """The document's own DOI from where journals print it: running band, title-block line, cite box."""
-    counts = _running_keys(layouts)
+    counts: Counter[str] = Counter()
+    for layout in layouts:
+        counts.update({_band_key(t) for t in _edges([ln.text for ln in layout.lines])})
     for layout in layouts:
         edges = _edges([ln.text for ln in layout.lines])
-        running = [t for t in edges if counts[re.sub(r"\d+", "#", _key_digits(t))] >= 2]
+        running = [t for t in edges if counts[_band_key(t)] >= 2]
         if doi := _own("\n".join(running)):
             return doi
     if first < len(layouts):
@@ -432,7 +429,7 @@ def layout_doi(layouts: list[PageLayout], first: int) -> str | None:
         for i, line in enumerate(lines):
             if not _CITE_CUE_RE.search(line):
                 continue
-            window = "\n".join(lines[i : i + 7])
+            window = "\n".join(lines[i : i + 12])  # BMJ's box runs to eleven narrow lines
             window = window[_CITE_CUE_RE.search(window).start() :]
             if doi := _own(window):
                 return doi
