@@ -11,7 +11,7 @@ from kb.ids import citing_context, doc_id_for, find_dois, normalise_doi
     ("text", "doi"),
     [
         # As pypdf extracts them from the real PDFs in ../shared/data/real-pdfs/.
-        ("BMJ Open 2016;6:e012335.\ndoi:10.1136/bmjopen-2016-\n012335\n▸ Prepublication", "10.1136/bmjopen-2016-012335"),
+        ("BMJ Open 2016;6:e012335.\ndoi:10.1136/bmjopen-2016-\n012335\n▸ History", "10.1136/bmjopen-2016-012335"),
         ("PLoS ONE 9(12): e115884. doi:10.1371/journal.pone. 0115884\nEditor:", "10.1371/journal.pone.0115884"),
         ("http://dx.doi.org/10.1016/S2213-2600(14)70195- X\nSee Online", "10.1016/s2213-2600(14)70195-x"),
         ("http://dx.doi.org/10.1016/\nS0140-6736(17)31869-X", "10.1016/s0140-6736(17)31869-x"),
@@ -62,7 +62,9 @@ def test_words_before_a_doi_that_name_another_work() -> None:
     # Brown et al. page 1 prints a linked Comment's DOI beside its own in the running header.
     assert citing_context("Oct 2014\nSee Online/Comment http://dx.doi.org/")
     assert citing_context("linked article: ")
-    assert not citing_context("www.thelancet.com/respiratory   Published online September 25, 2014   http://dx.doi.org/")
+    assert not citing_context(
+        "www.thelancet.com/respiratory   Published online September 25, 2014   http://dx.doi.org/"
+    )
     assert not citing_context("To cite: Corder K, et al. BMJ Open 2016;6:e012335. doi:")
 
 

@@ -98,9 +98,14 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
     if not blocks:
         document.doc_id = f"sha256:{file_hash(data)[:32]}"
         document.content_hash = file_hash(data)
-        document.title = pdf_meta.plausible_title(info["/Title"], path, "") or path.stem
-        document.authors = pdf_meta.split_authors(info["/Author"] or "")
-        document.year = pdf_meta.creation_year(info)
+        if title := pdf_meta.plausible_title(info["/Title"], path, ""):
+            document.title, document.field_sources["title"] = title, "metadata"
+        else:
+            document.title = path.stem
+        if authors := pdf_meta.split_authors(info["/Author"] or ""):
+            document.authors, document.field_sources["authors"] = authors, "metadata"
+        if (year := pdf_meta.creation_year(info)) is not None:
+            document.year, document.field_sources["year"] = year, "file date"
         document.status = "no_text"
         result.documents.append(ParsedDocument(document=document))
         return result
@@ -108,7 +113,10 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
     full_text = "\n\n".join(b.text for b in blocks)
     first_line = pdf_meta.describe(document, info, pdf_meta.xmp_text(reader), layouts, path)
     if not document.title:
-        fallback = (headings[0] if headings else None) or (first_line if len(first_line) <= 150 else None)
+        # One type size throughout: the first line that is not a masthead, else the first real heading.
+        fallback = (first_line if len(first_line) <= 150 else None) or next(
+            (h for h in headings if not pdf_meta.generic_heading(h)), None
+        )
         if fallback:
             document.title, document.field_sources["title"] = fallback, "layout"
         else:

@@ -191,6 +191,11 @@ def marking(pages: list[list[str]]) -> str | None:
     return None
 
 
+def generic_heading(text: str) -> bool:
+    """A heading every document has ("Abstract", "1 Introduction", "Contents"): never a title."""
+    return _key(re.sub(r"^[\d.\s]+", "", text)) in _NOT_TITLES
+
+
 def is_cover_sheet(layout: PageLayout) -> bool:
     """A publisher's download sheet (Taylor & Francis, JSTOR): it repeats the title but is not the paper."""
     text = " ".join(line.text.lower() for line in layout.lines)
@@ -241,7 +246,7 @@ def _candidates(layout: PageLayout, running: set[str]) -> list[int]:
         key = _key(re.sub(r"^[\d.\s]+", "", text))
         if (
             len(key) < 3
-            or key in _NOT_TITLES
+            or generic_heading(text)
             or (key in running and len(text.split()) <= 4)
             or len(text) > 250
             or re.search(r"https?://|www\.|[\w.+-]+@[\w-]+\.\w|\bdoi\b|10\.\d{4,9}/", text, re.I)
