@@ -80,6 +80,8 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
         except _PDF_ERRORS as exc:
             result.problems.append(f"page {labels[i]}: text could not be extracted ({_first_line(exc)})")
             raw = ""
+            if i in meta_pages:
+                layouts.append(pdf_meta.PageLayout("", []))  # keeps the last page last
         pages.append(_normalise(raw).split("\n"))
 
     # Read the marking before running headers and footers, where it is printed, are stripped.

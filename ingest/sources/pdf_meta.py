@@ -62,8 +62,11 @@ _COVER_CUES = (
     "this content downloaded from",
 )
 _CITE_CUE_RE = re.compile(
-    r"\b(?:to cite(?: this article)?|cite this article|please cite|how to cite|citation)\s*:?", re.I
+    r"\b(?:to cite(?: this (?:article|paper|report))?|cite this (?:article|paper|report)|please cite|how to cite)\b"
+    r"|^\s*citation\s*:",
+    re.I | re.M,
 )
+_REFERENCE_ENTRY_RE = re.compile(r"^\s*\[?\d{1,3}[.\]]\s")  # "27. Julious SJ", "[12] Smith J": a reference list
 # A line that is a DOI statement ("doi: 10...", "DOI 10...", "https://doi.org/10..."), not a DOI inside a sentence.
 _DOI_LINE_RE = re.compile(r"^\s*(?:doi\s*:?\s*(?:10\.|$)|https?://(?:dx\.)?doi\.org/10\.)", re.I)
 _MARKING_RE = re.compile(r"\bofficial\s*[-‐‑‒–—―−_:]*\s*sensitive\b", re.I)
@@ -181,6 +184,11 @@ def _key(text: str) -> str:
 def _edges(lines: list[str]) -> list[str]:
     lines = [ln for ln in lines if ln.strip()]
     return lines[:_EDGE] + lines[_EDGE:][-_EDGE:]
+
+
+def _band_key(text: str) -> str:
+    # Page numbers change from page to page; the running line around them does not.
+    return re.sub(r"\d+", "#", " ".join(text.lower().split()))
 
 
 def marking(pages: list[list[str]]) -> str | None:
@@ -310,10 +318,23 @@ def _name(raw: str) -> str | None:
     return name
 
 
+def _surname_first(part: str) -> str | None:
+    """ "Smith, Jane" or "van Sluijs, Esther M F" -> the name in reading order; None for "Jamie Brown, Susan"."""
+    if part.count(",") != 1:
+        return None
+    left, right = (side.split() for side in part.split(","))
+    if not right or not left or any(t.lower() not in _PARTICLES for t in left[:-1]):
+        return None
+    return " ".join([*right, *left])
+
+
 def split_authors(value: str) -> list[str]:
-    """ "A. Analyst; B. Writer", "Jamie Brown, Susan Michie and Robert West" -> names, degrees stripped."""
-    parts = re.split(r"\s*;\s*|\s*,\s*(?:and\s+)?|\s+and\s+|\s*&\s*", value)
-    return [n for p in parts if p.strip(" ,") and (n := _name(p)) is not None]
+    """ "A. Analyst; B. Writer", "Smith, Jane; Doe, J.", "Jamie Brown, Susan Michie and Robert West" -> names."""
+    names = []
+    for part in re.split(r"\s*;\s*|\s+and\s+|\s*&\s*", value):
+        pieces = [flipped] if (flipped := _surname_first(part)) else re.split(r"\s*,\s*", part)
+        names += [n for p in pieces if p.strip() and (n := _name(p)) is not None]
+    return names
 
 
 def _strip_markers(names: list[str], following: list[str]) -> list[str]:
@@ -334,7 +355,7 @@ def layout_authors(layout: PageLayout, after: int) -> list[str]:
     size = lines[0].size
     taken = []
     for line in lines:
-        if abs(line.size - size) > 0.6 or _key(line.text) in _NOT_TITLES or len(taken) == 4:
+        if abs(line.size - size) > 0.6 or generic_heading(line.text) or len(taken) == 4:
             break
         taken.append(line.main or line.text)
     parts = [p for p in re.split(r"\s*;\s*|\s*,\s*(?:and\s+)?|\s+and\s+|\s*&\s*", ", ".join(taken)) if p.strip()]
@@ -367,26 +388,39 @@ def corporate_author(texts: list[str]) -> str | None:
 # -- year -----------------------------------------------------------------------------------------------
 
 
+def _band_lines(layouts: list[PageLayout], first: int) -> list[str]:
+    """Running heads and footers (repeated on two pages read, page numbers aside) and the title page's edges."""
+    counts: Counter[str] = Counter()
+    for layout in layouts:
+        counts.update({_band_key(t) for t in _edges([ln.text for ln in layout.lines])})
+    band = []
+    for page_no, layout in enumerate(layouts):
+        edges = _edges([ln.text for ln in layout.lines])
+        band += [t for t in edges if counts[_band_key(t)] >= 2 or page_no == first]
+    return band
+
+
 def printed_year(layouts: list[PageLayout], first: int) -> int | None:
     """The publication year the pages print: issue line in a running head, 'Published', a cover date, ©."""
-    for layout in layouts:
-        for line in _edges([ln.text for ln in layout.lines]):
-            if _OTHER_DATE_RE.search(line):
-                continue
-            for pattern in _ISSUE_RES:
-                if m := pattern.search(line):
-                    return int(next(g for g in m.groups() if g))
-    texts = [layout.text for layout in layouts]
-    for text in texts:
-        flat = unicodedata.normalize("NFKC", text)
-        if m := _PUBLISHED_RE.search(flat) or _PUBLISHED_YEAR_RE.search(flat):
+    for line in _band_lines(layouts, first):
+        if _OTHER_DATE_RE.search(line):
+            continue
+        for pattern in _ISSUE_RES:
+            if m := pattern.search(line):
+                return int(next(g for g in m.groups() if g))
+    texts = [unicodedata.normalize("NFKC", layout.text) for layout in layouts]
+    for page_no, text in enumerate(texts):
+        if page_no >= FIRST_PAGES:
+            # On the last page only a line that starts "Published": references there say "published 2019".
+            text = "\n".join(ln for ln in text.split("\n") if re.match(r"\s*published\b", ln, re.I))
+        if m := _PUBLISHED_RE.search(text) or _PUBLISHED_YEAR_RE.search(text):
             return int(next(g for g in m.groups() if g))
     title_page = layouts[first] if first < len(layouts) else None
     for line in title_page.lines if title_page else []:
         if _DATE_LINE_RE.match(line.text) and not _OTHER_DATE_RE.search(line.text):
             return int(next(g for g in _DATE_LINE_RE.match(line.text).groups() if g))
     for text in texts:
-        if m := _COPYRIGHT_RE.search(unicodedata.normalize("NFKC", text)):
+        if m := _COPYRIGHT_RE.search(text):
             return int(m.group(1))
     return None
 
@@ -399,11 +433,6 @@ def _own(text: str) -> str | None:
         if not citing_context(text[: match.start]):
             return match.doi
     return None
-
-
-def _band_key(text: str) -> str:
-    # Page numbers change from page to page; the running line around them does not.
-    return re.sub(r"\d+", "#", " ".join(text.lower().split()))
 
 
 def layout_doi(layouts: list[PageLayout], first: int) -> str | None:
@@ -434,8 +463,12 @@ def layout_doi(layouts: list[PageLayout], first: int) -> str | None:
         for i, line in enumerate(lines):
             if not _CITE_CUE_RE.search(line):
                 continue
-            window = "\n".join(lines[i : i + 12])  # BMJ's box runs to eleven narrow lines
-            window = window[_CITE_CUE_RE.search(window).start() :]
+            box = [line[_CITE_CUE_RE.search(line).start() :]]
+            for following in lines[i + 1 : i + 12]:  # BMJ's box runs to eleven narrow lines
+                if _REFERENCE_ENTRY_RE.match(following):
+                    break  # a reference list starts: its DOIs are citations
+                box.append(following)
+            window = "\n".join(box)
             if doi := _own(window):
                 return doi
             # BMC prints "doi:10.1186/..." alone on the line just above "Cite this article as".
@@ -514,7 +547,7 @@ def _authors(
     printed_names = layout_authors(layouts[found[1]], found[2]) if found else []
     meta_names = metadata_authors(info, xmp)
     # A metadata author the pages never print is a template's or a typist's ("Laura Anderton").
-    printed_words = {_key(w) for w in _words("\n".join(lay.text for lay in layouts))}
+    printed_words = {_key(w) for w in re.findall(r"[^\W\d_]{2,}", "\n".join(lay.text for lay in layouts))}
     verified = bool(meta_names) and surname(meta_names[0]) in printed_words
     if verified and printed_names and surname(printed_names[0]) == surname(meta_names[0]):
         # Metadata often names the first author only; the title page names them all.
