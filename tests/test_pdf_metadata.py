@@ -370,3 +370,50 @@ def test_own_doi_in_a_cite_box_on_the_last_page_beside_reference_dois(tmp_path: 
 def test_reference_dois_alone_are_never_identity(tmp_path: Path) -> None:
     document = _with_references(tmp_path, cite_box=False)
     assert document.doi is None and document.doc_id.startswith("sha256:")
+
+
+def test_running_head_in_large_type_is_skipped_but_a_title_repeated_small_is_kept(tmp_path: Path) -> None:
+    masthead = (18, "Leeds Community Safety Partnership")
+    pages = [
+        [masthead, (16, "Knife Crime Problem Profile"), *[(11, t) for t in BODY]],
+        [masthead, *[(11, t) for t in BODY]],
+        [masthead, *[(11, t) for t in BODY]],
+    ]
+    assert read(_make(tmp_path / "a.pdf", pages), ReadOptions()).documents[0].document.title == (
+        "Knife Crime Problem Profile"
+    )
+    pages = [
+        [(20, "Knife Crime Problem Profile"), *[(11, t) for t in BODY]],
+        [(8, "Knife Crime Problem Profile"), *[(11, t) for t in BODY]],
+        [(8, "Knife Crime Problem Profile"), *[(11, t) for t in BODY]],
+    ]
+    assert read(_make(tmp_path / "b.pdf", pages), ReadOptions()).documents[0].document.title == (
+        "Knife Crime Problem Profile"
+    )
+
+
+def test_a_reference_published_on_the_last_page_does_not_date_the_document(tmp_path: Path) -> None:
+    pages = [
+        [(20, "Youth Work and Serious Violence"), *[(11, t) for t in BODY]],
+        [(11, t) for t in BODY],
+        [(11, t) for t in BODY],
+        [(10, "References"), (9, "1. Youth Endowment Fund. Toolkit [Internet]. Published 2019 [cited 2024].")],
+    ]
+    pdf = _make(tmp_path / "yw.pdf", pages, metadata={"creation_date": datetime(2024, 2, 1, tzinfo=UTC)})
+    document = read(pdf, ReadOptions()).documents[0].document
+    assert (document.year, document.field_sources["year"]) == (2024, "file date")
+
+
+@pytest.mark.parametrize(
+    ("value", "names"),
+    [
+        ("Smith, Jane; Doe, J.", ["Jane Smith", "J. Doe"]),
+        ("van Sluijs, Esther M F", ["Esther M F van Sluijs"]),
+        ("Jamie Brown, Susan Michie and Robert West", ["Jamie Brown", "Susan Michie", "Robert West"]),
+        ("Dr Jamie Brown PhD", ["Jamie Brown"]),
+        ("Prof Stephen W Hwang MD", ["Stephen W Hwang"]),
+        ("7225547", []),
+    ],
+)
+def test_metadata_author_strings(value: str, names: list[str]) -> None:
+    assert pdf_meta.split_authors(value) == names

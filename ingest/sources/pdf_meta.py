@@ -247,7 +247,21 @@ def plausible_title(title: str | None, path: Path, printed: str) -> str | None:
     return title
 
 
-def _candidates(layout: PageLayout, running: set[str]) -> list[int]:
+def _running_sizes(layouts: list[PageLayout], page_no: int) -> dict[str, float]:
+    """Lines at the edges of the other pages read, with the largest size each is set in there."""
+    sizes: dict[str, float] = {}
+    for other, layout in enumerate(layouts):
+        if other == page_no:
+            continue
+        for line in layout.lines[:_EDGE] + layout.lines[_EDGE:][-_EDGE:]:
+            key = _key(line.text)
+            sizes[key] = max(sizes.get(key, 0.0), line.size)
+    return sizes
+
+
+def _candidates(layouts: list[PageLayout], page_no: int) -> list[int]:
+    layout = layouts[page_no]
+    running = _running_sizes(layouts, page_no)
     keep = []
     for i, line in enumerate(layout.lines):
         text = line.main or line.text
@@ -255,7 +269,8 @@ def _candidates(layout: PageLayout, running: set[str]) -> list[int]:
         if (
             len(key) < 3
             or generic_heading(text)
-            or (key in running and len(text.split()) <= 4)
+            # A running head is set as small here as elsewhere; a title repeated small in later heads is not one.
+            or (key in running and line.size <= running[key] + 0.5)
             or len(text) > 250
             or re.search(r"https?://|www\.|[\w.+-]+@[\w-]+\.\w|\bdoi\b|10\.\d{4,9}/", text, re.I)
             or _DATE_LINE_RE.match(text)
@@ -281,13 +296,13 @@ def _join_title(parts: list[str]) -> str:
     return text
 
 
-def layout_title(layouts: list[PageLayout], running: set[str]) -> tuple[str, int, int] | None:
+def layout_title(layouts: list[PageLayout]) -> tuple[str, int, int] | None:
     """(title, page, index of the line after it): the largest type on the first page that is the paper's."""
     body = _body_size(layouts)
     for page_no, layout in enumerate(layouts[:FIRST_PAGES]):
         if is_cover_sheet(layout):
             continue
-        keep = _candidates(layout, running)
+        keep = _candidates(layouts, page_no)
         if not keep:
             continue
         top = max(layout.lines[i].size for i in keep)
@@ -572,17 +587,13 @@ def describe(document: Document, info: dict[str, str | None], xmp: str, layouts:
     """
     sources = document.field_sources
     first = next((i for i, lay in enumerate(layouts[:FIRST_PAGES]) if not is_cover_sheet(lay)), 0)
-    edge_counts: Counter[str] = Counter()
-    for lay in layouts:
-        edge_counts.update({_key(t) for t in _edges([ln.text for ln in lay.lines])})
-    running = {key for key, n in edge_counts.items() if n >= 2}
 
     if doi := metadata_doi(info, xmp):
         document.doi, sources["doi"] = doi, "metadata"
     elif doi := layout_doi(layouts, first):
         document.doi, sources["doi"] = doi, "layout"
 
-    found = layout_title(layouts, running)
+    found = layout_title(layouts)
     printed = "\n".join(lay.text for lay in layouts)
     meta_title = next((t for v in metadata_titles(info, xmp) if (t := plausible_title(v, path, printed))), None)
     if meta_title:
@@ -599,5 +610,5 @@ def describe(document: Document, info: dict[str, str | None], xmp: str, layouts:
     elif (year := creation_year(info)) is not None:
         document.year, sources["year"] = year, "file date"
 
-    keep = _candidates(layouts[first], running) if layouts else []
+    keep = _candidates(layouts, first) if first < len(layouts) else []
     return layouts[first].lines[keep[0]].text if keep else ""
