@@ -417,3 +417,14 @@ def test_a_reference_published_on_the_last_page_does_not_date_the_document(tmp_p
 )
 def test_metadata_author_strings(value: str, names: list[str]) -> None:
     assert pdf_meta.split_authors(value) == names
+
+
+def test_government_cover_gives_corporate_author_over_template_metadata(tmp_path: Path) -> None:
+    cover = [(28, "Home Office"), (22, "Serious Violence Duty"), (22, "Statutory Guidance"), (14, "Date: 5 June 2022")]
+    pages = [cover, [(11, "© Crown copyright 2021"), *[(11, t) for t in BODY]], [(11, t) for t in BODY]]
+    pdf = _make(tmp_path / "duty.pdf", pages, metadata={"author": "Laura Anderton", "title": "Home Office template"})
+    document = read(pdf, ReadOptions()).documents[0].document
+    assert document.title == "Serious Violence Duty Statutory Guidance"
+    assert document.authors == ["Home Office"]
+    assert document.year == 2022  # the cover's date, not the © line
+    assert document.doi is None and document.doc_id.startswith("sha256:")

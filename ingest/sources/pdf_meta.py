@@ -38,7 +38,10 @@ _OTHER_DATE_RE = re.compile(r"download|accessed|retrieved|printed|received|accep
 _PUBLISHED_RE = re.compile(rf"\b(?:first\s+)?published(?:\s+online)?\s*(?:in|on)?\s*:?\s*{_DATE}", re.I)
 _PUBLISHED_YEAR_RE = re.compile(rf"\b(?:first\s+)?published(?:\s+online)?\s*(?:in)?\s*:?\s*{_YEAR}\b", re.I)
 _COPYRIGHT_RE = re.compile(rf"(?:©|\(c\)|\bcopyright\b)[^\n\d]{{0,30}}?\[?{_YEAR}\b", re.I)
-_DATE_LINE_RE = re.compile(rf"^(?:{_DATE}|{_MONTHS}\s*[-–/]\s*{_MONTHS}\s+{_YEAR})\.?$", re.I)
+# A cover's date line: "June 2022", "March–April 2023", "Date: 5 June 2022".
+_DATE_LINE_RE = re.compile(
+    rf"^(?:[^\W\d_][^\W\d_ ]*(?: [^\W\d_]+)?:\s*)?(?:{_DATE}|{_MONTHS}\s*[-–/]\s*{_MONTHS}\s+{_YEAR})\.?$", re.I
+)
 
 # Lines that sit large near the top of a first page but are never the title.
 _NOT_TITLES = frozenset(
@@ -274,6 +277,7 @@ def _candidates(layouts: list[PageLayout], page_no: int) -> list[int]:
             or len(text) > 250
             or re.search(r"https?://|www\.|[\w.+-]+@[\w-]+\.\w|\bdoi\b|10\.\d{4,9}/", text, re.I)
             or _DATE_LINE_RE.match(text)
+            or text in _CORPORATE  # "Home Office" set large above a report's title is its author
         ):
             continue
         keep.append(i)
@@ -321,6 +325,8 @@ def layout_title(layouts: list[PageLayout]) -> tuple[str, int, int] | None:
 
 
 def _name(raw: str) -> str | None:
+    if re.search(r"[:/@()\[\]|]", raw) or re.search(rf"\b{_DATE}", raw, re.I):
+        return None  # "Date: 5 June 2022", "(http://...)": a label or a date, not a person
     tokens = [t for t in re.sub(r"[\d*†‡§¶#]+", " ", raw).replace("’", "'").split() if t.lower() not in _DEGREES]
     name = " ".join(tokens).strip(" ,.;")
     tokens = name.split()
@@ -370,7 +376,12 @@ def layout_authors(layout: PageLayout, after: int) -> list[str]:
     size = lines[0].size
     taken = []
     for line in lines:
-        if abs(line.size - size) > 0.6 or generic_heading(line.text) or len(taken) == 4:
+        if (
+            abs(line.size - size) > 0.6
+            or generic_heading(line.text)
+            or _DATE_LINE_RE.match(line.text)
+            or len(taken) == 4
+        ):
             break
         taken.append(line.main or line.text)
     parts = [p for p in re.split(r"\s*;\s*|\s*,\s*(?:and\s+)?|\s+and\s+|\s*&\s*", ", ".join(taken)) if p.strip()]
