@@ -398,24 +398,20 @@ def surname(name: str) -> str:
 
 
 def corporate_author(texts: list[str]) -> str | None:
-    """The body that published the document, when it names itself in the pages read."""
+    """The public body that published the document, when it names itself in the pages read."""
     for text in texts:
         flat = " ".join(text.split())
-        if m := _PUBLISHED_BY_RE.search(flat):
-            name = m.group(1).strip()
-            if name in _CORPORATE or any(name.startswith(c) for c in _CORPORATE):
-                return next(c for c in _CORPORATE if name.startswith(c))
-        for body in _CORPORATE:
-            if re.search(rf"\b{re.escape(body)}\b", flat):
-                return body
+        # "Published by HM Revenue and Customs" names the publisher even after other bodies are mentioned.
+        published_by = m.group(1) if (m := _PUBLISHED_BY_RE.search(flat)) else ""
+        if body := next((c for c in _CORPORATE if published_by.startswith(c)), None):
+            return body
+        if body := next((c for c in _CORPORATE if re.search(rf"\b{re.escape(c)}\b", flat)), None):
+            return body
     return None
 
 
-# -- year -----------------------------------------------------------------------------------------------
-
-
-def _band_lines(layouts: list[PageLayout], first: int) -> list[str]:
-    """Running heads and footers (repeated on two pages read, page numbers aside) and the title page's edges."""
+def _band_lines(layouts: list[PageLayout], first: int | None) -> list[str]:
+    """Running heads and footers (on two pages read, page numbers aside), and the edges of page `first`."""
     counts: Counter[str] = Counter()
     for layout in layouts:
         counts.update({_band_key(t) for t in _edges([ln.text for ln in layout.lines])})
@@ -424,6 +420,9 @@ def _band_lines(layouts: list[PageLayout], first: int) -> list[str]:
         edges = _edges([ln.text for ln in layout.lines])
         band += [t for t in edges if counts[_band_key(t)] >= 2 or page_no == first]
     return band
+
+
+# -- year -----------------------------------------------------------------------------------------------
 
 
 def printed_year(layouts: list[PageLayout], first: int) -> int | None:
@@ -461,47 +460,48 @@ def _own(text: str) -> str | None:
     return None
 
 
+def _title_block_doi(title_page: PageLayout) -> str | None:
+    # A DOI statement among the title page's edges or in its title block (before the abstract starts).
+    edges = _edges([ln.text for ln in title_page.lines])
+    if doi := _own("\n".join(t for t in edges if _DOI_LINE_RE.search(t))):
+        return doi
+    block = []
+    for line in title_page.lines[:40]:
+        if _key(line.text) in {"abstract", "summary", "introduction", "background"}:
+            break
+        block.append(line.text)
+    for i, line in enumerate(block):
+        if _DOI_LINE_RE.search(line) and (doi := _own("\n".join(block[i : i + 2]))):
+            return doi
+    return None
+
+
+def _cite_box_doi(layout: PageLayout) -> str | None:
+    lines = [ln.text for ln in layout.lines]
+    for i, line in enumerate(lines):
+        if not (cue := _CITE_CUE_RE.search(line)):
+            continue
+        box = [line[cue.start() :]]
+        for following in lines[i + 1 : i + 12]:  # BMJ's box runs to eleven narrow lines
+            if _REFERENCE_ENTRY_RE.match(following):
+                break  # a reference list starts: its DOIs are citations
+            box.append(following)
+        if doi := _own("\n".join(box)):
+            return doi
+        # BMC prints "doi:10.1186/..." alone on the line just above "Cite this article as".
+        if i and re.fullmatch(r"(?:doi:?\s*|https?://(?:dx\.)?doi\.org/)\S+", lines[i - 1], re.I):
+            if doi := _own(lines[i - 1]):
+                return doi
+    return None
+
+
 def layout_doi(layouts: list[PageLayout], first: int) -> str | None:
     """The document's own DOI from where journals print it: running band, title-block line, cite box."""
-    counts: Counter[str] = Counter()
-    for layout in layouts:
-        counts.update({_band_key(t) for t in _edges([ln.text for ln in layout.lines])})
-    for layout in layouts:
-        edges = _edges([ln.text for ln in layout.lines])
-        running = [t for t in edges if counts[_band_key(t)] >= 2]
-        if doi := _own("\n".join(running)):
-            return doi
-    if first < len(layouts):
-        title_page = layouts[first]
-        edges = _edges([ln.text for ln in title_page.lines])
-        if doi := _own("\n".join(t for t in edges if _DOI_LINE_RE.search(t))):
-            return doi
-        block = []
-        for line in title_page.lines[:40]:
-            if _key(line.text) in {"abstract", "summary", "introduction", "background"}:
-                break
-            block.append(line.text)
-        for i, line in enumerate(block):
-            if _DOI_LINE_RE.search(line) and (doi := _own("\n".join(block[i : i + 2]))):
-                return doi
-    for layout in layouts:
-        lines = [ln.text for ln in layout.lines]
-        for i, line in enumerate(lines):
-            if not _CITE_CUE_RE.search(line):
-                continue
-            box = [line[_CITE_CUE_RE.search(line).start() :]]
-            for following in lines[i + 1 : i + 12]:  # BMJ's box runs to eleven narrow lines
-                if _REFERENCE_ENTRY_RE.match(following):
-                    break  # a reference list starts: its DOIs are citations
-                box.append(following)
-            window = "\n".join(box)
-            if doi := _own(window):
-                return doi
-            # BMC prints "doi:10.1186/..." alone on the line just above "Cite this article as".
-            if i and re.fullmatch(r"(?:doi:?\s*|https?://(?:dx\.)?doi\.org/)\S+", lines[i - 1], re.I):
-                if doi := _own(lines[i - 1]):
-                    return doi
-    return None
+    if doi := _own("\n".join(_band_lines(layouts, None))):
+        return doi
+    if first < len(layouts) and (doi := _title_block_doi(layouts[first])):
+        return doi
+    return next((doi for layout in layouts if (doi := _cite_box_doi(layout))), None)
 
 
 # -- metadata -------------------------------------------------------------------------------------------
