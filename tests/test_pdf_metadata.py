@@ -12,7 +12,7 @@ from fpdf import FPDF
 from pypdf import PdfReader
 from rapidfuzz import fuzz
 
-from ingest.sources import ReadOptions, pdf_meta
+from ingest.sources import ReadOptions, pdf_layout, pdf_meta
 from ingest.sources.pdf import read
 from kb.models import Document
 
@@ -162,9 +162,9 @@ def test_real_pdfs_layout_alone_never_takes_a_cited_doi(shared_data: Path, capsy
     rows = []
     for name, *_ in TRUTH:
         reader = PdfReader(shared_data / "real-pdfs" / name)
-        pages = sorted(pdf_meta.pages_to_read(len(reader.pages)))
+        pages = sorted(pdf_layout.pages_to_read(len(reader.pages)))
         document = Document(doc_id="", title="", doc_type="research", source=name)
-        pdf_meta.describe(document, {}, "", [pdf_meta.page_layout(reader.pages[i]) for i in pages], Path(name))
+        pdf_meta.describe(document, {}, "", [pdf_layout.page_layout(reader.pages[i]) for i in pages], Path(name))
         rows.append((name, document))
     score, table = _score(rows)
     with capsys.disabled():
@@ -189,9 +189,9 @@ def test_brown_regression_file_takes_its_own_doi_not_the_linked_comment() -> Non
 
 
 def test_metadata_pages_are_the_first_three_and_the_last() -> None:
-    assert pdf_meta.pages_to_read(32) == {0, 1, 2, 31}
-    assert pdf_meta.pages_to_read(2) == {0, 1}
-    assert pdf_meta.pages_to_read(1) == {0}
+    assert pdf_layout.pages_to_read(32) == {0, 1, 2, 31}
+    assert pdf_layout.pages_to_read(2) == {0, 1}
+    assert pdf_layout.pages_to_read(1) == {0}
 
 
 # -- PDFs made here (fpdf2): one thing each -------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
 
-from ingest.sources import ReadOptions, SourceError, pdf_meta
+from ingest.sources import ReadOptions, SourceError, pdf_layout, pdf_meta
 from kb.ids import content_hash, doc_id_for, file_hash
 from kb.models import Block, Document, ParsedDocument, ReadResult
 
@@ -66,14 +66,14 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
         raise SourceError(path, f"corrupt PDF: {_first_line(exc)}") from exc
 
     result = ReadResult(path=str(path))
-    meta_pages = pdf_meta.pages_to_read(n_pages)
-    layouts: list[pdf_meta.PageLayout] = []
+    meta_pages = pdf_layout.pages_to_read(n_pages)
+    layouts: list[pdf_layout.PageLayout] = []
     pages: list[list[str]] = []
     for i, page in enumerate(reader.pages):
         try:
             # The metadata pages are extracted once, with font sizes; their text is the same plain text.
             if i in meta_pages:
-                layouts.append(pdf_meta.page_layout(page))
+                layouts.append(pdf_layout.page_layout(page))
                 raw = layouts[-1].text
             else:
                 raw = page.extract_text(extraction_mode="plain")
@@ -81,11 +81,11 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
             result.problems.append(f"page {labels[i]}: text could not be extracted ({_first_line(exc)})")
             raw = ""
             if i in meta_pages:
-                layouts.append(pdf_meta.PageLayout("", []))  # keeps the last page last
+                layouts.append(pdf_layout.PageLayout("", []))  # keeps the last page last
         pages.append(_normalise(raw).split("\n"))
 
     # Read the marking before running headers and footers, where it is printed, are stripped.
-    marked = pdf_meta.marking(pages)
+    marked = pdf_layout.marking(pages)
     pages = _strip_running_lines(pages)
     blocks, headings = _blocks(pages, labels, outline)
 

@@ -1,24 +1,20 @@
 """What a PDF says about itself: own DOI, title, authors, year and marking, from its metadata and its layout.
 
-Only the first pages and the last page are looked at (`pages_to_read`), with pypdf's text visitor giving
-the font size of every piece of text, so a title is the largest type near the top, not the first line.
+Only the first pages and the last page are looked at (`pdf_layout.pages_to_read`), as lines with their font
+sizes, so a title is the largest type near the top, not the first line.
 """
 
 from __future__ import annotations
 
 import html
-import math
 import re
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.sources.pdf_layout import EDGE, FIRST_PAGES, PageLayout, band_lines, edges
 from kb.ids import citing_context, find_dois
 from kb.models import Document
-
-FIRST_PAGES = 3
-_EDGE = 3  # running headers and footers: the first and last few lines of a page
 
 _MONTHS = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
@@ -72,7 +68,6 @@ _CITE_CUE_RE = re.compile(
 _REFERENCE_ENTRY_RE = re.compile(r"^\s*\[?\d{1,3}[.\]]\s")  # "27. Julious SJ", "[12] Smith J": a reference list
 # A line that is a DOI statement ("doi: 10...", "DOI 10...", "https://doi.org/10..."), not a DOI inside a sentence.
 _DOI_LINE_RE = re.compile(r"^\s*(?:doi\s*:?\s*(?:10\.|$)|https?://(?:dx\.)?doi\.org/10\.)", re.I)
-_MARKING_RE = re.compile(r"\bofficial\s*[-‐‑‒–—―−_:]*\s*sensitive\b", re.I)
 
 _DEGREES = frozenset(
     """phd ph.d ph.d. dphil md mbbs mbchb msc ma ba bsc bs ms mph mfph ffph frcp frcpsych mrcp mrcpsych
@@ -117,89 +112,8 @@ _CORPORATE = (
 _PUBLISHED_BY_RE = re.compile(r"\bpublished by (?:the )?([A-Z][\w&'’]*(?: (?:[A-Z][\w&'’]*|and|of|for|&))*)")
 
 
-@dataclass
-class Line:
-    """One extracted line with the size of most of its type; `main` drops pieces set much smaller."""
-
-    text: str
-    size: float
-    main: str
-
-
-@dataclass
-class PageLayout:
-    """A page's plain text (what the reader keeps) and its lines with their font sizes."""
-
-    text: str
-    lines: list[Line]
-
-
-def pages_to_read(n_pages: int) -> set[int]:
-    """The pages metadata comes from: the first few and the last (where BMC prints its DOI)."""
-    return {i for i in (*range(FIRST_PAGES), n_pages - 1) if 0 <= i < n_pages}
-
-
-def _scale(cm: list[float], tm: list[float]) -> float:
-    # The rendered size is the font size times the vertical scale of text matrix x current matrix.
-    c = tm[2] * cm[0] + tm[3] * cm[2]
-    d = tm[2] * cm[1] + tm[3] * cm[3]
-    return math.hypot(c, d) or 1.0
-
-
-def _clean(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).replace("\u00ad", "")
-    return " ".join(text.split())
-
-
-def page_layout(page: object) -> PageLayout:
-    """Extract a page once in plain mode, keeping each line's dominant font size from the text visitor."""
-    pieces: list[tuple[str, float]] = []
-
-    def visit(text: str, cm: list[float], tm: list[float], font_dict: object, font_size: float) -> None:
-        if text:
-            pieces.append((text, float(font_size or 0) * _scale(cm, tm)))
-
-    raw = page.extract_text(extraction_mode="plain", visitor_text=visit)
-    grouped: list[list[tuple[str, float]]] = [[]]
-    for text, size in pieces:
-        for k, part in enumerate(text.split("\n")):
-            if k:
-                grouped.append([])
-            if part:
-                grouped[-1].append((part, size))
-    lines = []
-    for parts in grouped:
-        weights: Counter[float] = Counter()
-        for part, size in parts:
-            weights[round(size, 1)] += len(part.strip())
-        if not weights or not _clean("".join(p for p, _ in parts)):
-            continue
-        size = weights.most_common(1)[0][0]
-        main = _clean("".join(p for p, s in parts if s >= 0.8 * size or not p.strip()))
-        lines.append(Line(_clean("".join(p for p, _ in parts)), size, main))
-    return PageLayout(raw, lines)
-
-
 def _key(text: str) -> str:
     return re.sub(r"[^a-z]", "", text.lower())
-
-
-def _edges(lines: list[str]) -> list[str]:
-    lines = [ln for ln in lines if ln.strip()]
-    return lines[:_EDGE] + lines[_EDGE:][-_EDGE:]
-
-
-def _band_key(text: str) -> str:
-    # Page numbers change from page to page; the running line around them does not.
-    return re.sub(r"\d+", "#", " ".join(text.lower().split()))
-
-
-def marking(pages: list[list[str]]) -> str | None:
-    """ "official-sensitive" when any page's header or footer band carries that protective marking."""
-    for lines in pages:
-        if any(_MARKING_RE.search(line) for line in _edges(lines)):
-            return "official-sensitive"
-    return None
 
 
 def generic_heading(text: str) -> bool:
@@ -256,7 +170,7 @@ def _running_sizes(layouts: list[PageLayout], page_no: int) -> dict[str, float]:
     for other, layout in enumerate(layouts):
         if other == page_no:
             continue
-        for line in layout.lines[:_EDGE] + layout.lines[_EDGE:][-_EDGE:]:
+        for line in layout.lines[:EDGE] + layout.lines[EDGE:][-EDGE:]:
             key = _key(line.text)
             sizes[key] = max(sizes.get(key, 0.0), line.size)
     return sizes
@@ -410,24 +324,12 @@ def corporate_author(texts: list[str]) -> str | None:
     return None
 
 
-def _band_lines(layouts: list[PageLayout], first: int | None) -> list[str]:
-    """Running heads and footers (on two pages read, page numbers aside), and the edges of page `first`."""
-    counts: Counter[str] = Counter()
-    for layout in layouts:
-        counts.update({_band_key(t) for t in _edges([ln.text for ln in layout.lines])})
-    band = []
-    for page_no, layout in enumerate(layouts):
-        edges = _edges([ln.text for ln in layout.lines])
-        band += [t for t in edges if counts[_band_key(t)] >= 2 or page_no == first]
-    return band
-
-
 # -- year -----------------------------------------------------------------------------------------------
 
 
 def printed_year(layouts: list[PageLayout], first: int) -> int | None:
     """The publication year the pages print: issue line in a running head, 'Published', a cover date, ©."""
-    for line in _band_lines(layouts, first):
+    for line in band_lines(layouts, first):
         if _OTHER_DATE_RE.search(line):
             continue
         for pattern in _ISSUE_RES:
@@ -462,8 +364,8 @@ def _own(text: str) -> str | None:
 
 def _title_block_doi(title_page: PageLayout) -> str | None:
     # A DOI statement among the title page's edges or in its title block (before the abstract starts).
-    edges = _edges([ln.text for ln in title_page.lines])
-    if doi := _own("\n".join(t for t in edges if _DOI_LINE_RE.search(t))):
+    statements = [t for t in edges([ln.text for ln in title_page.lines]) if _DOI_LINE_RE.search(t)]
+    if doi := _own("\n".join(statements)):
         return doi
     block = []
     for line in title_page.lines[:40]:
@@ -497,7 +399,7 @@ def _cite_box_doi(layout: PageLayout) -> str | None:
 
 def layout_doi(layouts: list[PageLayout], first: int) -> str | None:
     """The document's own DOI from where journals print it: running band, title-block line, cite box."""
-    if doi := _own("\n".join(_band_lines(layouts, None))):
+    if doi := _own("\n".join(band_lines(layouts, None))):
         return doi
     if first < len(layouts) and (doi := _title_block_doi(layouts[first])):
         return doi
