@@ -252,6 +252,13 @@ def test_marking_in_header_or_footer_makes_the_pdf_official_sensitive(tmp_path: 
     assert not any("sensitive" in b.text.lower() for b in parsed.blocks)
 
 
+def test_marking_alone_on_a_line_mid_page_still_marks(tmp_path: Path) -> None:
+    # Two-column extraction can put a header between the columns: a bare marking line is never body text.
+    body = [*BODY[:4], "OFFICIAL-SENSITIVE: PERSONAL", *BODY[4:]]
+    pdf = _make(tmp_path / "case.pdf", [[(20, "Case Review"), *[(11, t) for t in body]]])
+    assert read(pdf, ReadOptions()).documents[0].document.sensitivity == "official-sensitive"
+
+
 def test_marking_mentioned_in_body_text_does_not_mark(tmp_path: Path) -> None:
     body = [*BODY[:4], "Documents marked OFFICIAL-SENSITIVE are handled by the analysts.", *BODY[4:]]
     pdf = _make(tmp_path / "handling.pdf", [[(20, "Information Handling Guide"), *[(11, t) for t in body]]])

@@ -12,6 +12,8 @@ FIRST_PAGES = 3
 EDGE = 3  # running headers and footers: the first and last few lines of a page
 # Protective marking as printed: "OFFICIAL-SENSITIVE", "OFFICIAL SENSITIVE", "Official – Sensitive".
 _MARKING_RE = re.compile(r"\bofficial\s*[-‐‑‒–—―−_:]*\s*sensitive\b", re.I)
+# The marking alone on a line, perhaps with a descriptor: "OFFICIAL-SENSITIVE: PERSONAL".
+_MARKING_LINE_RE = re.compile(rf"^\W*(?:{_MARKING_RE.pattern})(?:\W+[a-z]+){{0,2}}\W*$", re.I)
 
 
 @dataclass
@@ -99,8 +101,14 @@ def band_lines(layouts: list[PageLayout], first: int | None) -> list[str]:
 
 
 def marking(pages: list[list[str]]) -> str | None:
-    """ "official-sensitive" when any page's header or footer band carries that protective marking."""
+    """ "official-sensitive" when a page's header or footer band carries that protective marking.
+
+    A line that is nothing but the marking counts wherever it sits: two-column extraction can put a
+    header in mid-page. A sentence that merely mentions the marking in body text does not.
+    """
     for lines in pages:
         if any(_MARKING_RE.search(line) for line in edges(lines)):
+            return "official-sensitive"
+        if any(_MARKING_LINE_RE.match(line) for line in lines):
             return "official-sensitive"
     return None
