@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kb.ids import citing_context, doc_id_for, find_dois, normalise_doi
 
@@ -72,3 +76,10 @@ def test_doc_id_is_the_doi_or_the_content_hash() -> None:
     assert doc_id_for("https://doi.org/10.1186/1471-2458-14-563", "x") == "doi:10.1186/1471-2458-14-563"
     assert doc_id_for("10.1136/bmjopen-2016-", "some text").startswith("sha256:")
     assert doc_id_for(None, "Some  TEXT") == doc_id_for(None, "some text")
+
+
+@given(st.text(alphabet=st.sampled_from(list("10./-() \nabcXdoi:;2345")), max_size=80))
+def test_whatever_the_text_every_doi_found_is_complete(text: str) -> None:
+    for match in find_dois(text):
+        assert re.fullmatch(r"10\.\d{4,9}/[-._;()/:a-z0-9]+", match.doi)
+        assert match.doi[-1] not in "-./"
