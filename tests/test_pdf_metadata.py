@@ -169,9 +169,7 @@ def test_real_pdfs_layout_alone_never_takes_a_cited_doi(shared_data: Path, capsy
     score, table = _score(rows)
     with capsys.disabled():
         print("\nreal-pdfs metadata (layout only, metadata withheld):\n" + table)
-    truth = {t[0]: t[4] for t in TRUTH}
-    for name, doc in rows:
-        assert doc.doi in {None, (truth[name] or "").lower() or None}, (name, doc.doi)
+    assert score["doi"] == len(TRUTH), table  # right DOI, or none for the two government reports
     docs = dict(rows)
     assert docs["lancetrespmed2014_brown_stopadvisor_smoking_low_ses.pdf"].doi == "10.1016/s2213-2600(14)70195-x"
     assert docs["bmcpublichealth2014_epton_uatuni_students.pdf"].doi == "10.1186/1471-2458-14-563"

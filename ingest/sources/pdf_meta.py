@@ -375,6 +375,14 @@ def _title_block_doi(title_page: PageLayout) -> str | None:
     for i, line in enumerate(block):
         if _DOI_LINE_RE.search(line) and (doi := _own("\n".join(block[i : i + 2]))):
             return doi
+    # Elsevier's sidebar: "Published Online" / "November 11, 2017" / "http://dx.doi.org/10.1016/" / "S0140-...".
+    lines = [ln.text for ln in title_page.lines]
+    for i, line in enumerate(lines):
+        if not re.match(r"\s*published online\b", line, re.I):
+            continue
+        for j in range(i, min(i + 3, len(lines))):
+            if _DOI_LINE_RE.search(lines[j]) and (doi := _own("\n".join(lines[j : j + 2]))):
+                return doi
     return None
 
 
