@@ -7,10 +7,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-# Crossref's recommended pattern for modern DOIs: /^10.\d{4,9}/[-._;()/:A-Z0-9]+$/i
-_DOI_VALID_RE = re.compile(r"10\.\d{4,9}/[-._;()/:a-z0-9]+", re.I)
+# Crossref's pattern for modern DOIs, /^10.\d{4,9}/[-._;()/:A-Z0-9]+$/i, widened by the "<>[]#+" that its
+# patterns for older Wiley SICI DOIs allow ("10.1002/(SICI)1097-4571(199806)49:8<693::AID-ASI4>3.0.CO;2-0").
+_DOI_CHARS = r"-._;()/:a-z0-9<>\[\]#+"
+_DOI_VALID_RE = re.compile(rf"10\.\d{{4,9}}/[{_DOI_CHARS}]+", re.I)
 _DOI_START_RE = re.compile(r"10\.\d{4,9}/", re.I)
-_DOI_BODY_RE = re.compile(r"[-._;()/:a-z0-9]*", re.I)
+_DOI_BODY_RE = re.compile(rf"[{_DOI_CHARS}]*", re.I)
 # What may continue a DOI broken at a line end (or by a stray space after "-", "/" or ".").
 _PIECE_RE = re.compile(r"[ \t]*\n?[ \t]*([-._;()/:a-z0-9]+)", re.I)
 # Words before a DOI that make it another work's: "See Comment http://dx.doi.org/...".
@@ -30,9 +32,9 @@ class DoiMatch:
 
 
 def _balanced(doi: str) -> str:
-    # "(see https://doi.org/10.1/abc)": the closing bracket belongs to the sentence, not the DOI.
-    while doi.endswith(")") and doi.count(")") > doi.count("("):
-        doi = doi[:-1]
+    # "(see https://doi.org/10.1/abc)", "<https://doi.org/10.1/abc>": the bracket belongs to the sentence.
+    while doi[-1:] in ")]>" and doi.count(doi[-1]) > doi.count({")": "(", "]": "[", ">": "<"}[doi[-1]]):
+        doi = doi[:-1].rstrip(".,;:")
     return doi
 
 

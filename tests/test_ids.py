@@ -34,6 +34,13 @@ def test_split_dois_are_rejoined(text: str, doi: str) -> None:
         ("Methods 2013. doi: 10.1037/a0034961.\n27. Julious SJ, Mullen MA", "10.1037/a0034961"),
         ("(http://dx.doi.org/10.1136/bmjopen-2016-012335)", "10.1136/bmjopen-2016-012335"),
         ("10.1016/S0140-6736(17)31869-X; and", "10.1016/s0140-6736(17)31869-x"),
+        ("<https://doi.org/10.1186/s12966-017-0535-6>", "10.1186/s12966-017-0535-6"),
+        ("[doi:10.1037/a0034961]", "10.1037/a0034961"),
+        # An older Wiley SICI DOI keeps its angle brackets (Crossref's pattern for them allows them).
+        (
+            "doi:10.1002/(SICI)1097-4571(199806)49:8<693::AID-ASI4>3.0.CO;2-0.",
+            "10.1002/(sici)1097-4571(199806)49:8<693::aid-asi4>3.0.co;2-0",
+        ),
     ],
 )
 def test_sentence_punctuation_and_reference_numbers_stay_outside(text: str, doi: str) -> None:
@@ -78,8 +85,8 @@ def test_doc_id_is_the_doi_or_the_content_hash() -> None:
     assert doc_id_for(None, "Some  TEXT") == doc_id_for(None, "some text")
 
 
-@given(st.text(alphabet=st.sampled_from(list("10./-() \nabcXdoi:;2345")), max_size=80))
+@given(st.text(alphabet=st.sampled_from(list("10./-()<>[] \nabcXdoi:;2345")), max_size=80))
 def test_whatever_the_text_every_doi_found_is_complete(text: str) -> None:
     for match in find_dois(text):
-        assert re.fullmatch(r"10\.\d{4,9}/[-._;()/:a-z0-9]+", match.doi)
+        assert re.fullmatch(r"10\.\d{4,9}/[-._;()/:a-z0-9<>\[\]#+]+", match.doi)
         assert match.doi[-1] not in "-./"
