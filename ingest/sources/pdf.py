@@ -12,8 +12,8 @@ from pathlib import Path
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
 
-from ingest.sources import ReadOptions, SourceError
-from kb.ids import content_hash, doc_id_for, file_hash, normalise_doi
+from ingest.sources import ReadOptions, SourceError, pdf_layout, pdf_meta
+from kb.ids import content_hash, doc_id_for, file_hash
 from kb.models import Block, Document, ParsedDocument, ReadResult
 
 # What a damaged file makes pypdf raise: its own errors, plus the builtins it lets escape from
@@ -39,11 +39,7 @@ _NUMBERED_HEADING_RE = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,3})\.?\s+(\S.*)$")
 _SMALL_WORDS = frozenset(
     "a an and as at but by for from in into of on or per the to vs via with within without".split()
 )
-_YEAR_CUE_RE = re.compile(
-    r"(?:©|\(c\)|copyright|published|january|february|march|april|may|june|july|august|september"
-    r"|october|november|december)\s*(?:\d{1,2}(?:st|nd|rd|th)?,?\s*)?((?:19|20)\d{2})\b",
-    re.I,
-)
+_INFO_KEYS = ("/Title", "/Author", "/Subject", "/Keywords", "/doi", "/DOI", "/CreationDate")
 
 
 @dataclass
@@ -70,51 +66,65 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
         raise SourceError(path, f"corrupt PDF: {_first_line(exc)}") from exc
 
     result = ReadResult(path=str(path))
+    meta_pages = pdf_layout.pages_to_read(n_pages)
+    layouts: list[pdf_layout.PageLayout] = []
     pages: list[list[str]] = []
     for i, page in enumerate(reader.pages):
         try:
-            raw = page.extract_text(extraction_mode="plain")
+            # The metadata pages are extracted once, with font sizes; their text is the same plain text.
+            if i in meta_pages:
+                layouts.append(pdf_layout.page_layout(page))
+                raw = layouts[-1].text
+            else:
+                raw = page.extract_text(extraction_mode="plain")
         except _PDF_ERRORS as exc:
             result.problems.append(f"page {labels[i]}: text could not be extracted ({_first_line(exc)})")
             raw = ""
+            if i in meta_pages:
+                layouts.append(pdf_layout.PageLayout("", []))  # keeps the last page last
         pages.append(_normalise(raw).split("\n"))
-    first_page_text = "\n".join(pages[0]) if pages else ""
 
+    # Read the marking before running headers and footers, where it is printed, are stripped.
+    marked = pdf_layout.marking(pages)
     pages = _strip_running_lines(pages)
     blocks, headings = _blocks(pages, labels, outline)
 
-    title = _meta_text(metadata, "/Title")
+    info = {key: _meta_text(metadata, key) for key in _INFO_KEYS}
     document = Document(
         doc_id="",
         title="",
         doc_type=options.doc_type or "research",
         source=str(path),
-        authors=_authors(_meta_text(metadata, "/Author")),
-        sensitivity=options.sensitivity,
+        sensitivity=marked or options.sensitivity,
     )
     if not blocks:
         document.doc_id = f"sha256:{file_hash(data)[:32]}"
         document.content_hash = file_hash(data)
-        document.title = _sensible_title(title, path) or path.stem
-        document.year = _creation_year(metadata)
+        if title := pdf_meta.plausible_title(info["/Title"], path, ""):
+            document.title, document.field_sources["title"] = title, "metadata"
+        else:
+            document.title = path.stem
+        if authors := pdf_meta.split_authors(info["/Author"] or ""):
+            document.authors, document.field_sources["authors"] = authors, "metadata"
+        if (year := pdf_meta.creation_year(info)) is not None:
+            document.year, document.field_sources["year"] = year, "file date"
         document.status = "no_text"
         result.documents.append(ParsedDocument(document=document))
         return result
 
     full_text = "\n\n".join(b.text for b in blocks)
-    doi = normalise_doi(first_page_text) or normalise_doi(_meta_text(metadata, "/doi"))
-    first_line = next((b.text for b in blocks), "")
-    document.doc_id = doc_id_for(doi, full_text)
-    document.doi = doi
+    first_line = pdf_meta.describe(document, info, pdf_meta.xmp_text(reader), layouts, path)
+    if not document.title:
+        # One type size throughout: the first line that is not a masthead, else the first real heading.
+        fallback = (first_line if len(first_line) <= 150 else None) or next(
+            (h for h in headings if not pdf_meta.generic_heading(h)), None
+        )
+        if fallback:
+            document.title, document.field_sources["title"] = fallback, "layout"
+        else:
+            document.title = path.stem
+    document.doc_id = doc_id_for(document.doi, full_text)
     document.content_hash = content_hash(full_text)
-    document.title = (
-        _sensible_title(title, path)
-        or (headings[0] if headings else None)
-        or (first_line if len(first_line) <= 150 else None)
-        or path.stem
-    )
-    cue = _YEAR_CUE_RE.search(first_page_text)
-    document.year = int(cue.group(1)) if cue else _creation_year(metadata)
     result.documents.append(ParsedDocument(document=document, blocks=blocks))
     return result
 
@@ -326,33 +336,3 @@ def _meta_text(metadata: object, key: str) -> str | None:
         return None
     text = " ".join(str(value).replace("\x00", " ").split())
     return text or None
-
-
-def _sensible_title(title: str | None, path: Path) -> str | None:
-    """The metadata title unless it is a file name, a placeholder or a word-processor default."""
-    if not title:
-        return None
-    title = re.sub(r"^Microsoft (?:Word|PowerPoint) - ", "", title).strip()
-    lowered = title.lower()
-    if (
-        len(title) < 4
-        or not re.search(r"[^\W\d_]{2}", title)
-        or lowered in {"untitled", "title", "document", "slide 1", "powerpoint presentation"}
-        or re.search(r"\.(pdf|docx?|odt|pptx?|indd|tex|rtf)$", lowered)
-        or lowered == path.stem.lower()
-    ):
-        return None
-    return title
-
-
-def _authors(value: str | None) -> list[str]:
-    if not value:
-        return []
-    parts = re.split(r"\s*;\s*|\s+and\s+|\s*&\s*", value)
-    return [p.strip(" ,") for p in parts if p.strip(" ,")]
-
-
-def _creation_year(metadata: object) -> int | None:
-    raw = _meta_text(metadata, "/CreationDate")
-    match = re.match(r"(?:D:)?((?:19|20)\d{2})", raw or "")
-    return int(match.group(1)) if match else None

@@ -1,0 +1,114 @@
+"""A PDF page as lines with font sizes (pypdf's text visitor), and its running header and footer bands."""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+
+FIRST_PAGES = 3
+EDGE = 3  # running headers and footers: the first and last few lines of a page
+# Protective marking as printed: "OFFICIAL-SENSITIVE", "OFFICIAL SENSITIVE", "Official – Sensitive".
+_MARKING_RE = re.compile(r"\bofficial\s*[-‐‑‒–—―−_:]*\s*sensitive\b", re.I)
+# The marking alone on a line, perhaps with a descriptor: "OFFICIAL-SENSITIVE: PERSONAL".
+_MARKING_LINE_RE = re.compile(rf"^\W*(?:{_MARKING_RE.pattern})(?:\W+[a-z]+){{0,2}}\W*$", re.I)
+
+
+@dataclass
+class Line:
+    """One extracted line with the size of most of its type; `main` drops pieces set much smaller."""
+
+    text: str
+    size: float
+    main: str
+
+
+@dataclass
+class PageLayout:
+    """A page's plain text (what the reader keeps) and its lines with their font sizes."""
+
+    text: str
+    lines: list[Line]
+
+
+def pages_to_read(n_pages: int) -> set[int]:
+    """The pages metadata comes from: the first few and the last (where BMC prints its DOI)."""
+    return {i for i in (*range(FIRST_PAGES), n_pages - 1) if 0 <= i < n_pages}
+
+
+def _scale(cm: list[float], tm: list[float]) -> float:
+    # The rendered size is the font size times the vertical scale of text matrix x current matrix.
+    c = tm[2] * cm[0] + tm[3] * cm[2]
+    d = tm[2] * cm[1] + tm[3] * cm[3]
+    return math.hypot(c, d) or 1.0
+
+
+def _clean(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).replace("\u00ad", "")
+    return " ".join(text.split())
+
+
+def page_layout(page: object) -> PageLayout:
+    """Extract a page once in plain mode, keeping each line's dominant font size from the text visitor."""
+    pieces: list[tuple[str, float]] = []
+
+    def visit(text: str, cm: list[float], tm: list[float], font_dict: object, font_size: float) -> None:
+        if text:
+            pieces.append((text, float(font_size or 0) * _scale(cm, tm)))
+
+    raw = page.extract_text(extraction_mode="plain", visitor_text=visit)
+    grouped: list[list[tuple[str, float]]] = [[]]
+    for text, size in pieces:
+        for k, part in enumerate(text.split("\n")):
+            if k:
+                grouped.append([])
+            if part:
+                grouped[-1].append((part, size))
+    lines = []
+    for parts in grouped:
+        weights: Counter[float] = Counter()
+        for part, size in parts:
+            weights[round(size, 1)] += len(part.strip())
+        if not weights or not _clean("".join(p for p, _ in parts)):
+            continue
+        size = weights.most_common(1)[0][0]
+        main = _clean("".join(p for p, s in parts if s >= 0.8 * size or not p.strip()))
+        lines.append(Line(_clean("".join(p for p, _ in parts)), size, main))
+    return PageLayout(raw, lines)
+
+
+def edges(lines: list[str]) -> list[str]:
+    lines = [ln for ln in lines if ln.strip()]
+    return lines[:EDGE] + lines[EDGE:][-EDGE:]
+
+
+def band_key(text: str) -> str:
+    # Page numbers change from page to page; the running line around them does not.
+    return re.sub(r"\d+", "#", " ".join(text.lower().split()))
+
+
+def band_lines(layouts: list[PageLayout], first: int | None) -> list[str]:
+    """Running heads and footers (on two pages read, page numbers aside), and the edges of page `first`."""
+    counts: Counter[str] = Counter()
+    for layout in layouts:
+        counts.update({band_key(t) for t in edges([ln.text for ln in layout.lines])})
+    band = []
+    for page_no, layout in enumerate(layouts):
+        band += [t for t in edges([ln.text for ln in layout.lines]) if counts[band_key(t)] >= 2 or page_no == first]
+    return band
+
+
+def marking(pages: list[list[str]]) -> str | None:
+    """ "official-sensitive" when a page's header or footer band carries that protective marking.
+
+    A line that is nothing but the marking counts wherever it sits: two-column extraction can put a
+    header in mid-page. A sentence that merely mentions the marking in body text does not.
+    """
+    for lines in pages:
+        if any(_MARKING_RE.search(line) for line in edges(lines)):
+            return "official-sensitive"
+        if any(_MARKING_LINE_RE.match(line) for line in lines):
+            return "official-sensitive"
+    return None
