@@ -18,7 +18,7 @@ from kb.commands import State, console, emit_json, fail, pass_state
 def scan(state: State, only: tuple[str, ...], no_links: bool, as_json: bool):
     """Fetch configured feeds and folders, ingest new items once. Exit 1 if any source or item failed."""
     from ingest.pipeline import Ingestor
-    from kb.scan import Scanner
+    from kb.scanning import scan_sources
 
     sources = state.settings.sources
     if only:
@@ -28,12 +28,14 @@ def scan(state: State, only: tuple[str, ...], no_links: bool, as_json: bool):
         sources = [s for s in sources if s.name in only]
     if not sources:
         fail("no [[sources]] in kb.toml: add a feed or folder to watch (see docs/operations.md)")
+    if not [s for s in sources if not s.paused]:
+        fail("every source in kb.toml is paused: remove `paused = true` from one to scan it")
     kb = state.kb
 
     def ingest(paths: list[Path], doc_type: str | None, sensitivity: str):
         return Ingestor(kb, doc_type=doc_type, sensitivity=sensitivity).run(paths)
 
-    report = Scanner(kb, ingest, fetch_links=not no_links).run(sources)
+    report = scan_sources(kb, sources, ingest, fetch_links=not no_links)  # paused sources are skipped
     if as_json:
         emit_json(report.to_dict())
     else:
