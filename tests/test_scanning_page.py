@@ -117,6 +117,7 @@ def test_sensitive_item_is_shown_only_to_internal_viewers(scanned_kb, use_kb):
         at = run_page(viewer=viewer)
         text = page_text(at)
         assert SENSITIVE_TITLE not in text and "Family conflict, domestic abuse" in text
+        assert "Restricted briefings" not in frame(at, "duplicates skipped")["source"].tolist()
         assert {lst for lst, *_ in placed(at.tabs[TABS["next"]], "kb-preview-item")} == {"partners"}
 
 

@@ -289,6 +289,9 @@ def _add() -> None:
 
 with tab_sources:
     statuses = source_statuses(kb, settings)
+    if not sees_everything:
+        # Even the name and address of an official-sensitive source are for those who may read what it brings.
+        statuses = [s for s in statuses if s.sensitivity in (sensitivities or [])]
     if not statuses:
         st.info("No sources in kb.toml yet." + (" Add a feed or a folder below." if may_manage else ""))
     else:
