@@ -316,3 +316,34 @@ def test_signed_out_viewer_is_asked_to_sign_in_for_alerts(scanned_kb, use_kb):
 )
 def test_scan_errors_in_plain_words(message, plain):
     assert plain_error(message) == plain
+
+
+@pytest.mark.shared_data
+def test_real_feeds_added_on_the_page_are_scanned_and_listed(scanned_kb, feed_site, tmp_path, shared_data, use_kb):
+    import shutil
+
+    data = copy_kb(scanned_kb, tmp_path / "kb", feed_site.base)
+    use_kb(data)
+    for name in ("Atom_Example.xml", "RSS_Example.xml"):
+        shutil.copy(shared_data / "feeds" / name, feed_site.root / name)
+    at = run_page()
+    for name, feed in (("Atom example", "Atom_Example.xml"), ("RSS example", "RSS_Example.xml")):
+        at.text_input(key="source_name").set_value(name)
+        at.text_input(key="source_where").set_value(f"{feed_site.base}/{feed}")
+        at.button(key="source_add").click().run()
+        assert at.success[0].value.startswith(f"{name} added"), [e.value for e in at.error]
+    at.button(key="scan_go").click().run()
+    assert not at.exception
+    table = frame(at, "duplicates skipped").set_index("source")
+    assert table.loc["Atom example", "new"] == 1 and table.loc["RSS example", "new"] == 4
+    assert table.loc["Down", "last error"] == "feed not reachable: connection refused"
+    shown = {t for *_, t in placed(at.tabs[TABS["new"]])}
+    kb = open_kb(data)
+    try:
+        scanned = {
+            r[0]
+            for r in kb.catalogue.query("SELECT title FROM scan_items WHERE source IN ('Atom example', 'RSS example')")
+        }
+    finally:
+        kb.close()
+    assert len(scanned) == 5 and scanned <= shown, "every item of the real feeds is listed as new"
