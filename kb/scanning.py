@@ -209,16 +209,20 @@ def visible_digest(kb: KnowledgeBase, digest: Digest, sensitivities: list[str] |
 
     d = Digest.from_dict(digest.to_dict())
     # "and N more" of an internal list may count items this viewer may not know exist.
-    more = (lambda n: n) if digest.audience == "external" else (lambda n: 0)
+    keep_more = digest.audience == "external"
     sections = []
     for s in d.sections:
-        groups = [replace(g, items=[i for i in g.items if ok(i.doc_id)], more=more(g.more)) for g in s.groups]
+        groups = [
+            replace(g, items=[i for i in g.items if ok(i.doc_id)], more=g.more if keep_more else 0) for g in s.groups
+        ]
         groups = [g for g in groups if g.items]
         if groups:
             sections.append(replace(s, groups=groups))
     d.sections = sections
     d.toolkit = [t for t in d.toolkit if ok(t.doc_id)]
-    alerts = [replace(a, matches=[m for m in a.matches if ok(m.doc_id)], more=more(a.more)) for a in d.alerts]
+    alerts = [
+        replace(a, matches=[m for m in a.matches if ok(m.doc_id)], more=a.more if keep_more else 0) for a in d.alerts
+    ]
     d.alerts = [a for a in alerts if a.matches]
     d.doc_ids = [x for x in d.doc_ids if ok(x)]
     return d, len(digest.doc_ids) - len(d.doc_ids)
@@ -403,13 +407,16 @@ def _edit_sources(settings: Settings, change: Callable) -> list[Source]:
         doc["sources"] = tomlkit.aot()
     change(doc["sources"])
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
     try:
+        tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
         reloaded = load_settings(settings.data_dir, env={"KB_CONFIG": str(tmp)})
+        os.replace(tmp, path)
     except ConfigError as exc:
-        tmp.unlink()
         raise ScanningError(f"{path} not changed: the change would make it invalid ({exc})") from None
-    os.replace(tmp, path)
+    except OSError as exc:
+        raise ScanningError(f"cannot write {path} ({exc.strerror or exc}); check the file's permissions") from None
+    finally:
+        tmp.unlink(missing_ok=True)
     settings.config_path = path
     settings.sources[:] = reloaded.sources
     return settings.sources

@@ -347,3 +347,24 @@ def test_real_feeds_added_on_the_page_are_scanned_and_listed(scanned_kb, feed_si
     finally:
         kb.close()
     assert len(scanned) == 5 and scanned <= shown, "every item of the real feeds is listed as new"
+
+
+def test_a_catalogue_from_before_the_scanning_page_is_upgraded(tmp_path):
+    # Regression: CREATE TABLE IF NOT EXISTS leaves an existing alerts table without the owner column.
+    from kb.alerts import alerts_of, list_alerts
+    from kb.scanning import source_statuses
+
+    kb = open_kb(tmp_path / "kb")
+    try:
+        with kb.catalogue.transaction() as c:
+            c.execute(
+                "CREATE TABLE alerts (name TEXT PRIMARY KEY, query TEXT NOT NULL, filters TEXT NOT NULL DEFAULT '{}', "
+                "threshold REAL NOT NULL, created_at TEXT NOT NULL)"
+            )
+            c.execute("CREATE TABLE digest_locks (list_name TEXT PRIMARY KEY, holder TEXT, expires_at TEXT)")
+            c.execute("INSERT INTO alerts VALUES ('knives', 'knife crime', '{}', 0.45, '2026-11-01T00:00:00+00:00')")
+        assert [(a.name, a.owner) for a in list_alerts(kb)] == [("knives", None)]
+        assert [a.name for a in alerts_of(kb, None)] == ["knives"] and alerts_of(kb, "analyst") == []
+        assert source_statuses(kb, kb.settings) == []
+    finally:
+        kb.close()

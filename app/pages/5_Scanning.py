@@ -315,7 +315,7 @@ with tab_sources:
             key="sources_table",
         )
         for s in statuses:
-            if s.status == "failed":
+            if s.status == "failed" and not s.paused:
                 st.error(f"{s.name}: {s.error}")
                 st.caption(s.detail or "")
     if may_manage:
