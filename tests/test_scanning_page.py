@@ -368,3 +368,12 @@ def test_a_catalogue_from_before_the_scanning_page_is_upgraded(tmp_path):
         assert source_statuses(kb, kb.settings) == []
     finally:
         kb.close()
+
+
+def test_an_empty_knowledge_base_says_what_to_do_on_every_tab(tmp_path, use_kb):
+    use_kb(tmp_path / "empty")
+    at = run_page(viewer=ANONYMOUS)
+    infos = " ".join(i.value for i in at.info)
+    assert "Nothing new in this period" in infos and "No mailing lists in kb.toml" in infos
+    assert "No digest has been sent yet" in infos and "No sources in kb.toml yet" in infos
+    assert "You have no alerts" in infos
