@@ -242,8 +242,9 @@ class PastDigest:
     subject: str
 
 
-def past_digests(kb: KnowledgeBase, settings: Settings) -> list[PastDigest]:
-    """Every digest that reached all its recipients, newest first."""
+def past_digests(kb: KnowledgeBase, settings: Settings, sensitivities: list[str] | None = None) -> list[PastDigest]:
+    """Every digest that reached all its recipients, newest first; for a viewer who may not see all of one,
+    its subject and count as they would be without the hidden items (none left: not listed)."""
     ensure_schema(kb.catalogue)
     audience = {m.name: m.audience for m in settings.lists}
     rows = kb.catalogue.query(
@@ -253,7 +254,13 @@ def past_digests(kb: KnowledgeBase, settings: Settings) -> list[PastDigest]:
     )
     out = []
     for r in rows:
-        subject = r["subject"] or subject_for(_stored_digest(r["payload"]), r["period"])
+        digest = _stored_digest(r["payload"])
+        subject, n_items = r["subject"] or subject_for(digest, r["period"]), r["n_items"]
+        shown, hidden = visible_digest(kb, digest, sensitivities)
+        if hidden:
+            if shown.is_empty:
+                continue
+            subject, n_items = subject_for(shown, r["period"]), shown.n_items
         out.append(
             PastDigest(
                 r["send_id"],
@@ -261,7 +268,7 @@ def past_digests(kb: KnowledgeBase, settings: Settings) -> list[PastDigest]:
                 audience.get(r["list_name"], "unknown"),
                 r["period"],
                 r["sent_at"],
-                r["n_items"],
+                n_items,
                 subject,
             )
         )

@@ -180,8 +180,11 @@ def test_send_now_sends_once_and_the_digest_is_kept_as_sent(scanned_kb, feed_sit
     linked = run_page(query_params={"send": send_id})
     assert SENSITIVE_TITLE in linked.get("html")[0].value
     # A partner who opens the link reads it without the official-sensitive item.
-    outside = run_page(viewer=PARTNER, query_params={"send": send_id}).get("html")[0].value
+    partner = run_page(viewer=PARTNER, query_params={"send": send_id})
+    outside = partner.get("html")[0].value
     assert SENSITIVE_TITLE not in outside and "Drug treatment and violence among young adults" in outside
+    assert frame(partner, "subject")["items"].tolist() == [3], "the count leaves out what the partner may not see"
+    assert "3 new items" in outside and "4 new items" not in outside
 
 
 # -- sources ---------------------------------------------------------------------------------------

@@ -185,7 +185,7 @@ def show_digest(d: Digest, list_name: str) -> None:
 
 
 with tab_next:
-    previews = next_digests(kb, settings, composer=None)
+    previews = next_digests(kb, settings)
     if not sees_everything:
         # An internal list's digest may carry official-sensitive items: its preview is for internal users.
         previews = [p for p in previews if p.audience == "external"]
@@ -215,7 +215,7 @@ with tab_next:
 
 # -- past digests --------------------------------------------------------------------------------------
 with tab_past:
-    sent = past_digests(kb, settings)
+    sent = past_digests(kb, settings, sensitivities)
     if not sent:
         st.info("No digest has been sent yet.")
     else:
