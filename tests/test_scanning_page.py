@@ -202,6 +202,9 @@ def test_a_failing_source_shows_its_error_beside_the_others_items(scanned_kb, us
     assert any(e.value == "Down: feed not reachable: connection refused" for e in at.tabs[TABS["sources"]].error)
     titles = [t for *_, t in placed(at.tabs[TABS["new"]])]
     assert "Drug treatment and violence among young adults" in titles and len(titles) == 4
+    # The command line reads the same status.
+    cli = {s["name"]: s for s in json.loads(run_kb(scanned_kb, "scan", "--status", "--json", check=True).stdout)}
+    assert cli["Down"]["error"] == "feed not reachable: connection refused" and cli["VRU news"]["new_items"] == 3
 
 
 def test_admin_adds_pauses_removes_a_source_and_runs_a_scan(scanned_kb, feed_site, tmp_path, use_kb):
