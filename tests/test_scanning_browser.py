@@ -75,9 +75,10 @@ def test_scanning_page_shows_the_scan_and_an_alert_saved_from_search(app_url, pa
     page.locator(".kb-item-title", has_text="Drug treatment and violence among young adults").first.wait_for()
     _settle(page)
     assert not page.locator('[data-testid="stException"]').count(), page.locator("body").inner_text()[:2000]
+    _shot(page, "scanning")
     page.get_by_role("tab", name="Sources").click()
     page.get_by_text("Down: feed not reachable: connection refused").wait_for()
-    _shot(page, "scanning")
+    _shot(page, "scanning-sources")
 
     page.locator(".st-key-sign_in_user input").fill("analyst")
     page.locator(".st-key-sign_in_password input").fill("inside")
