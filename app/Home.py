@@ -133,7 +133,7 @@ def show_landing() -> None:
             )
 
     st.subheader("What do you want to do?")
-    a, b, c, d = st.columns(4)
+    a, b, c, d, e = st.columns(5)
     with a:
         st.page_link("pages/1_Search.py", label="Find passages on a topic", icon="🔎")
         st.caption("Search by meaning; filter by factor, priority, year, district; export references.")
@@ -146,6 +146,9 @@ def show_landing() -> None:
     with d:
         st.page_link("pages/4_Library.py", label="Add or remove documents", icon="🗂️")
         st.caption("Upload files, see what failed and why, remove a document.")
+    with e:
+        st.page_link("pages/5_Scanning.py", label="See what is new", icon="📡")
+        st.caption("This week's evidence, the next digest of each list, past digests, sources and your alerts.")
 
 
 params = st.query_params

@@ -27,9 +27,16 @@ class Alert:
     query: str
     filters: Filters = field(default_factory=Filters)
     threshold: float = DEFAULT_THRESHOLD
+    owner: str | None = None  # the app user who saved it; None: made with `kb alert add`
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "query": self.query, "filters": asdict(self.filters), "threshold": self.threshold}
+        return {
+            "name": self.name,
+            "query": self.query,
+            "filters": asdict(self.filters),
+            "threshold": self.threshold,
+            "owner": self.owner,
+        }
 
 
 @dataclass
@@ -46,20 +53,29 @@ def add_alert(kb: KnowledgeBase, alert: Alert) -> None:
         raise AlertError(f"--threshold must be between 0 and 1 (cosine similarity), not {alert.threshold}")
     ensure_schema(kb.catalogue)
     with kb.catalogue.transaction() as c:
+        row = c.execute("SELECT owner FROM alerts WHERE name = ?", (alert.name,)).fetchone()
+        if row is not None and row[0] != alert.owner:
+            # Replacing someone else's alert would silently change what their digest watches for.
+            raise AlertError(f"an alert named {alert.name!r} belongs to someone else; choose another name")
         c.execute(
-            """INSERT INTO alerts(name, query, filters, threshold, created_at) VALUES (?, ?, ?, ?, ?)
+            """INSERT INTO alerts(name, query, filters, threshold, created_at, owner) VALUES (?, ?, ?, ?, ?, ?)
                ON CONFLICT(name) DO UPDATE SET query=excluded.query, filters=excluded.filters,
                threshold=excluded.threshold""",
-            (alert.name, alert.query, json.dumps(asdict(alert.filters)), alert.threshold, now_iso()),
+            (alert.name, alert.query, json.dumps(asdict(alert.filters)), alert.threshold, now_iso(), alert.owner),
         )
 
 
 def list_alerts(kb: KnowledgeBase) -> list[Alert]:
     ensure_schema(kb.catalogue)
     return [
-        Alert(r["name"], r["query"], Filters(**json.loads(r["filters"])), r["threshold"])
+        Alert(r["name"], r["query"], Filters(**json.loads(r["filters"])), r["threshold"], r["owner"])
         for r in kb.catalogue.query("SELECT * FROM alerts ORDER BY name")
     ]
+
+
+def alerts_of(kb: KnowledgeBase, owner: str | None) -> list[Alert]:
+    """One app user's alerts (owner None: the ones made from the command line)."""
+    return [a for a in list_alerts(kb) if a.owner == owner]
 
 
 def remove_alert(kb: KnowledgeBase, name: str) -> None:
@@ -67,6 +83,14 @@ def remove_alert(kb: KnowledgeBase, name: str) -> None:
     with kb.catalogue.transaction() as c:
         if not c.execute("DELETE FROM alerts WHERE name = ?", (name,)).rowcount:
             raise AlertError(f"no alert named {name!r}; `kb alert list` shows them")
+
+
+def remove_own_alert(kb: KnowledgeBase, name: str, owner: str | None) -> None:
+    """Remove an alert only if this user saved it."""
+    ensure_schema(kb.catalogue)
+    with kb.catalogue.transaction() as c:
+        if not c.execute("DELETE FROM alerts WHERE name = ? AND owner IS ?", (name, owner)).rowcount:
+            raise AlertError(f"you have no alert named {name!r}")
 
 
 def match_alert(kb: KnowledgeBase, alert: Alert, doc_ids: list[str], sensitivities: list[str] | None) -> list[Match]:

@@ -40,6 +40,7 @@ class Source:
     folder: str | None = None
     doc_type: str | None = None  # None: feed items are "news", folder files as their reader decides
     sensitivity: str = "official"
+    paused: bool = False  # kept in kb.toml but not scanned
 
 
 @dataclass

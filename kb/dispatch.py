@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from kb.catalogue import now_iso
 from kb.config import ConfigError, MailingList, Settings
 from kb.digest import PERIOD_DAYS, Composer, Digest
-from kb.mail import MailError, SmtpConnection, build_message
+from kb.mail import MailError, SmtpConnection, build_message, render, subject_for
 from kb.store import KnowledgeBase
 from kb.tracking import ensure_schema
 
@@ -188,12 +188,19 @@ class Dispatcher:
                 c.execute("UPDATE digest_sends SET error = ? WHERE send_id = ?", (str(exc), send_id))
             outcome.status, outcome.reason = "failed", f"{exc}; will retry on the next run"
             return outcome
-        self._complete(mlist.name, send_id, digest, payload["toolkit_state"])
+        self._complete(mlist.name, send_id, digest, payload["toolkit_state"], period)
         return outcome
 
-    def _complete(self, list_name: str, send_id: int, digest: Digest, toolkit_state: dict) -> None:
+    def _complete(self, list_name: str, send_id: int, digest: Digest, toolkit_state: dict, period: str) -> None:
         """Every recipient's server accepted it: only now are its items sent and the toolkit baseline moved."""
+        subject = subject_for(digest, period)
+        # Archived as every recipient read it, less their own unsubscribe link, so it can be shared.
+        text, html = render(digest, subject, self.settings.public_url)
         with self.cat.transaction() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO digest_archive(send_id, subject, html, text) VALUES (?, ?, ?, ?)",
+                (send_id, subject, html, text),
+            )
             c.execute(
                 "UPDATE digest_sends SET status = 'sent', sent_at = ?, error = NULL WHERE send_id = ?",
                 (now_iso(), send_id),

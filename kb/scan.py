@@ -15,7 +15,7 @@ from kb.catalogue import now_iso
 from kb.config import Source
 from kb.feeds import Entry, FeedError, canonical_url, fetch, html_to_text, parse_feed, title_key
 from kb.store import KnowledgeBase
-from kb.tracking import ensure_schema, note_documents
+from kb.tracking import ensure_schema, note_documents, record_scan_status
 
 if TYPE_CHECKING:
     from ingest.pipeline import IngestReport
@@ -119,6 +119,17 @@ class Scanner:
             else:
                 sr = self.scan_folder(source)
             report.sources.append(sr)
+            record_scan_status(
+                self.cat,
+                sr.name,
+                sr.kind,
+                sr.status,
+                sr.error,
+                found=len(sr.items) + sr.unchanged,
+                new=sr.count("new"),
+                duplicates=sr.count("duplicate"),
+                failed_items=sr.count("failed"),
+            )
         note_documents(self.cat)
         return report
 

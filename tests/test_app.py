@@ -85,7 +85,13 @@ def test_home_counts_what_is_held_and_says_what_to_do(corpus_data_dir, use_kb):
     assert dict(zip(by_type["type"], by_type["documents"], strict=True))["toolkit"] == 23
     by_priority = at.dataframe[1].value
     assert len(by_priority) == 6 and by_priority["passages"].sum() == sum(stats["passages_by_priority"].values())
-    assert {p.proto.page for p in at.get("page_link")} == {"Search", "What_works", "Evidence_map", "Library"}
+    assert {p.proto.page for p in at.get("page_link")} == {
+        "Search",
+        "What_works",
+        "Evidence_map",
+        "Library",
+        "Scanning",
+    }
 
 
 def test_home_on_an_empty_knowledge_base_says_how_to_start(tmp_path, use_kb):

@@ -13,12 +13,14 @@ from app.common import (
     page,
     priority_label,
     tag_chips,
+    viewer,
     visible_sensitivities,
 )
 from kb.embed import ModelError
 from kb.export import documents_of, to_bibtex, to_csv, to_ris
 from kb.highlight import highlight
 from kb.models import DOC_TYPES, STUDY_DESIGNS
+from kb.scanning import ScanningError, save_alert
 from kb.search import MODES, Filters, SearchError, SearchResult
 
 EXAMPLES = ("trusted adult mentoring", "school exclusion and knife crime", "adverse childhood experiences")
@@ -136,6 +138,23 @@ for key, value in (
     if value:
         params[key] = value
 st.query_params.from_dict(params)
+
+
+def _save_alert() -> None:
+    try:
+        a = save_alert(res.kb, viewer().username, query, filters)
+        st.session_state["alert_saved"] = ("success", f"Saved as alert “{a.name}”: see it on the Scanning page.")
+    except ScanningError as exc:
+        st.session_state["alert_saved"] = ("error", str(exc))
+
+
+if query and not like:
+    if res.auth.enabled and not viewer().signed_in:
+        st.caption("Sign in to save this search as an alert for your digest.")
+    else:
+        st.button("Save as alert", key="save_alert", on_click=_save_alert, help="New matches appear in the digest")
+if saved := st.session_state.pop("alert_saved", None):
+    getattr(st, saved[0])(saved[1])
 
 result: SearchResult | None = None
 try:

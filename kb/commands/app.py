@@ -19,7 +19,7 @@ ENTRY = Path(__file__).resolve().parents[2] / "app" / "Home.py"
 @click.option("--address", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
 @pass_state
 def app(state: State, port: int, address: str) -> None:
-    """Open the search, what works, evidence map and library pages in a browser."""
+    """Open the search, what works, evidence map, library and scanning pages in a browser."""
     settings = state.settings  # fails here, with the reason, if kb.toml is wrong
     env = dict(os.environ, KB_DATA_DIR=str(settings.data_dir))
     if settings.config_path:

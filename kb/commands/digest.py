@@ -49,24 +49,22 @@ def digest():
 @pass_state
 def preview(state: State, list_name: str | None, since: str | None, as_json: bool, as_html: bool):
     """Show the digest a list would get now, without sending or recording anything."""
-    from kb.digest import Composer
-    from kb.dispatch import period_key
-    from kb.mail import render, subject_for
+    from kb.mail import render
+    from kb.scanning import next_digests
 
     if as_json and as_html:
         fail("choose one of --json and --html")
-    lists = _lists(state, list_name) or [None]  # no lists configured: an internal preview of everything
+    lists = _lists(state, list_name)
     if as_html and len(lists) > 1:
         fail(f"--html shows one email: add --list ({', '.join(m.name for m in lists)})")
-    composer = Composer(state.kb)
-    now = datetime.now(UTC)
-    digests = [composer.compose(m, since=_since(since)) for m in lists]
+    # The app's Scanning page shows the same previews (kb.scanning.next_digests).
+    previews = next_digests(state.kb, state.settings, lists, since=_since(since))
     if as_json:
-        emit_json(digests[0].to_dict() if list_name else {"digests": [d.to_dict() for d in digests]})
+        emit_json(previews[0].digest.to_dict() if list_name else {"digests": [p.digest.to_dict() for p in previews]})
         return
-    for m, d in zip(lists, digests, strict=True):
-        subject = subject_for(d, period_key(m.frequency if m else "weekly", now))
-        text, html = render(d, subject, state.settings.public_url)
+    for p in previews:
+        d = p.digest
+        text, html = render(d, p.subject, state.settings.public_url)
         if as_html:
             click.echo(html)
         elif d.is_empty:

@@ -14,11 +14,15 @@ from kb.commands import State, console, emit_json, fail, pass_state
 @click.option("--source", "only", multiple=True, help="Scan only this source (by name; repeatable).")
 @click.option("--no-links", is_flag=True, help="Ingest feed entries as they are, without fetching linked pages.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable report.")
+@click.option("--status", is_flag=True, help="Show each source's last scan (as the app's Scanning page) and exit.")
 @pass_state
-def scan(state: State, only: tuple[str, ...], no_links: bool, as_json: bool):
+def scan(state: State, only: tuple[str, ...], no_links: bool, as_json: bool, status: bool):
     """Fetch configured feeds and folders, ingest new items once. Exit 1 if any source or item failed."""
+    if status:
+        _show_status(state, as_json)
+        return
     from ingest.pipeline import Ingestor
-    from kb.scan import Scanner
+    from kb.scanning import scan_sources
 
     sources = state.settings.sources
     if only:
@@ -28,12 +32,14 @@ def scan(state: State, only: tuple[str, ...], no_links: bool, as_json: bool):
         sources = [s for s in sources if s.name in only]
     if not sources:
         fail("no [[sources]] in kb.toml: add a feed or folder to watch (see docs/operations.md)")
+    if not [s for s in sources if not s.paused]:
+        fail("every source in kb.toml is paused: remove `paused = true` from one to scan it")
     kb = state.kb
 
     def ingest(paths: list[Path], doc_type: str | None, sensitivity: str):
         return Ingestor(kb, doc_type=doc_type, sensitivity=sensitivity).run(paths)
 
-    report = Scanner(kb, ingest, fetch_links=not no_links).run(sources)
+    report = scan_sources(kb, sources, ingest, fetch_links=not no_links)  # paused sources are skipped
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -52,3 +58,20 @@ def scan(state: State, only: tuple[str, ...], no_links: bool, as_json: bool):
                     note = f" — {item.reason}" if item.reason else ""
                     c.print(f"  {item.status:9} {item.how or '':8} {item.title[:80]}{note}")
     sys.exit(1 if report.failed else 0)
+
+
+def _show_status(state: State, as_json: bool) -> None:
+    from dataclasses import asdict
+
+    from kb.scanning import source_statuses
+
+    statuses = source_statuses(state.kb, state.settings)
+    if as_json:
+        emit_json([asdict(s) for s in statuses])
+        return
+    c = console()
+    for s in statuses:
+        state_word = "paused" if s.paused else s.status
+        when = (s.last_run or "never")[:16].replace("T", " ")
+        line = f"{state_word:13} {s.name} ({s.kind}), last fetch {when}: {s.items_found} found, {s.new_items} new, "
+        c.print(line + f"{s.duplicates} duplicates skipped" + (f" — {s.error}" if s.error else ""))

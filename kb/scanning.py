@@ -1,0 +1,529 @@
+"""Environmental scanning at a glance, for the app's Scanning page and the CLI: what is new, the next digest
+of each list, past digests, the watched sources and a user's alerts. Selection and grouping are the digest's own."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from kb.alerts import DEFAULT_THRESHOLD, Alert, AlertError, add_alert, alerts_of
+from kb.config import ConfigError, MailingList, Settings, Source, load_settings
+from kb.digest import AlertSection, Composer, Digest, Section, default_since, last_sent_at
+from kb.dispatch import Dispatcher, SendOutcome, period_key
+from kb.feeds import TIMEOUT
+from kb.mail import render, subject_for
+from kb.models import DOC_TYPES, SENSITIVITIES
+from kb.scan import IngestFn, Scanner, ScanReport
+from kb.search import Filters
+from kb.store import KnowledgeBase
+from kb.tracking import ensure_schema, note_documents
+
+PERIODS = ("since the last digest", "this week", "last week", "date range")
+# The page lists everything new; the email caps each group (GROUP_CAP) but places items the same way.
+ALL_ITEMS = 10**6
+
+
+class ScanningError(ValueError):
+    """A period, source or alert the user gave cannot be used; the message says why and what to change."""
+
+
+# -- the period ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Period:
+    label: str
+    since: str  # ISO date-time, inclusive
+    until: str | None = None  # exclusive; None: up to now
+
+
+def _midnight(d: date) -> datetime:
+    return datetime.combine(d, time.min, tzinfo=UTC)
+
+
+def period_bounds(
+    kb: KnowledgeBase,
+    settings: Settings,
+    choice: str,
+    now: datetime | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> Period:
+    """The window a choice of PERIODS means; weeks are ISO weeks (Monday to Sunday, UTC)."""
+    now = now or datetime.now(UTC)
+    monday = _midnight(now.date() - timedelta(days=now.weekday()))
+    if choice == "since the last digest":
+        sent = [s for s in (last_sent_at(kb, m.name) for m in settings.lists) if s]
+        return Period(choice, max(sent) if sent else default_since("weekly", now))
+    if choice == "this week":
+        return Period(choice, monday.isoformat())
+    if choice == "last week":
+        return Period(choice, (monday - timedelta(days=7)).isoformat(), monday.isoformat())
+    if choice == "date range":
+        if start is None or end is None:
+            raise ScanningError("pick both the first and the last day of the range")
+        if start > end:
+            raise ScanningError(f"the range starts ({start}) after it ends ({end}); swap the dates")
+        return Period(f"{start} to {end}", _midnight(start).isoformat(), _midnight(end + timedelta(days=1)).isoformat())
+    raise ScanningError(f"period must be one of {', '.join(PERIODS)}, not {choice!r}")
+
+
+# -- new this period -----------------------------------------------------------------------------------
+
+
+@dataclass
+class NewItems:
+    period: Period
+    sections: list[Section]
+    n_items: int
+    sources: list[str] = field(default_factory=list)  # what the filters can offer, before filtering
+    priorities: list[int] = field(default_factory=list)
+    factors: list[str] = field(default_factory=list)
+    doc_ids: list[str] = field(default_factory=list)  # every new visible document, toolkit entries too
+
+
+def page_composer(kb: KnowledgeBase) -> Composer:
+    return Composer(kb, group_cap=ALL_ITEMS)
+
+
+def _new_documents(composer: Composer, period: Period, sensitivities: list[str] | None):
+    note_documents(composer.cat)
+    # The digest's own query for "new", so the page and the email cannot disagree on what is new.
+    docs = composer._new_documents(None, period.since, sensitivities)
+    if period.until:
+        docs = [d for d in docs if composer._first_seen(d.doc_id) < period.until]
+    return docs
+
+
+def new_items(
+    kb: KnowledgeBase,
+    period: Period,
+    sensitivities: list[str] | None,
+    sources: Iterable[str] = (),
+    priorities: Iterable[int] = (),
+    factors: Iterable[str] = (),
+    composer: Composer | None = None,
+) -> NewItems:
+    """Documents first seen in the period that the viewer may see, grouped by priority then factor as the
+    digest groups them; the filters narrow what is shown, never where an item is placed."""
+    composer = composer or page_composer(kb)
+    docs = _new_documents(composer, period, sensitivities)
+    sections = composer._sections([d for d in docs if d.doc_type != "toolkit"])
+    out = NewItems(period, [], 0, doc_ids=[d.doc_id for d in docs])
+    out.sources = sorted({i.source for s in sections for g in s.groups for i in g.items})
+    out.priorities = sorted({s.priority for s in sections if s.priority is not None})
+    out.factors = sorted({g.factor for s in sections for g in s.groups if g.factor})
+    sources, priorities, factors = set(sources), set(priorities), set(factors)
+    for s in sections:
+        if priorities and s.priority not in priorities:
+            continue
+        groups = []
+        for g in s.groups:
+            if factors and g.factor not in factors:
+                continue
+            items = [i for i in g.items if not sources or i.source in sources]
+            if items:
+                groups.append(replace(g, items=items))
+        if groups:
+            out.sections.append(replace(s, groups=groups))
+    out.n_items = sum(len(g.items) for s in out.sections for g in s.groups)
+    return out
+
+
+# -- the next digest of each list ----------------------------------------------------------------------
+
+
+@dataclass
+class ListPreview:
+    list_name: str
+    audience: str
+    period: str
+    subject: str
+    digest: Digest
+    already_sent: bool  # this list's digest for `period` went out already; these items wait for the next
+
+
+def next_digests(
+    kb: KnowledgeBase,
+    settings: Settings,
+    lists: list[MailingList] | None = None,
+    since: str | None = None,
+    now: datetime | None = None,
+    composer: Composer | None = None,
+) -> list[ListPreview]:
+    """What each list would get now (no lists configured: an internal preview of everything); nothing is
+    sent or recorded. `kb digest preview` prints these."""
+    composer = composer or Composer(kb)
+    now = now or datetime.now(UTC)
+    ensure_schema(kb.catalogue)
+    out = []
+    for mlist in (settings.lists if lists is None else lists) or [None]:
+        digest = composer.compose(mlist, since=since)
+        period = period_key(mlist.frequency if mlist else "weekly", now)
+        sent = bool(
+            mlist
+            and kb.catalogue.query(
+                "SELECT 1 FROM digest_sends WHERE list_name = ? AND period = ? AND status = 'sent'",
+                (mlist.name, period),
+            )
+        )
+        out.append(ListPreview(digest.list_name, digest.audience, period, subject_for(digest, period), digest, sent))
+    return out
+
+
+def send_now(kb: KnowledgeBase, settings: Settings, list_name: str, now: datetime | None = None) -> SendOutcome:
+    """Send one list's digest exactly as `kb digest send --list` does: at most once per period."""
+    try:
+        mlist = settings.mailing_list(list_name)
+    except ConfigError as exc:
+        raise ScanningError(str(exc)) from None
+    return Dispatcher(kb, settings).send_list(mlist, now)
+
+
+def visible_digest(kb: KnowledgeBase, digest: Digest, sensitivities: list[str] | None) -> tuple[Digest, int]:
+    """The digest less what the viewer may not see, and how many documents that took out.
+
+    A document no longer in the catalogue counts as not visible: its sensitivity cannot be checked."""
+    if sensitivities is None:
+        return digest, 0
+    allowed = set(sensitivities)
+    known = {}
+    for doc_id in digest.doc_ids + [m.doc_id for a in digest.alerts for m in a.matches]:
+        if doc_id not in known:
+            doc = kb.catalogue.get_document(doc_id)
+            known[doc_id] = doc is not None and doc.sensitivity in allowed
+    # An item carries the sensitivity it was sent with; either being hidden hides it.
+    for s in digest.sections:
+        for g in s.groups:
+            for i in g.items:
+                known[i.doc_id] = known.get(i.doc_id, True) and i.sensitivity in allowed
+
+    def ok(doc_id: str) -> bool:
+        return known.get(doc_id, False)
+
+    d = Digest.from_dict(digest.to_dict())
+    # "and N more" of an internal list may count items this viewer may not know exist.
+    keep_more = digest.audience == "external"
+    sections = []
+    for s in d.sections:
+        groups = [
+            replace(g, items=[i for i in g.items if ok(i.doc_id)], more=g.more if keep_more else 0) for g in s.groups
+        ]
+        groups = [g for g in groups if g.items]
+        if groups:
+            sections.append(replace(s, groups=groups))
+    d.sections = sections
+    d.toolkit = [t for t in d.toolkit if ok(t.doc_id)]
+    alerts = [
+        replace(a, matches=[m for m in a.matches if ok(m.doc_id)], more=a.more if keep_more else 0) for a in d.alerts
+    ]
+    d.alerts = [a for a in alerts if a.matches]
+    d.doc_ids = [x for x in d.doc_ids if ok(x)]
+    return d, len(digest.doc_ids) - len(d.doc_ids)
+
+
+# -- past digests --------------------------------------------------------------------------------------
+
+
+@dataclass
+class PastDigest:
+    send_id: int
+    list_name: str
+    audience: str  # from kb.toml; "unknown" for a list since removed
+    period: str
+    sent_at: str
+    n_items: int
+    subject: str
+
+
+def past_digests(kb: KnowledgeBase, settings: Settings, sensitivities: list[str] | None = None) -> list[PastDigest]:
+    """Every digest that reached all its recipients, newest first; for a viewer who may not see all of one,
+    its subject and count as they would be without the hidden items (none left: not listed)."""
+    ensure_schema(kb.catalogue)
+    audience = {m.name: m.audience for m in settings.lists}
+    rows = kb.catalogue.query(
+        """SELECT s.send_id, s.list_name, s.period, s.sent_at, s.n_items, a.subject, s.payload
+           FROM digest_sends s LEFT JOIN digest_archive a ON a.send_id = s.send_id
+           WHERE s.status = 'sent' ORDER BY s.sent_at DESC, s.send_id DESC"""
+    )
+    out = []
+    for r in rows:
+        digest = _stored_digest(r["payload"])
+        subject, n_items = r["subject"] or subject_for(digest, r["period"]), r["n_items"]
+        shown, hidden = visible_digest(kb, digest, sensitivities)
+        if hidden:
+            if shown.is_empty:
+                continue
+            subject, n_items = subject_for(shown, r["period"]), shown.n_items
+        out.append(
+            PastDigest(
+                r["send_id"],
+                r["list_name"],
+                audience.get(r["list_name"], "unknown"),
+                r["period"],
+                r["sent_at"],
+                n_items,
+                subject,
+            )
+        )
+    return out
+
+
+def _stored_digest(payload: str) -> Digest:
+    return Digest.from_dict(json.loads(payload)["digest"])
+
+
+def past_digest_html(
+    kb: KnowledgeBase, settings: Settings, send_id: int, sensitivities: list[str] | None
+) -> str | None:
+    """The email as it was sent; for a viewer who may not see all of it, re-rendered without those items."""
+    ensure_schema(kb.catalogue)
+    rows = kb.catalogue.query(
+        """SELECT s.period, s.payload, a.html FROM digest_sends s LEFT JOIN digest_archive a ON a.send_id = s.send_id
+           WHERE s.send_id = ? AND s.status = 'sent'""",
+        (send_id,),
+    )
+    if not rows:
+        return None
+    digest = _stored_digest(rows[0]["payload"])
+    shown, hidden = visible_digest(kb, digest, sensitivities)
+    if not hidden and rows[0]["html"]:
+        return rows[0]["html"]
+    # Sent before the archive existed, or partly hidden from this viewer: drawn again from what was sent.
+    return render(shown, subject_for(shown, rows[0]["period"]), settings.public_url)[1]
+
+
+# -- sources -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SourceStatus:
+    name: str
+    kind: str  # feed | folder
+    where: str  # the feed URL or the folder
+    paused: bool
+    sensitivity: str
+    doc_type: str | None
+    status: str  # never scanned | ok | failed
+    last_run: str | None = None
+    last_ok: str | None = None
+    items_found: int = 0
+    new_items: int = 0
+    duplicates: int = 0
+    failed_items: int = 0
+    error: str | None = None  # in plain words
+    detail: str | None = None  # the full message, with the URL and the remedy
+
+
+_PLAIN_ERRORS: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
+    (re.compile(r"no answer within (\d+) s"), lambda m: f"feed not reachable: timed out after {m[1]} s"),
+    (re.compile(r"\btimed out\b", re.I), lambda m: f"feed not reachable: timed out after {TIMEOUT:.0f} s"),
+    (
+        re.compile(r"(?:cannot connect|connection failed) \((?:\[Errno -?\d+\] )?([^)]*)\)"),
+        lambda m: f"feed not reachable: {m[1].lower()}",
+    ),
+    (re.compile(r"HTTP (\d{3})\b ?(.*)"), lambda m: f"feed not reachable: the server answered {m[1]} {m[2]}".strip()),
+    (re.compile(r"not valid XML"), lambda m: "not XML"),
+    (re.compile(r"neither RSS nor Atom"), lambda m: "XML, but not an RSS or Atom feed"),
+    (re.compile(r"over the ([\d,]+)-byte limit"), lambda m: f"too large: over {int(m[1].replace(',', '')) >> 20} MB"),
+    (re.compile(r"entit|external XML|DTD"), lambda m: "refused: the feed's XML declares entities or a DTD"),
+    (re.compile(r"folder not found"), lambda m: "folder not found"),
+]
+
+
+def plain_error(message: str | None) -> str | None:
+    """A scan error in a few words a hub admin can act on; the full message stays beside it."""
+    if not message:
+        return None
+    for pattern, say in _PLAIN_ERRORS:
+        if m := pattern.search(message):
+            return say(m)
+    return message.split(": ", 1)[-1] if message.startswith(("http://", "https://")) else message
+
+
+def source_statuses(kb: KnowledgeBase, settings: Settings) -> list[SourceStatus]:
+    """Each source in kb.toml with its last scan (`kb scan` or the app records it)."""
+    ensure_schema(kb.catalogue)
+    rows = {r["source"]: r for r in kb.catalogue.query("SELECT * FROM scan_status")}
+    out = []
+    for s in settings.sources:
+        st = SourceStatus(
+            s.name,
+            "feed" if s.feed else "folder",
+            s.feed or s.folder or "",
+            s.paused,
+            s.sensitivity,
+            s.doc_type,
+            "never scanned",
+        )
+        if r := rows.get(s.name):
+            st.status, st.last_run, st.last_ok = r["status"], r["last_run"], r["last_ok"]
+            st.items_found, st.new_items, st.duplicates, st.failed_items = (
+                r["items_found"],
+                r["new_items"],
+                r["duplicates"],
+                r["failed_items"],
+            )
+            st.detail = r["error"]
+            st.error = plain_error(r["error"])
+        out.append(st)
+    return out
+
+
+def config_path(settings: Settings) -> Path:
+    return settings.config_path or settings.data_dir / "kb.toml"
+
+
+def validate_source(source: Source, existing: list[Source]) -> Source:
+    """A source fit for kb.toml, or ScanningError saying what to fix."""
+    name = source.name.strip()
+    if not name:
+        raise ScanningError("give the source a name")
+    if any(s.name.strip().lower() == name.lower() for s in existing):
+        raise ScanningError(f"a source named {name!r} exists already; choose another name")
+    feed, folder = (source.feed or "").strip() or None, (source.folder or "").strip() or None
+    if bool(feed) == bool(folder):
+        raise ScanningError("give exactly one of a feed URL or a folder")
+    if feed:
+        parts = urlsplit(feed)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ScanningError(f"{feed!r} is not a web address: a feed URL starts with https:// or http://")
+    if folder and not Path(folder).expanduser().is_dir():
+        raise ScanningError(f"folder not found: {folder}; create it or check the path")
+    if source.sensitivity not in SENSITIVITIES:
+        raise ScanningError(f"sensitivity must be one of {', '.join(SENSITIVITIES)}, not {source.sensitivity!r}")
+    if source.doc_type is not None and source.doc_type not in DOC_TYPES:
+        raise ScanningError(f"document type must be one of {', '.join(DOC_TYPES)}, not {source.doc_type!r}")
+    return Source(name, feed, folder, source.doc_type, source.sensitivity, source.paused)
+
+
+def _edit_sources(settings: Settings, change: Callable) -> list[Source]:
+    """Change [[sources]] in kb.toml, keeping the rest of the file (comments too), check the result loads,
+    then swap it in; the running settings take the new sources."""
+    import tomlkit
+
+    path = config_path(settings)
+    doc = tomlkit.parse(path.read_text(encoding="utf-8") if path.exists() else "")
+    if "sources" not in doc:
+        doc["sources"] = tomlkit.aot()
+    change(doc["sources"])
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
+        reloaded = load_settings(settings.data_dir, env={"KB_CONFIG": str(tmp)})
+        os.replace(tmp, path)
+    except ConfigError as exc:
+        raise ScanningError(f"{path} not changed: the change would make it invalid ({exc})") from None
+    except OSError as exc:
+        raise ScanningError(f"cannot write {path} ({exc.strerror or exc}); check the file's permissions") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    settings.config_path = path
+    settings.sources[:] = reloaded.sources
+    return settings.sources
+
+
+def add_source(settings: Settings, source: Source) -> list[Source]:
+    import tomlkit
+
+    source = validate_source(source, settings.sources)
+    table = tomlkit.table()
+    table["name"] = source.name
+    table["feed" if source.feed else "folder"] = source.feed or source.folder
+    if source.doc_type:
+        table["doc_type"] = source.doc_type
+    if source.sensitivity != "official":
+        table["sensitivity"] = source.sensitivity
+    return _edit_sources(settings, lambda aot: aot.append(table))
+
+
+def _index(aot, name: str) -> int:
+    for i, t in enumerate(aot):
+        if t.get("name") == name:
+            return i
+    raise ScanningError(f"no source named {name!r} in kb.toml")
+
+
+def set_paused(settings: Settings, name: str, paused: bool) -> list[Source]:
+    def change(aot):
+        table = aot[_index(aot, name)]
+        if paused:
+            table["paused"] = True
+        elif "paused" in table:
+            del table["paused"]
+
+    return _edit_sources(settings, change)
+
+
+def remove_source(settings: Settings, name: str) -> list[Source]:
+    """Take a source out of kb.toml; what it already brought in stays in the knowledge base."""
+
+    def change(aot):
+        del aot[_index(aot, name)]
+
+    return _edit_sources(settings, change)
+
+
+def scan_sources(
+    kb: KnowledgeBase,
+    sources: list[Source],
+    ingest: IngestFn,
+    fetch_links: bool = True,
+    on_source: Callable[[int, int, Source], None] | None = None,
+) -> ScanReport:
+    """Scan the sources that are not paused, one at a time so a caller can show progress."""
+    active = [s for s in sources if not s.paused]
+    report = ScanReport()
+    for i, source in enumerate(active):
+        if on_source:
+            on_source(i, len(active), source)
+        report.sources += Scanner(kb, ingest, fetch_links=fetch_links).run([source]).sources
+    return report
+
+
+# -- alerts --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AlertView:
+    alert: Alert
+    section: AlertSection | None  # its new matches in the period, as the digest shows them; None: none
+
+    @property
+    def n_matches(self) -> int:
+        return len(self.section.matches) + self.section.more if self.section else 0
+
+
+def save_alert(kb: KnowledgeBase, owner: str | None, query: str, filters: Filters, name: str = "") -> Alert:
+    """Keep a search (its words and filters) as an alert of this user; it feeds the digest as any alert does."""
+    # What a viewer may see is not part of the search: each list's audience decides that when it is matched.
+    kept = replace(filters, sensitivities=None)
+    alert = Alert((name or query).strip(), query.strip(), kept, DEFAULT_THRESHOLD, owner)
+    try:
+        add_alert(kb, alert)
+    except AlertError as exc:
+        raise ScanningError(str(exc)) from None
+    return alert
+
+
+def alert_views(
+    kb: KnowledgeBase,
+    owner: str | None,
+    period: Period,
+    sensitivities: list[str] | None,
+    composer: Composer | None = None,
+) -> list[AlertView]:
+    """A user's alerts, each with the new passages matching it in the period, found as the digest finds them."""
+    composer = composer or page_composer(kb)
+    mine = alerts_of(kb, owner)
+    if not mine:
+        return []
+    docs = [d.doc_id for d in _new_documents(composer, period, sensitivities) if d.doc_type != "toolkit"]
+    sections = {a.name: a for a in composer._alerts(docs, sensitivities)}
+    return [AlertView(a, sections.get(a.name)) for a in mine]
