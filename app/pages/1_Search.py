@@ -187,18 +187,22 @@ def _export(fmt: str, make):
 
 e1, e2, e3, _ = st.columns([1, 1, 1, 3])
 e1.download_button(
-    "Export CSV", _export("CSV", lambda: to_csv(result.hits)), "search-results.csv", "text/csv", key="export_csv"
+    "Export CSV",
+    _export("CSV", lambda: to_csv(result.hits, filters.sensitivities)),
+    "search-results.csv",
+    "text/csv",
+    key="export_csv",
 )
 e2.download_button(
     "Export BibTeX",
-    _export("BibTeX", lambda: to_bibtex(docs)),
+    _export("BibTeX", lambda: to_bibtex(docs, filters.sensitivities)),
     "search-results.bib",
     "application/x-bibtex",
     key="export_bib",
 )
 e3.download_button(
     "Export RIS",
-    _export("RIS", lambda: to_ris(docs)),
+    _export("RIS", lambda: to_ris(docs, filters.sensitivities)),
     "search-results.ris",
     "application/x-research-info-systems",
     key="export_ris",
