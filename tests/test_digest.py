@@ -405,3 +405,30 @@ def test_document_first_seen_in_the_second_of_the_last_send_is_still_sent(data, 
         out = Dispatcher(kb, settings).send_list(partners, now + timedelta(days=7))
         assert out.status == "sent" and out.n_items == 1
         assert "Knife carrying in the night-time economy" in _parts(sink.messages[-1])[0]
+
+
+def test_smtp_password_never_in_kb_toml_reprs_or_logs(tmp_path):
+    from kb.config import ConfigError, Secret, load_settings
+
+    data = tmp_path / "kb"
+    data.mkdir()
+    (data / "kb.toml").write_text('[smtp]\nuser = "hub"\npassword = "hunter2"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"smtp\.password holds a secret.*KB_SMTP_PASSWORD.*chmod 600"):
+        load_settings(data, env={})
+    out = run_kb(data, "digest", "preview")
+    assert out.returncode == 2 and "holds a secret" in out.stderr and "hunter2" not in out.stderr + out.stdout
+
+    secret_file = tmp_path / "smtp-password"
+    secret_file.write_text("s3cret-from-file\n", encoding="utf-8")
+    secret_file.chmod(0o644)
+    (data / "kb.toml").write_text(f'[smtp]\nuser = "hub"\npassword_file = "{secret_file}"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="chmod 600"):
+        load_settings(data, env={})
+    secret_file.chmod(0o600)
+    settings = load_settings(data, env={})
+    assert settings.smtp.password == Secret("s3cret-from-file")
+    assert settings.smtp.password.reveal() == "s3cret-from-file"
+    from_env = load_settings(data, env={"KB_SMTP_PASSWORD": "env-secret"})
+    assert from_env.smtp.password.reveal() == "env-secret", "the environment overrides the file"
+    for shown in (repr(settings), str(settings.smtp), json.dumps({"s": settings.smtp.password}, default=str)):
+        assert "s3cret" not in shown

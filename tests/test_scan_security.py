@@ -242,3 +242,26 @@ def test_scan_report_of_a_refused_link_in_the_terminal(servers, tmp_path: Path):
     out = run_kb(data, "scan")
     assert "link refused" in out.stdout and "Staff rota leaked by a feed" in out.stdout
     assert intranet.requests == []
+
+
+def test_a_feed_title_arrives_in_email_as_text():
+    from kb.digest import Digest, Group, Item, Section
+    from kb.mail import render
+
+    title = HOSTILE_TITLE + " <b>bold</b> <a href='http://evil.example/y'>here</a>"
+    item = Item(
+        doc_id="d1",
+        title=title,
+        source="[src](http://evil.example/s)",
+        date="2026-11-02",
+        citation=title,
+        link="javascript:alert(1)",
+        key_sentence="Knife crime fell.",
+    )
+    digest = Digest("partners", "external", "2026-11-01", "2026-11-02", [Section("S", 1, [Group("G", None, [item])])])
+    digest.doc_ids = ["d1"]
+    text, html = render(digest, "Digest", "https://hub.example.org")
+    assert "<b>bold</b>" not in html and "&lt;b&gt;bold&lt;/b&gt;" in html
+    assert "href='http://evil.example" not in html and 'href="http://evil.example' not in html
+    assert 'href="javascript:' not in html and 'href="#"' in html, "a non-web link is neutralised"
+    assert "[click me](http://evil.example/x)" in text, "the plain part shows the title as written"
