@@ -109,9 +109,15 @@ def visible_sensitivities(res: Resources) -> list[str]:
     return res.auth.sensitivities(viewer())
 
 
-def record(res: Resources, action: str, documents: Iterable[Document], destination: str) -> None:
-    """Audit what this viewer was shown or took away, when it is official-sensitive."""
-    audit.record(res.kb.catalogue, audience(res).name, action, documents, destination)
+def record(
+    res: Resources, action: str, documents: Iterable[Document], destination: str, actor: str | None = None
+) -> None:
+    """Audit what this viewer was shown or took away, when it is official-sensitive.
+
+    `actor` is given by code that runs outside the page's script (a deferred download), where the session,
+    and so the viewer, cannot be read.
+    """
+    audit.record(res.kb.catalogue, actor or audience(res).name, action, documents, destination)
 
 
 def _hidden_note(res: Resources) -> None:

@@ -33,7 +33,7 @@ def data(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "secret.md").write_text(
-        f"---\ntitle: {SECRET}\nyear: 2026\nsensitivity: official-sensitive\n---\n\n"
+        f"---\ntitle: {json.dumps(SECRET)}\nyear: 2026\nsensitivity: official-sensitive\n---\n\n"
         "Street gangs in Bradford recruit teenagers excluded from school into drug dealing.\n",
         encoding="utf-8",
     )

@@ -153,7 +153,7 @@ def test_digest_and_alerts(kb, secret):
     from kb.alerts import Alert, add_alert, match_alert
     from kb.digest import Composer
 
-    add_alert(kb, Alert("mentoring", f"mentoring by a trusted adult {SECRET_WORD}", threshold=0.3))
+    add_alert(kb, Alert("mentoring", "mentoring by a trusted adult reduced school exclusion", threshold=0.3))
     composer = Composer(kb)
     since = "2000-01-01T00:00:00+00:00"
     external = composer.compose(MailingList("partners", audience="external"), since=since)
@@ -162,7 +162,7 @@ def test_digest_and_alerts(kb, secret):
     shown = str(external.to_dict())
     assert SECRET_TITLE not in shown and SECRET_WORD not in shown
     assert any(m.doc_id == secret.doc_id for a in internal.alerts for m in a.matches)
-    alert = Alert("mentoring", f"mentoring by a trusted adult {SECRET_WORD}", threshold=0.3)
+    alert = Alert("mentoring", "mentoring by a trusted adult reduced school exclusion", threshold=0.3)
     assert not [m for m in match_alert(kb, alert, [secret.doc_id], allowed(EXTERNAL))]
     assert match_alert(kb, alert, [secret.doc_id], allowed(INSIDER))
 

@@ -8,6 +8,7 @@ import streamlit as st
 
 from app.common import (
     SERVER_MODE_HELP,
+    audience,
     embedded_store_error,
     factor_label,
     md,
@@ -177,9 +178,12 @@ record(res, "view", docs, "app: Search")
 
 
 def _export(fmt: str, make):
-    # Built when the button is pressed, so the audit trail records exports, not page views.
+    # Built when the button is pressed, so the audit trail records exports, not page views; that runs outside
+    # this script, so who is exporting is read now.
+    actor = audience(res).name
+
     def build() -> str:
-        record(res, "export", docs, f"app: Search, {fmt} download")
+        record(res, "export", docs, f"app: Search, {fmt} download", actor=actor)
         return make()
 
     return build
