@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
+from streamlit.errors import StreamlitAuthError
 
 from kb import audit
 from kb.auth import ANONYMOUS, AuthConfig, Viewer, load_auth
@@ -147,7 +148,7 @@ def sign_in_box(res: Resources) -> None:
         if v.signed_in:
             st.caption(f"Signed in as **{md(v.username or '')}** ({v.role})")
             if st.button("Sign out", key="sign_out"):
-                st.session_state["viewer"] = ANONYMOUS
+                st.session_state.pop("viewer", None)
                 if res.auth.oidc is not None and getattr(st.user, "is_logged_in", False):
                     st.logout()
                 st.rerun()
@@ -157,7 +158,10 @@ def sign_in_box(res: Resources) -> None:
         _hidden_note(res)
         if res.auth.oidc is not None:
             if st.button(res.auth.oidc.label, key="sign_in_oidc", type="primary"):
-                st.login(res.auth.oidc.provider)
+                try:
+                    st.login(res.auth.oidc.provider)
+                except StreamlitAuthError as exc:
+                    st.error(f"The organisation's sign-in is not set up in .streamlit/secrets.toml ({exc}); see {DOCS}")
         if not res.auth.users:
             return
         with st.form("sign_in", clear_on_submit=True):

@@ -336,6 +336,21 @@ def test_sensitive_documents_are_hidden_unless_signed_in_as_internal(corpus_kb_c
     assert metric(run_page("map", session=internal), "Tagged passages counted") == all_map
 
 
+def test_organisation_sign_in_offers_st_login_and_hides_sensitive_until_then(corpus_kb_copy, use_kb):
+    _mark_strategy_sensitive(corpus_kb_copy)
+    (corpus_kb_copy / "kb.toml").write_text(
+        '[auth.oidc]\nprovider = "microsoft"\nlabel = "Sign in with your council account"\n'
+        'internal_domains = ["westyorks-ca.gov.uk"]\n',
+        encoding="utf-8",
+    )
+    use_kb(corpus_kb_copy, KB_CONFIG=str(corpus_kb_copy / "kb.toml"))
+    at = run_page("home")
+    assert at.sidebar.button(key="sign_in_oidc").label == "Sign in with your council account"
+    assert not at.sidebar.text_input, "no local password form when only the organisation's sign-in is set"
+    assert "sign in as an internal user" in at.sidebar.caption[0].value
+    assert STRATEGY not in run_page("library").dataframe[0].value["title"].tolist()
+
+
 def test_wrong_password_is_refused(corpus_kb_copy, use_kb):
     _configure_sign_in(corpus_kb_copy)
     use_kb(corpus_kb_copy)

@@ -54,6 +54,12 @@ def app(state: State, port: int, address: str, unsubscribe_port: int | None) -> 
             f"with no sign-in: it serves this machine only. Use --address 127.0.0.1, or configure sign-in "
             f"([[auth.users]] or [auth.oidc], docs/app.md) and set single_user = false to serve {address}."
         )
+    if not auth.enabled and not auth.single_user:
+        click.echo(
+            "no sign-in configured: official-sensitive documents are hidden from every viewer and no one can "
+            "upload or remove documents (docs/app.md: [[auth.users]], [auth.oidc] or [app] single_user)",
+            err=True,
+        )
     env = dict(os.environ, KB_DATA_DIR=str(settings.data_dir))
     if settings.config_path:
         env["KB_CONFIG"] = str(settings.config_path)
