@@ -100,7 +100,7 @@ def test_views_and_mailings_are_listed_by_kb_audit(data, monkeypatch):
     assert all(e["at"] >= started for e in listed["entries"])
 
     assert json.loads(run_kb(data, "audit", "--since", "2999-01-01", "--json", check=True).stdout)["count"] == 0
-    table = run_kb(data, "audit", check=True).stdout
+    table = run_kb(data, "audit", check=True, COLUMNS="250").stdout
     assert SECRET in table and "list:hub" in table
     bad = run_kb(data, "audit", "--since", "last week")
     assert bad.returncode == 2 and "not a date" in bad.stderr
