@@ -11,7 +11,18 @@ from urllib.parse import quote
 
 import streamlit as st
 
-from app.common import factor_label, page, priority_label, short_path, tag_chips, viewer, visible_sensitivities
+from app.common import (
+    factor_label,
+    md,
+    page,
+    priority_label,
+    record,
+    safe_link,
+    short_path,
+    tag_chips,
+    viewer,
+    visible_sensitivities,
+)
 from kb.dispatch import UnsubscribeError
 from kb.library import document_view, mask_email, overview, unsubscribe_by_link
 
@@ -32,35 +43,37 @@ def show_document(doc_id: str) -> None:
     if view is None:
         # Same words for missing and hidden, so the link does not reveal that a hidden document exists.
         st.warning("That document was not found or not available to you.")
-        if res.auth.enabled and not viewer().signed_in:
-            st.caption("Some documents are shown only to signed-in internal users (sign in from the sidebar).")
+        if viewer().role != "internal" and not res.auth.single_user:
+            st.caption("Some documents are shown only to signed-in internal users (see the sidebar).")
         return
     d = view.document
-    st.title(d.title)
-    meta = [d.doc_type.replace("_", " "), str(d.year) if d.year else "n.d."]
+    record(res, "view", [d], "app: document page")
+    st.title(md(d.title))
+    meta = [md(d.doc_type.replace("_", " ")), str(d.year) if d.year else "n.d."]
     if d.sensitivity != "official":
         meta.append(f"**{d.sensitivity.upper()}**")
     meta.append(f"status: {d.status}")
     meta.append(f"{len(view.passages)} passage{'s' if len(view.passages) != 1 else ''}")
     st.caption(" · ".join(meta))
     if d.authors:
-        st.markdown(f"**Authors:** {html.escape('; '.join(d.authors))}")
-    if d.url and d.url.startswith(("http://", "https://")):
-        st.markdown(f"**Source:** [{html.escape(d.url)}]({d.url})")
+        st.markdown(f"**Authors:** {md('; '.join(d.authors))}")
+    if safe_link(d.url):
+        st.markdown(f"**Source:** [{md(d.url)}]({d.url})")
     elif d.doi:
-        st.markdown(f"**Source:** [doi:{html.escape(d.doi)}](https://doi.org/{quote(d.doi, safe='/')})")
+        st.markdown(f"**Source:** [doi:{md(d.doi)}](https://doi.org/{quote(d.doi, safe='/')})")
     else:
-        st.markdown(f"**Source:** `{short_path(d.source, res)}`")
+        source = short_path(d.source, res).replace("`", "'")
+        st.markdown(f"**Source:** `{source}`")
     if view.factors or view.priorities:
         st.markdown(
             "**Most tagged:** "
             + "; ".join(
-                [html.escape(factor_label(tax, f)) for f in view.factors[:5]]
-                + [html.escape(f"priority {priority_label(tax, p)}") for p in view.priorities[:3]]
+                [md(factor_label(tax, f)) for f in view.factors[:5]]
+                + [md(f"priority {priority_label(tax, p)}") for p in view.priorities[:3]]
             )
         )
     if d.abstract:
-        st.markdown(f"**Abstract:** {html.escape(d.abstract)}")
+        st.markdown(f"**Abstract:** {md(d.abstract)}")
     st.subheader("Passages")
     for p in view.passages:
         st.markdown(

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import html
 import os
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
+from streamlit.errors import StreamlitAuthError
 
+from kb import audit
 from kb.auth import ANONYMOUS, AuthConfig, Viewer, load_auth
 from kb.config import Settings, load_settings
-from kb.models import Tags
+from kb.models import Document, Tags
 from kb.search import Searcher
 from kb.store import KnowledgeBase
 from kb.taxonomy import Taxonomy, load_taxonomy
+from kb.visibility import Audience, hidden_count
 
 DOCS = "docs/app.md"
 SERVER_MODE_HELP = (
@@ -80,26 +85,84 @@ def page(title: str, icon: str) -> Resources:
     return res
 
 
+def _oidc_viewer(res: Resources) -> Viewer | None:
+    """The viewer Streamlit's `st.login` signed in, with the role kb.toml's [auth.oidc] mapping gives them."""
+    if res.auth.oidc is None or not getattr(st.user, "is_logged_in", False):
+        return None
+    claims = st.user.to_dict()
+    name = str(claims.get("email") or claims.get("preferred_username") or claims.get("sub") or "oidc user")
+    return Viewer(name, res.auth.oidc.role_for(claims))
+
+
 def viewer() -> Viewer:
-    return st.session_state.get("viewer", ANONYMOUS)
+    v = st.session_state.get("viewer")
+    if v is not None:
+        return v
+    return _oidc_viewer(resources()) or ANONYMOUS
 
 
-def visible_sensitivities(res: Resources) -> list[str] | None:
-    """What this viewer may see, as a filter; None when sign-in is off (everything)."""
+def audience(res: Resources) -> Audience:
+    return res.auth.audience(viewer())
+
+
+def visible_sensitivities(res: Resources) -> list[str]:
+    """What this viewer may see, as a filter: kb.visibility decides; never 'everything' by default."""
     return res.auth.sensitivities(viewer())
+
+
+def record(
+    res: Resources, action: str, documents: Iterable[Document], destination: str, actor: str | None = None
+) -> None:
+    """Audit what this viewer was shown or took away, when it is official-sensitive.
+
+    `actor` is given by code that runs outside the page's script (a deferred download), where the session,
+    and so the viewer, cannot be read.
+    """
+    audit.record(res.kb.catalogue, actor or audience(res).name, action, documents, destination)
+
+
+def _hidden_note(res: Resources) -> None:
+    n = hidden_count(res.kb.catalogue, audience(res))
+    if not n:
+        return
+    what = f"{n} official-sensitive document{'s are' if n != 1 else ' is'} hidden"
+    if res.auth.enabled:
+        st.caption(f"{what}: sign in as an internal user to see {'them' if n != 1 else 'it'}.")
+    else:
+        st.warning(
+            f"{what}. Sign-in is not configured, so no one sees official-sensitive documents here. "
+            "Add users to kb.toml (`[[auth.users]]`, hash from `python -m kb.auth`) or your organisation's "
+            f"sign-in (`[auth.oidc]`), then restart `kb app`; see {DOCS}."
+        )
 
 
 def sign_in_box(res: Resources) -> None:
     with st.sidebar:
+        if res.auth.single_user:
+            st.caption("Single-user desktop (`[app] single_user = true`): no sign-in, every document visible.")
+            return
         if not res.auth.enabled:
-            st.caption(f"Sign-in is not configured: everyone sees every document, official-sensitive too ({DOCS}).")
+            _hidden_note(res)
             return
         v = viewer()
         if v.signed_in:
-            st.caption(f"Signed in as **{v.username}** ({v.role})")
+            st.caption(f"Signed in as **{md(v.username or '')}** ({v.role})")
             if st.button("Sign out", key="sign_out"):
-                st.session_state["viewer"] = ANONYMOUS
+                st.session_state.pop("viewer", None)
+                if res.auth.oidc is not None and getattr(st.user, "is_logged_in", False):
+                    st.logout()
                 st.rerun()
+            if v.role != "internal":
+                _hidden_note(res)
+            return
+        _hidden_note(res)
+        if res.auth.oidc is not None:
+            if st.button(res.auth.oidc.label, key="sign_in_oidc", type="primary"):
+                try:
+                    st.login(res.auth.oidc.provider)
+                except StreamlitAuthError as exc:
+                    st.error(f"The organisation's sign-in is not set up in .streamlit/secrets.toml ({exc}); see {DOCS}")
+        if not res.auth.users:
             return
         with st.form("sign_in", clear_on_submit=True):
             st.caption("Sign in to see official-sensitive documents (internal users).")
@@ -112,6 +175,25 @@ def sign_in_box(res: Resources) -> None:
                 else:
                     st.session_state["viewer"] = who
                     st.rerun()
+
+
+# Everything Markdown gives meaning to, and Streamlit's $math$; its :color[...] needs a bracket, escaped here.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$>])")
+
+
+def md(text: str | None) -> str:
+    """Text from a document or a feed, safe inside st.markdown / st.caption / st.title: shown as written.
+
+    A feed title like `[click](https://evil.example)` must not become a link, nor `<img onerror=...>` HTML.
+    """
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(text or "", quote=False))
+
+
+def safe_link(url: str | None) -> str | None:
+    """An http(s) URL fit for a Markdown link target, or None: no spaces or brackets to break out of it."""
+    if not url or not url.startswith(("http://", "https://")) or re.search(r"[\s()<>\[\]]", url):
+        return None
+    return url
 
 
 def chip(text: str, kind: str = "") -> str:

@@ -1,4 +1,8 @@
-"""App sign-in: users with scrypt-hashed passwords in kb.toml's [auth] section, and what each viewer may see."""
+"""App sign-in: local users with scrypt-hashed passwords in kb.toml's [auth], the organisation's OIDC (Streamlit's
+`st.login`) with a claim -> role mapping, and what each viewer may see (decided by kb.visibility).
+
+Sign-in fails closed: with none configured every viewer is external, unless kb.toml says `[app] single_user = true`.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kb.config import ConfigError, Settings
-from kb.models import SENSITIVITIES
+from kb.visibility import Audience, allowed, for_viewer
 
 ROLES = ("internal", "external")
 # OWASP's scrypt minimum (N=2^17, r=8, p=1) costs ~128 MiB and ~0.3 s per sign-in: fine for a form.
@@ -44,25 +48,58 @@ class Viewer:
 ANONYMOUS = Viewer()
 
 
+@dataclass(frozen=True)
+class OidcMapping:
+    """How the organisation's identity provider says who is internal: by email domain or by group.
+
+    Everyone else who signs in through it is external. `provider` names the `[auth.PROVIDER]` section of
+    Streamlit's secrets.toml (None: its plain `[auth]`), where the client id and secret live.
+    """
+
+    provider: str | None = None
+    label: str = "Sign in with your organisation account"
+    internal_domains: tuple[str, ...] = ()
+    internal_groups: tuple[str, ...] = ()
+    groups_claim: str = "groups"
+
+    def role_for(self, claims: dict) -> str:
+        """'internal' or 'external' for an identity token's claims; unverified or missing emails never count."""
+        groups = claims.get(self.groups_claim) or []
+        if isinstance(groups, str):
+            groups = [groups]
+        if self.internal_groups and set(map(str, groups)) & set(self.internal_groups):
+            return "internal"
+        email = str(claims.get("email") or claims.get("preferred_username") or "").strip().lower()
+        # Google and most providers say whether the address was verified; Entra ID work accounts do not send
+        # the claim, and their address is the tenant's own. An explicit false is never trusted.
+        verified = claims.get("email_verified", True) not in (False, "false", "False")
+        domain = email.rpartition("@")[2] if "@" in email else ""
+        if verified and domain and domain in self.internal_domains:
+            return "internal"
+        return "external"
+
+
 @dataclass
 class AuthConfig:
     users: dict[str, User] = field(default_factory=dict)
+    oidc: OidcMapping | None = None
+    single_user: bool = False
 
     @property
     def enabled(self) -> bool:
-        return bool(self.users)
+        """True when there is a way to sign in (local users or the organisation's OIDC)."""
+        return bool(self.users) or self.oidc is not None
 
-    def sensitivities(self, viewer: Viewer) -> list[str] | None:
-        """Sensitivities the viewer may see, as a search filter; None (everything) when sign-in is off."""
-        if not self.enabled:
-            return None
-        if viewer.signed_in and viewer.role == "internal":
-            return list(SENSITIVITIES)
-        return ["official"]
+    def audience(self, viewer: Viewer) -> Audience:
+        return for_viewer(viewer.username, viewer.role, self.single_user)
+
+    def sensitivities(self, viewer: Viewer) -> list[str]:
+        """Sensitivities the viewer may see, as a search filter: kb.visibility decides, for every path."""
+        return allowed(self.audience(viewer))
 
     def may_manage(self, viewer: Viewer) -> bool:
-        """Upload and removal change what everyone sees: internal users only, once sign-in is on."""
-        return not self.enabled or (viewer.signed_in and viewer.role == "internal")
+        """Upload, edit and removal change what everyone sees: an internal sign-in (or a single-user desktop)."""
+        return self.audience(viewer).clearance == "internal"
 
     def authenticate(self, username: str, password: str) -> Viewer | None:
         user = self.users.get(username.strip())
@@ -110,11 +147,36 @@ def _dummy_hash() -> str:
     return hash_password("", salt=b"\0" * 16)
 
 
+def _oidc(raw: dict | None, path) -> OidcMapping | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: [auth.oidc] must be a table")
+    known = {"provider", "label", "internal_domains", "internal_groups", "groups_claim"}
+    if unknown := sorted(set(raw) - known):
+        raise ConfigError(f"{path}: [auth.oidc] does not know {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    for key in ("internal_domains", "internal_groups"):
+        if not isinstance(raw.get(key, []), list) or not all(isinstance(v, str) for v in raw.get(key, [])):
+            raise ConfigError(f"{path}: [auth.oidc] {key} must be a list of strings")
+    if not raw.get("internal_domains") and not raw.get("internal_groups"):
+        raise ConfigError(
+            f'{path}: [auth.oidc] says no one is internal; set internal_domains = ["your.org"] '
+            'and/or internal_groups = ["group id"]'
+        )
+    return OidcMapping(
+        provider=raw.get("provider"),
+        label=str(raw.get("label") or OidcMapping.label),
+        internal_domains=tuple(d.strip().lower().lstrip("@") for d in raw.get("internal_domains", [])),
+        internal_groups=tuple(raw.get("internal_groups", [])),
+        groups_claim=str(raw.get("groups_claim") or "groups"),
+    )
+
+
 def load_auth(settings: Settings) -> AuthConfig:
-    """Read [auth] from the settings file; no file or no [auth] users means sign-in is off."""
+    """Read [auth] from the settings file; no users and no [auth.oidc] means no sign-in (everyone external)."""
     path = settings.config_path
     if path is None or not Path(path).exists():
-        return AuthConfig()
+        return AuthConfig(single_user=settings.app.single_user)
     raw = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("auth", {})
     users_raw = raw.get("users", [])
     if not isinstance(users_raw, list):
@@ -134,7 +196,7 @@ def load_auth(settings: Settings) -> AuthConfig:
         if name in users:
             raise ConfigError(f"{where}: user {name!r} appears twice")
         users[name] = User(name, role, pw)
-    return AuthConfig(users)
+    return AuthConfig(users, _oidc(raw.get("oidc"), path), settings.app.single_user)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from kb.commands import State, console, emit_json, fail, pass_state, progress_bar
 from kb.models import STUDY_DESIGNS
@@ -113,12 +114,12 @@ def _print_ingest_table(report) -> None:
         if f.problems:
             note = (note + "; " if note else "") + f"{len(f.problems)} problem(s): " + "; ".join(f.problems[:3])
         t.add_row(
-            _display_path(f.path),
+            escape(_display_path(f.path)),
             f"[{styles.get(f.status, '')}]{f.status}[/]",
             str(f.documents),
             str(f.passages),
             str(f.embedded),
-            note,
+            escape(note),
         )
     c = console()
     c.print(t)
@@ -189,6 +190,7 @@ def search(
         result = Searcher(state.kb).search(" ".join(query), k=k, mode=mode, filters=filters)
     except (SearchError, ModelError) as exc:
         fail(str(exc))
+    _audit_cli(state, "view", [g.document for g in result.groups], f"kb search {' '.join(query)!r}")
     if as_json:
         emit_json(result.to_dict())
         return
@@ -198,11 +200,12 @@ def search(
         return
     for g in result.groups:
         design = f", {g.document.study_design}" if g.document.study_design else ""
-        c.print(f"\n[bold]{g.document.title}[/] ({g.document.year or 'n.d.'}, {g.document.doc_type}{design})")
+        d = g.document
+        c.print(f"\n[bold]{escape(d.title)}[/] ({d.year or 'n.d.'}, {escape(d.doc_type)}{escape(design)})")
         for h in g.hits:
             factors = ", ".join(f"{f.factor} ({f.polarity})" for f in h.chunk.tags.factors)
-            c.print(f"  [cyan]{h.rank}.[/] {h.citation}")
-            c.print(f"     {h.chunk.text[:400]}{'…' if len(h.chunk.text) > 400 else ''}")
+            c.print(f"  [cyan]{h.rank}.[/] {escape(h.citation)}")
+            c.print(f"     {escape(h.chunk.text[:400])}{'…' if len(h.chunk.text) > 400 else ''}")
             if factors:
                 c.print(f"     [dim]factors: {factors}; priorities: {h.chunk.tags.priorities}[/]")
 
@@ -246,11 +249,12 @@ def docs(state: State, as_json: bool):
     for col in ("doc_id", "type", "design", "year", "status", "passages", "title"):
         t.add_column(col, overflow="fold")
     for d in documents:
-        t.add_row(d.doc_id, d.doc_type, d.study_design or "", str(d.year or ""), d.status, str(d.n_chunks), d.title)
+        cells = (d.doc_id, d.doc_type, d.study_design or "", str(d.year or ""), d.status, str(d.n_chunks), d.title)
+        t.add_row(*(escape(v) for v in cells))
     c = console()
     c.print(t)
     for f in failed:
-        c.print(f"[red]failed[/] {f.path}: {f.reason}")
+        c.print(f"[red]failed[/] {escape(f.path)}: {escape(f.reason or '')}")
 
 
 @main.command()
@@ -292,6 +296,42 @@ def tag(text: tuple[str, ...], lines_file: str | None, as_json: bool):
         c.print(f"  factors: {factors}; priorities: {it['priorities']}; WHO: {it['who_levels']}")
         if it["crime_types"] or it["cohorts"] or it["places"]:
             c.print(f"  crime types: {it['crime_types']}; cohorts: {it['cohorts']}; places: {it['places']}")
+
+
+def _audit_cli(state: State, action: str, documents, destination: str) -> None:
+    """Official-sensitive documents a command showed go in the audit trail, under the login that ran it."""
+    import getpass
+
+    from kb.audit import record
+
+    record(state.kb.catalogue, f"cli:{getpass.getuser()}", action, documents, destination)
+
+
+@main.command()
+@click.option("--since", help="Only entries at or after this date (YYYY-MM-DD) or ISO date-time (UTC).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def audit(state: State, since: str | None, as_json: bool):
+    """Views, exports, briefs and mailings of official-sensitive documents: who, what, when, to where."""
+    from kb.audit import entries
+    from kb.commands.digest import _since
+
+    when = _since(since)
+    rows = entries(state.kb.catalogue, when)
+    if as_json:
+        emit_json({"since": when, "count": len(rows), "entries": [e.to_dict() for e in rows]})
+        return
+    if not rows:
+        click.echo("no views, exports or sends of official-sensitive documents" + (f" since {since}" if since else ""))
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{len(rows)} audit entries")
+    for col in ("when", "who", "action", "document", "to / where"):
+        t.add_column(col, overflow="fold")
+    for e in rows:
+        t.add_row(e.at, escape(e.actor), e.action, escape(f"{e.title} ({e.doc_id})"), escape(e.destination))
+    console().print(t)
 
 
 if __name__ == "__main__":

@@ -3,15 +3,41 @@
 from __future__ import annotations
 
 import os
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# Keys that hold a secret: never accepted in kb.toml, which is often world-readable and kept in version control.
+SECRET_KEYS = ("password", "token", "secret", "client_secret", "api_key")
 
 
 class ConfigError(ValueError):
     """The settings file or an environment variable is wrong; the message says which and how to fix it."""
+
+
+class Secret:
+    """A password or token: its value only through `reveal()`, never in a repr, a log line or `--json`."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
 
 
 @dataclass
@@ -21,8 +47,17 @@ class SmtpSettings:
     security: str = "none"  # none | starttls | ssl
     sender: str = "Knowledge Hub <hub@example.org>"
     user: str | None = None
-    password: str | None = None
+    password_file: str | None = None  # a file only its owner can read (chmod 600) holding the password
     timeout: float = 30.0
+    password: Secret | None = field(default=None, repr=False)  # from KB_SMTP_PASSWORD or password_file only
+
+
+@dataclass
+class AppSettings:
+    # True: a single-user desktop with no sign-in, everything visible; `kb app` then serves loopback only.
+    single_user: bool = False
+    # Where the one-click unsubscribe server that `kb app` starts beside Streamlit is reached from outside.
+    unsubscribe_url: str | None = None
 
 
 @dataclass
@@ -41,6 +76,9 @@ class Source:
     doc_type: str | None = None  # None: feed items are "news", folder files as their reader decides
     sensitivity: str = "official"
     paused: bool = False  # kept in kb.toml but not scanned
+    # Item links are fetched only from the feed's own origin and these hosts (kb.feeds.FetchPolicy).
+    fetch_hosts: list[str] = field(default_factory=list)
+    allow_private: bool = False  # true: those hosts may resolve to loopback/private/link-local addresses
 
 
 @dataclass
@@ -56,6 +94,7 @@ class Settings:
     hnsw_ef_search: int = 200
     public_url: str = "http://localhost:8501"
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    app: AppSettings = field(default_factory=AppSettings)
     lists: list[MailingList] = field(default_factory=list)
     sources: list[Source] = field(default_factory=list)
     config_path: Path | None = None
@@ -96,6 +135,37 @@ def _section(raw: dict, key: str, cls, path: Path | None):
     return out
 
 
+def _refuse_secrets(raw: dict, path: Path, where: str = "") -> None:
+    """A secret written into kb.toml is refused, with where it should live instead."""
+    for key, value in raw.items():
+        here = f"{where}.{key}" if where else key
+        if isinstance(value, dict):
+            _refuse_secrets(value, path, here)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    _refuse_secrets(item, path, here)
+        elif key.lower() in SECRET_KEYS or key.lower().endswith(("_password", "_token", "_secret")):
+            raise ConfigError(
+                f"{path}: {here} holds a secret; remove it from kb.toml and set it in the environment "
+                '(KB_SMTP_PASSWORD for [smtp]) or in a file only you can read: password_file = "/path" '
+                "with chmod 600 (KB_SMTP_PASSWORD_FILE). OIDC client secrets go in .streamlit/secrets.toml."
+            )
+
+
+def read_secret_file(path: str | Path) -> Secret:
+    """The secret in a file that no one but its owner can read; refused (with the fix) otherwise."""
+    p = Path(path).expanduser()
+    try:
+        mode = p.stat().st_mode
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the secret file {p}: {exc.strerror}; check the path") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(f"{p} can be read by other users (mode {stat.S_IMODE(mode):o}); run `chmod 600 {p}`")
+    return Secret(text.strip())
+
+
 def load_settings(data_dir: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
     """Build the one Settings object: file first, then KB_* variables, then an explicit data_dir."""
     env = dict(os.environ if env is None else env)
@@ -110,15 +180,20 @@ def load_settings(data_dir: str | Path | None = None, env: dict[str, str] | None
     elif env.get("KB_CONFIG"):
         raise ConfigError(f"KB_CONFIG names {cfg_path}, which does not exist")
 
+    _refuse_secrets(raw, cfg_path)
     kb_raw = raw.get("kb", {})
     smtp_raw = dict(raw.get("smtp", {}))
     try:
         smtp = SmtpSettings(**smtp_raw)
+        app = AppSettings(**raw.get("app", {}))
     except TypeError as exc:
-        raise ConfigError(f"{cfg_path}: [smtp]: {exc}") from None
+        raise ConfigError(f"{cfg_path}: [smtp] or [app]: {exc}") from None
+    if not isinstance(app.single_user, bool):
+        raise ConfigError(f"{cfg_path}: [app] single_user must be true or false, not {app.single_user!r}")
     s = Settings(
         data_dir=ddir,
         smtp=smtp,
+        app=app,
         lists=_section(raw, "lists", MailingList, cfg_path),
         sources=_section(raw, "sources", Source, cfg_path),
         config_path=cfg_path if cfg_path.exists() else None,
@@ -155,8 +230,12 @@ def load_settings(data_dir: str | Path | None = None, env: dict[str, str] | None
         s.smtp.host = env["KB_SMTP_HOST"]
     if env.get("KB_SMTP_USER"):
         s.smtp.user = env["KB_SMTP_USER"]
+    if env.get("KB_SMTP_PASSWORD_FILE"):
+        s.smtp.password_file = env["KB_SMTP_PASSWORD_FILE"]
     if env.get("KB_SMTP_PASSWORD"):
-        s.smtp.password = env["KB_SMTP_PASSWORD"]
+        s.smtp.password = Secret(env["KB_SMTP_PASSWORD"])
+    elif s.smtp.password_file:
+        s.smtp.password = read_secret_file(s.smtp.password_file)
 
     if s.smtp.security not in ("none", "starttls", "ssl"):
         raise ConfigError(f"{cfg_path}: [smtp] security must be none, starttls or ssl, not {s.smtp.security!r}")
@@ -164,6 +243,11 @@ def load_settings(data_dir: str | Path | None = None, env: dict[str, str] | None
         raise ConfigError(f"KB_EMBED_BACKEND must be auto, torch or onnx, not {s.embed_backend!r}")
     if s.chunk_overlap >= s.chunk_tokens:
         raise ConfigError("chunk_overlap must be smaller than chunk_tokens")
+    for src in s.sources:
+        if not isinstance(src.fetch_hosts, list) or not all(isinstance(h, str) for h in src.fetch_hosts):
+            raise ConfigError(f"{cfg_path}: source {src.name!r}: fetch_hosts must be a list of host names")
+        if not isinstance(src.allow_private, bool):
+            raise ConfigError(f"{cfg_path}: source {src.name!r}: allow_private must be true or false")
     for lst in s.lists:
         if lst.audience not in ("internal", "external"):
             raise ConfigError(f"{cfg_path}: list {lst.name!r}: audience must be internal or external")

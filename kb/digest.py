@@ -19,6 +19,8 @@ from kb.search import cite
 from kb.store import KnowledgeBase
 from kb.taxonomy import Taxonomy, load_taxonomy
 from kb.tracking import note_documents
+from kb.visibility import allowed as allowed_for
+from kb.visibility import for_list
 
 GROUP_CAP = 5
 ALERT_CAP = 5
@@ -160,7 +162,7 @@ class Composer:
         if since is None:
             since = last_sent_at(self.kb, name) if mlist else None
             since = since or default_since(mlist.frequency if mlist else "weekly")
-        allowed = ["official"] if audience == "external" else None
+        allowed = allowed_for(for_list(name, audience))
         digest = Digest(name, audience, since, now_iso())
 
         docs = self._new_documents(name if mlist else None, since, allowed)

@@ -8,12 +8,15 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from kb import audit
 from kb.catalogue import now_iso
 from kb.config import ConfigError, MailingList, Settings
 from kb.digest import PERIOD_DAYS, Composer, Digest
 from kb.mail import MailError, SmtpConnection, build_message, render, subject_for
 from kb.store import KnowledgeBase
 from kb.tracking import ensure_schema
+from kb.visibility import allowed as allowed_for
+from kb.visibility import for_list, may_see
 
 # Longer than any send takes, shorter than the hourly cron: a crashed run's lock frees itself.
 LOCK_MINUTES = 30
@@ -144,7 +147,7 @@ class Dispatcher:
             digest = self.composer.compose(mlist)
             if digest.is_empty:
                 return SendOutcome(mlist.name, "skipped", "nothing new", period)
-            allowed = ["official"] if mlist.audience == "external" else None
+            allowed = allowed_for(for_list(mlist.name, mlist.audience))
             payload = {
                 "digest": digest.to_dict(),
                 "toolkit_state": {
@@ -168,6 +171,11 @@ class Dispatcher:
             send_id = row["send_id"]
             payload = json.loads(row["payload"])
             digest = Digest.from_dict(payload["digest"])
+        digest = self.recheck(digest, mlist)
+        if digest.is_empty:
+            return SendOutcome(
+                mlist.name, "skipped", "nothing left to send: its items were removed or reclassified", period
+            )
 
         done = {r[0] for r in self.cat.query("SELECT email FROM digest_deliveries WHERE send_id = ?", (send_id,))}
         outcome = SendOutcome(mlist.name, "sent", None, period, digest.n_items)
@@ -189,7 +197,37 @@ class Dispatcher:
             outcome.status, outcome.reason = "failed", f"{exc}; will retry on the next run"
             return outcome
         self._complete(mlist.name, send_id, digest, payload["toolkit_state"], period)
+        if outcome.delivered:
+            docs = [self.cat.get_document(d) for d in digest.doc_ids]
+            audit.record(self.cat, f"list:{mlist.name}", "mail", docs, ", ".join(outcome.delivered))
         return outcome
+
+    def recheck(self, digest: Digest, mlist: MailingList) -> Digest:
+        """Every item read again at this try: a removed one is dropped, one the list may no longer see never goes.
+
+        A retry sends the digest composed for its period, so a document reclassified or removed since then
+        must be taken out here, not trusted from the stored copy. Dropped items are not marked sent.
+        """
+        audience = for_list(mlist.name, mlist.audience)
+        fits: dict[str, bool] = {}
+
+        def ok(doc_id: str) -> bool:
+            if doc_id not in fits:
+                doc = self.cat.get_document(doc_id)
+                fits[doc_id] = doc is not None and doc.status == "ok" and may_see(audience, doc.sensitivity)
+            return fits[doc_id]
+
+        for section in digest.sections:
+            for group in section.groups:
+                group.items = [i for i in group.items if ok(i.doc_id)]
+            section.groups = [g for g in section.groups if g.items]
+        digest.sections = [s for s in digest.sections if s.groups]
+        digest.toolkit = [t for t in digest.toolkit if ok(t.doc_id)]
+        for a in digest.alerts:
+            a.matches = [m for m in a.matches if ok(m.doc_id)]
+        digest.alerts = [a for a in digest.alerts if a.matches]
+        digest.doc_ids = [d for d in digest.doc_ids if ok(d)]
+        return digest
 
     def _complete(self, list_name: str, send_id: int, digest: Digest, toolkit_state: dict, period: str) -> None:
         """Every recipient's server accepted it: only now are its items sent and the toolkit baseline moved."""

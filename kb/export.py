@@ -59,8 +59,14 @@ def documents_of(hits: list[Hit]) -> list[Document]:
     return list(seen.values())
 
 
-def to_csv(hits: list[Hit]) -> str:
-    """One row per passage, with its citation and tags, for a spreadsheet."""
+def _only(items: list, sensitivities: list[str] | None, doc=lambda x: x) -> list:
+    # A second check at the door: whatever reached an export, only what the viewer may see leaves it.
+    return items if sensitivities is None else [i for i in items if doc(i).sensitivity in sensitivities]
+
+
+def to_csv(hits: list[Hit], sensitivities: list[str] | None = None) -> str:
+    """One row per passage, with its citation and tags, for a spreadsheet; `sensitivities` (kb.visibility) limits it."""
+    hits = _only(hits, sensitivities, lambda h: h.document)
     out = io.StringIO()
     w = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
     w.writeheader()
@@ -114,7 +120,8 @@ def _bibtex_escape(value: str) -> str:
     return re.sub(r"([&%$#_])", r"\\\1", value)
 
 
-def to_bibtex(documents: list[Document]) -> str:
+def to_bibtex(documents: list[Document], sensitivities: list[str] | None = None) -> str:
+    documents = _only(documents, sensitivities)
     lib = bibtexparser.Library()
     taken: set[str] = set()
     for d in documents:
@@ -143,7 +150,8 @@ def to_bibtex(documents: list[Document]) -> str:
     return bibtexparser.write_string(lib)
 
 
-def to_ris(documents: list[Document]) -> str:
+def to_ris(documents: list[Document], sensitivities: list[str] | None = None) -> str:
+    documents = _only(documents, sensitivities)
     entries = []
     for d in documents:
         e: dict = {

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import http.client
+import ipaddress
 import re
+import socket
+import time
 import unicodedata
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from kb.ids import normalise_doi
 
 MAX_BYTES = 10 * 1024 * 1024
-TIMEOUT = 20.0
+TIMEOUT = 20.0  # seconds for the whole fetch, redirects and body included
+MAX_REDIRECTS = 5
 USER_AGENT = "vru-kb-scanner/0.1 (+https://github.com/)"
 
 # Query parameters that only say how a reader arrived; the same page with or without them is one item.
@@ -46,28 +49,143 @@ class Entry:
     authors: list[str] = field(default_factory=list)
 
 
-def fetch(url: str, max_bytes: int = MAX_BYTES, timeout: float = TIMEOUT) -> Fetched:
-    """GET a http(s) URL, refusing bodies over `max_bytes` without reading them whole."""
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise FeedError(f"{url}: only http and https URLs can be fetched")
-    req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+class LinkRefused(FeedError):
+    """A link the fetch policy does not allow; nothing was requested from it."""
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """Where a feed's item links may be fetched from: the feed's own origin, or the hosts listed for its source.
+
+    Any other host is refused, and so is any address that is not public (loopback, private, link-local, cloud
+    metadata, ...) unless `allow_private`. The check runs on the resolved address of every connection, so a
+    redirect or a DNS name pointing inside cannot slip past it. The feed's own origin is trusted as configured.
+    """
+
+    origin: tuple[str, str, int]  # the feed URL's (scheme, host, port)
+    hosts: frozenset[str] = frozenset()
+    allow_private: bool = False
+
+    @classmethod
+    def for_feed(cls, feed_url: str, fetch_hosts: list[str] | None = None, allow_private: bool = False) -> FetchPolicy:
+        hosts = frozenset(h.strip().lower().rstrip(".") for h in fetch_hosts or [])
+        return cls(_origin(feed_url), hosts, allow_private)
+
+    def is_own_origin(self, url: str) -> bool:
+        return _origin(url) == self.origin
+
+    def check_url(self, url: str) -> None:
+        """Refuse a URL whose host is neither the feed's origin nor listed in fetch_hosts."""
+        if self.is_own_origin(url):
+            return
+        host = (urlsplit(url).hostname or "").lower().rstrip(".")
+        if host not in self.hosts:
+            raise LinkRefused(
+                f"{url}: host {host or '(none)'} is not the feed's own origin nor in this source's fetch_hosts "
+                "in kb.toml; add it there if the feed's links should be fetched from it"
+            )
+
+    def check_address(self, url: str, address: str) -> None:
+        """Refuse a non-public address for anything but the feed's own origin, unless allow_private."""
+        if self.allow_private or self.is_own_origin(url):
+            return
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if ip.version == 6 and ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        if not ip.is_global or ip.is_multicast:
+            raise LinkRefused(
+                f"{url}: resolves to {ip}, a loopback, private, link-local or reserved address; refused "
+                "(set allow_private = true for this source in kb.toml only if that host is meant to be internal)"
+            )
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            declared = resp.headers.get("Content-Length")
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower().rstrip("."), port or {"http": 80, "https": 443}.get(scheme, 0)
+
+
+def _connect(url: str, policy: FetchPolicy | None, timeout: float):
+    """A `_create_connection` for http.client that checks every resolved address against the policy first."""
+
+    def create_connection(address, conn_timeout=None, source_address=None):
+        host, port = address
+        last: OSError | None = None
+        for family, kind, proto, _, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+            if policy is not None:
+                policy.check_address(url, sockaddr[0])
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(timeout)
+                sock.connect(sockaddr)
+                return sock
+            except OSError as exc:
+                sock.close()
+                last = exc
+        raise last or OSError(f"cannot resolve {host}")
+
+    return create_connection
+
+
+def fetch(url: str, max_bytes: int = MAX_BYTES, timeout: float = TIMEOUT, policy: FetchPolicy | None = None) -> Fetched:
+    """GET a http(s) URL within `timeout` seconds in all, refusing bodies over `max_bytes` without reading them whole.
+
+    With a policy (item links), every hop of a redirect is checked by it before anything is sent there.
+    """
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while True:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise FeedError(f"{url}: only http and https URLs can be fetched")
+        if policy is not None:
+            policy.check_url(url)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise FeedError(f"{url}: no answer within {timeout:.0f} s")
+        cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        conn = cls(parts.hostname, parts.port, timeout=left)
+        conn._create_connection = _connect(url, policy, left)
+        try:
+            conn.request(
+                "GET",
+                urlunsplit(("", "", parts.path or "/", parts.query, "")),
+                headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity", "Connection": "close"},
+            )
+            resp = conn.getresponse()
+            location = resp.getheader("Location")
+            if resp.status in (301, 302, 303, 307, 308) and location:
+                seen += 1
+                if seen > MAX_REDIRECTS:
+                    raise FeedError(f"{url}: more than {MAX_REDIRECTS} redirects")
+                url = urljoin(url, location)
+                continue
+            if resp.status >= 400:
+                raise FeedError(f"{url}: HTTP {resp.status} {resp.reason}")
+            declared = resp.getheader("Content-Length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
                 raise FeedError(f"{url}: response is {int(declared):,} bytes, over the {max_bytes:,}-byte limit")
-            body = resp.read(max_bytes + 1)
-            if len(body) > max_bytes:
-                raise FeedError(f"{url}: response is over the {max_bytes:,}-byte limit; refusing to read it")
-            return Fetched(resp.geturl(), resp.headers.get_content_type(), body)
-    except urllib.error.HTTPError as exc:
-        raise FeedError(f"{url}: HTTP {exc.code} {exc.reason}") from None
-    except urllib.error.URLError as exc:
-        raise FeedError(f"{url}: cannot connect ({exc.reason})") from None
-    except TimeoutError:
-        raise FeedError(f"{url}: no answer within {timeout:.0f} s") from None
-    except OSError as exc:
-        raise FeedError(f"{url}: connection failed ({exc})") from None
+            body = bytearray()
+            while chunk := resp.read1(65536):
+                body += chunk
+                if len(body) > max_bytes:
+                    raise FeedError(f"{url}: response is over the {max_bytes:,}-byte limit; refusing to read it")
+                if time.monotonic() > deadline:
+                    raise FeedError(f"{url}: not fully received within {timeout:.0f} s")
+            content_type = (resp.getheader("Content-Type") or "application/octet-stream").split(";")[0].strip()
+            return Fetched(url, content_type.lower(), bytes(body))
+        except FeedError:
+            raise
+        except TimeoutError:
+            raise FeedError(f"{url}: no answer within {timeout:.0f} s") from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise FeedError(f"{url}: cannot connect ({exc or type(exc).__name__})") from None
+        finally:
+            conn.close()
 
 
 def check_xml(body: bytes, url: str) -> None:

@@ -45,9 +45,30 @@ def subject_for(digest: Digest, period: str) -> str:
     return f"Knowledge Hub digest ({digest.list_name}), {period}: {what}"
 
 
+ONE_CLICK_PATH = "/unsubscribe"
+# `kb app` runs the one-click server (kb/unsubscribe.py) on Streamlit's port + 1 unless told otherwise.
+ONE_CLICK_PORT_OFFSET = 1
+
+
 def unsubscribe_url(settings: Settings, list_name: str, token: str) -> str:
     """The app's home page with the token in the query: Streamlit serves pages, not a route like `/unsubscribe`."""
     return f"{settings.public_url.rstrip('/')}/?{urlencode({'unsubscribe': token, 'list': list_name})}"
+
+
+def one_click_url(settings: Settings, list_name: str, token: str) -> str:
+    """List-Unsubscribe's web URL (RFC 8058): the one-click server `kb app` runs, as reached from outside.
+
+    `[app] unsubscribe_url` when set. Else: a public URL with its own port is Streamlit itself, so the server is
+    on the next port; one without (a proxy) is expected to route ONE_CLICK_PATH to it (docs/operations.md).
+    """
+    base = settings.app.unsubscribe_url
+    if not base:
+        parts = urlsplit(settings.public_url)
+        if parts.port:
+            base = f"{parts.scheme}://{parts.hostname}:{parts.port + ONE_CLICK_PORT_OFFSET}{ONE_CLICK_PATH}"
+        else:
+            base = settings.public_url.rstrip("/") + ONE_CLICK_PATH
+    return f"{base.rstrip('/')}?{urlencode({'list': list_name, 'token': token})}"
 
 
 def render(digest: Digest, subject: str, public_url: str, unsubscribe: str | None = None) -> tuple[str, str]:
@@ -71,7 +92,7 @@ def build_message(digest: Digest, period: str, recipient: str, token: str, setti
     msg["Message-ID"] = make_msgid(domain=sender_addr.rsplit("@", 1)[-1])
     msg["List-Id"] = f"{digest.list_name} <{quote(digest.list_name, safe='')}.{sender_addr.rsplit('@', 1)[-1]}>"
     mailto = f"mailto:{sender_addr}?subject={quote(f'unsubscribe {digest.list_name} {token}')}"
-    msg["List-Unsubscribe"] = f"<{mailto}>, <{link}>"
+    msg["List-Unsubscribe"] = f"<{mailto}>, <{one_click_url(settings, digest.list_name, token)}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
@@ -95,7 +116,7 @@ class SmtpConnection:
                 if cfg.security == "starttls":
                     client.starttls(context=ssl.create_default_context())
             if cfg.user:
-                client.login(cfg.user, cfg.password or "")
+                client.login(cfg.user, cfg.password.reveal() if cfg.password else "")
         except (OSError, smtplib.SMTPException) as exc:
             raise MailError(
                 f"cannot send through SMTP {cfg.host}:{cfg.port} ({cfg.security}): {exc or type(exc).__name__}; "

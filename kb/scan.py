@@ -13,7 +13,17 @@ import yaml
 
 from kb.catalogue import now_iso
 from kb.config import Source
-from kb.feeds import Entry, FeedError, canonical_url, fetch, html_to_text, parse_feed, title_key
+from kb.feeds import (
+    Entry,
+    FeedError,
+    FetchPolicy,
+    LinkRefused,
+    canonical_url,
+    fetch,
+    html_to_text,
+    parse_feed,
+    title_key,
+)
 from kb.store import KnowledgeBase
 from kb.tracking import ensure_schema, note_documents, record_scan_status
 
@@ -36,6 +46,7 @@ class ItemReport:
     how: str | None = None  # pdf | page | summary | folder
     doc_ids: list[str] = field(default_factory=list)
     reason: str | None = None
+    link_refused: bool = False  # the fetch policy refused the item's link (kb.feeds.FetchPolicy); nothing was fetched
 
 
 @dataclass
@@ -67,6 +78,7 @@ class ScanReport:
                     "new": s.count("new"),
                     "duplicates": s.count("duplicate"),
                     "failed_items": s.count("failed"),
+                    "refused_links": sum(1 for i in s.items if i.link_refused),
                 }
                 for s in self.sources
             ],
@@ -172,6 +184,8 @@ class Scanner:
             return sr
         folder = self.scans_dir / _slug(source.name)
         folder.mkdir(parents=True, exist_ok=True)
+        # The feed URL is the admin's; what its items link to is the feed author's, so it is held to the policy.
+        policy = FetchPolicy.for_feed(source.feed, source.fetch_hosts, source.allow_private)
 
         pending: list[_Pending] = []
         seen_now: dict[str, _Pending] = {}
@@ -194,7 +208,8 @@ class Scanner:
                 continue
             item = ItemReport(entry.title, "new", url=entry.link)
             sr.items.append(item)
-            path, item.how, item.reason = self._materialise(entry, folder)
+            path, item.how, item.reason = self._materialise(entry, folder, policy)
+            item.link_refused = bool(item.reason and item.reason.startswith("link refused"))
             p = _Pending(entry, keys, path, item.how, item)
             pending.append(p)
             for k in keys:
@@ -221,14 +236,16 @@ class Scanner:
         with self.cat.transaction() as c:
             c.executemany("INSERT OR IGNORE INTO scan_keys(key, item_id) VALUES (?, ?)", [(k, item_id) for k in keys])
 
-    def _materialise(self, entry: Entry, folder: Path) -> tuple[Path, str, str | None]:
+    def _materialise(self, entry: Entry, folder: Path, policy: FetchPolicy) -> tuple[Path, str, str | None]:
         """A file for the pipeline: the linked PDF or page when reachable, else the entry itself."""
         name = hashlib.sha256((canonical_url(entry.link) or entry.title).encode()).hexdigest()[:20]
         page_text = ""
         note = None
         if self.fetch_links and entry.link and entry.link.startswith(("http://", "https://")):
             try:
-                got = fetch(entry.link)
+                got = fetch(entry.link, policy=policy)
+            except LinkRefused as exc:
+                note = f"link refused, feed summary used: {exc}"
             except FeedError as exc:
                 note = f"link not fetched, feed summary used: {exc}"
             else:

@@ -408,11 +408,21 @@ class Searcher:
     def similar(self, chunk_id: str, k: int = 10, filters: Filters | None = None) -> SearchResult:
         """'More like this': passages nearest to a passage's own vector, itself excluded."""
         rid = self.cat.rowids_for_chunk_ids([chunk_id]).get(chunk_id)
-        if rid is None:
+        if rid is None or not self._seed_visible(rid, filters):
+            # A hidden passage is answered like a missing one, so a link cannot probe for it.
             raise SearchError(f"no passage {chunk_id!r} in the knowledge base")
         _, mat = self.cat.vectors_for_rowids(self.kb.embedder.model_id, [rid])
         de = [(r, s) for r, s in self.dense(mat[0], filters or Filters(), k + 1) if r != rid][:k]
         return self._result(f"like {chunk_id}", "dense", [], de, k)
+
+    def _seed_visible(self, rowid: int, filters: Filters | None) -> bool:
+        """Whether the passage 'more like this' starts from may be seen under the filters' sensitivities."""
+        if filters is None or filters.sensitivities is None:
+            return True
+        rows = self.cat.query(
+            "SELECT d.sensitivity FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.rowid = ?", [rowid]
+        )
+        return bool(rows) and rows[0][0] in filters.sensitivities
 
     def fuse(self, bm: list[tuple[int, float]], de: list[tuple[int, float]]) -> dict[int, float]:
         """Weighted sum of each run's scores divided by its best score.

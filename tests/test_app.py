@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -52,9 +53,14 @@ def run_page(name: str, query_params: dict | None = None, session: dict | None =
     return at
 
 
+def plain(markdown: str) -> str:
+    """Text as the reader sees it: app.common.md's backslash escapes and HTML entities undone."""
+    return html.unescape(re.sub(r"\\(.)", r"\1", markdown))
+
+
 def titles(at: AppTest) -> list[str]:
     """Document titles of the search results, best first."""
-    return [m.value[5:] for m in at.markdown if m.value.startswith("#### ")]
+    return [plain(m.value[5:]) for m in at.markdown if m.value.startswith("#### ")]
 
 
 def passages(at: AppTest) -> list[str]:
@@ -158,11 +164,11 @@ def test_what_works_shows_harmful_for_prison_awareness_programmes(corpus_data_di
     use_kb(corpus_data_dir)
     at = run_page("what_works")
     assert "average" in at.info[0].value and "not a guarantee" in at.info[0].value
-    heading = next(m.value for m in at.markdown if m.value.startswith("### Prison awareness programmes"))
+    heading = next(m.value for m in at.markdown if plain(m.value).startswith("### Prison awareness programmes"))
     assert 'class="band band-HARMFUL">HARMFUL<' in heading
     assert any(e.value.startswith("HARMFUL") for e in at.error)
     assert any(w.value.startswith("INSUFFICIENT EVIDENCE") for w in at.warning)
-    card = "\n".join(m.value for m in at.markdown)
+    card = plain("\n".join(m.value for m in at.markdown))
     assert "**Impact:** not published" in card, "a figure that was not published says so"
     assert "21% (violence)" in card, "a percentage comes with its outcome"
 
@@ -171,7 +177,7 @@ def test_what_works_filters_and_compares(corpus_data_dir, use_kb):
     use_kb(corpus_data_dir)
     at = run_page("what_works")
     at.selectbox(key="ww_factor").set_value("prior-offending").run()
-    names = [m.value.split(" &nbsp;")[0][4:] for m in at.markdown if m.value.startswith("### ")]
+    names = [plain(m.value.split(" &nbsp;")[0][4:]) for m in at.markdown if m.value.startswith("### ")]
     assert "Prison awareness programmes" in names and "CCTV" not in names
     at.selectbox(key="ww_factor").set_value("any").run()
     at.multiselect(key="ww_compare").set_value(["mentoring", "prison-awareness-programmes"]).run()
@@ -225,7 +231,13 @@ Attendance rose and no participant was excluded during the pilot year.
 """
 
 
+def _single_user(data_dir: Path) -> None:
+    """A single-user desktop: the explicit opt-out of sign-in that lets the one user upload and remove."""
+    (data_dir / "kb.toml").write_text("[app]\nsingle_user = true\n", encoding="utf-8")
+
+
 def test_upload_through_the_library_then_find_it_by_search(corpus_kb_copy, use_kb):
+    _single_user(corpus_kb_copy)
     use_kb(corpus_kb_copy)
     at = run_page("library")
     n_before = len(at.dataframe[0].value)
@@ -235,8 +247,10 @@ def test_upload_through_the_library_then_find_it_by_search(corpus_kb_copy, use_k
     at.selectbox(key="upload_type").set_value("evaluation")
     at.button(key="ingest_go").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any(s.value.startswith("uploads/quokka pilot.md: ok") for s in at.success), [s.value for s in at.success]
-    assert any(e.value.startswith("uploads/broken.pdf: failed") for e in at.error)
+    assert any(plain(s.value).startswith("uploads/quokka pilot.md: ok") for s in at.success), [
+        s.value for s in at.success
+    ]
+    assert any(plain(e.value).startswith("uploads/broken.pdf: failed") for e in at.error)
     assert len(at.dataframe[0].value) == n_before + 1
     failed = at.dataframe[1].value
     assert failed["file"].tolist() == ["uploads/broken.pdf"] and failed["reason"][0]
@@ -252,6 +266,7 @@ def test_upload_through_the_library_then_find_it_by_search(corpus_kb_copy, use_k
 
 
 def test_remove_a_document_from_the_library(corpus_kb_copy, use_kb):
+    _single_user(corpus_kb_copy)
     use_kb(corpus_kb_copy)
     at = run_page("library")
     docs = at.dataframe[0].value
@@ -285,10 +300,7 @@ password_hash = "{hash_password("outside", **fast)}"
 """,
         encoding="utf-8",
     )
-    kb = open_kb(data_dir)
-    with kb.catalogue.transaction() as c:
-        c.execute("UPDATE documents SET sensitivity = 'official-sensitive' WHERE doc_type = 'strategy'")
-    kb.close()
+    _mark_strategy_sensitive(data_dir)
 
 
 def _sign_in(at: AppTest, user: str, password: str) -> AppTest:
@@ -330,12 +342,86 @@ def test_sensitive_documents_are_hidden_unless_signed_in_as_internal(corpus_kb_c
     assert metric(run_page("map", session=internal), "Tagged passages counted") == all_map
 
 
+def test_organisation_sign_in_offers_st_login_and_hides_sensitive_until_then(corpus_kb_copy, use_kb):
+    _mark_strategy_sensitive(corpus_kb_copy)
+    (corpus_kb_copy / "kb.toml").write_text(
+        '[auth.oidc]\nprovider = "microsoft"\nlabel = "Sign in with your council account"\n'
+        'internal_domains = ["westyorks-ca.gov.uk"]\n',
+        encoding="utf-8",
+    )
+    use_kb(corpus_kb_copy, KB_CONFIG=str(corpus_kb_copy / "kb.toml"))
+    at = run_page("home")
+    assert at.sidebar.button(key="sign_in_oidc").label == "Sign in with your council account"
+    assert not at.sidebar.text_input, "no local password form when only the organisation's sign-in is set"
+    assert "sign in as an internal user" in at.sidebar.caption[0].value
+    assert STRATEGY not in run_page("library").dataframe[0].value["title"].tolist()
+
+
 def test_wrong_password_is_refused(corpus_kb_copy, use_kb):
     _configure_sign_in(corpus_kb_copy)
     use_kb(corpus_kb_copy)
     at = _sign_in(run_page("home"), "analyst", "wrong")
     assert at.sidebar.error[0].value == "Unknown user name or wrong password."
     assert "viewer" not in at.session_state
+
+
+def _mark_strategy_sensitive(data_dir: Path) -> None:
+    kb = open_kb(data_dir)
+    with kb.catalogue.transaction() as c:
+        c.execute("UPDATE documents SET sensitivity = 'official-sensitive' WHERE doc_type = 'strategy'")
+    kb.close()
+
+
+def test_with_no_sign_in_configured_sensitive_documents_are_hidden_and_no_one_manages(corpus_kb_copy, use_kb):
+    use_kb(corpus_kb_copy)
+    all_documents = metric(run_page("home"), "Documents")
+    _mark_strategy_sensitive(corpus_kb_copy)
+    home = run_page("home")
+    assert metric(home, "Documents") == all_documents - 1
+    note = home.sidebar.warning[0].value
+    assert (
+        note.startswith("1 official-sensitive document is hidden.") and "[[auth.users]]" in note and "kb.toml" in note
+    )
+    query = "West Yorkshire strategy for change priorities"
+    assert STRATEGY not in titles(run_page("search", {"q": query}))
+    library = run_page("library")
+    assert STRATEGY not in library.dataframe[0].value["title"].tolist()
+    assert "sign-in is not configured" in library.info[-1].value
+    assert not library.get("file_uploader") and not library.button, "no upload or removal without an internal sign-in"
+    # Even a viewer claiming the internal role cannot upload when the app has no way to sign in; the one
+    # opt-out is single_user in kb.toml, which shows everything to the one user of this desktop.
+    _single_user(corpus_kb_copy)
+    use_kb(corpus_kb_copy, KB_CONFIG=str(corpus_kb_copy / "kb.toml"))
+    desktop = run_page("home")
+    assert metric(desktop, "Documents") == all_documents
+    assert "Single-user desktop" in desktop.sidebar.caption[0].value
+    assert run_page("library").get("file_uploader")
+
+
+def test_feed_titles_are_shown_as_text_not_markdown(corpus_kb_copy, use_kb, tmp_path):
+    from ingest.pipeline import Ingestor
+
+    hostile = "Knife [click me](http://evil.example/x) <img src=x onerror=alert(1)> **loud** :red[alarm]"
+    note = tmp_path / "hostile.md"
+    note.write_text(
+        f"---\ntitle: {hostile!r}\npublisher: '[publisher](http://evil.example/p)'\n---\n\n"
+        "Knife crime in Huddersfield fell after a schools programme run by youth workers.\n",
+        encoding="utf-8",
+    )
+    kb = open_kb(corpus_kb_copy)
+    assert not Ingestor(kb).run([note]).failed
+    kb.close()
+    use_kb(corpus_kb_copy)
+    at = run_page("search", {"q": "knife crime Huddersfield schools programme"})
+    assert hostile in titles(at), "the title reads exactly as written"
+    # Markdown text (headings, captions) is escaped; passages and citations sit in HTML blocks, where Markdown is
+    # not parsed at all and HTML escaping is what counts (the browser test checks no link is drawn).
+    markdown = [m.value for m in at.markdown if not m.value.startswith(("<div", "<style"))]
+    shown = "\n".join(markdown + [c.value for c in at.caption])
+    assert "](http://evil.example" not in shown and "<img" not in shown and "**loud**" not in shown
+    assert "\\[click me\\]\\(http://evil\\.example/x\\)" in shown
+    blocks = "\n".join(m.value for m in at.markdown if m.value.startswith("<div"))
+    assert "&lt;img src=x" in blocks and "<img" not in blocks
 
 
 # -- links from the digest email -------------------------------------------------------------------
@@ -515,10 +601,13 @@ def test_app_and_kb_ingest_at_the_same_time_with_a_chroma_server(tmp_path, use_k
     assert "Running `kb ingest` while the app is open" not in [e.label for e in run_page("library").expander]
 
 
-def test_kb_app_serves_the_app_on_the_given_port(tmp_path):
-    port = free_port()
+def test_kb_app_serves_the_app_and_the_unsubscribe_server_and_stops_both(tmp_path):
+    import urllib.error
+    import urllib.request
+
+    port, one_click = free_port(), free_port()
     proc = subprocess.Popen(
-        [str(KB_BIN), "app", "--port", str(port), "--address", "127.0.0.1"],
+        [str(KB_BIN), "app", "--port", str(port), "--address", "127.0.0.1", "--unsubscribe-port", str(one_click)],
         env=kb_env(tmp_path / "kb"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -526,6 +615,27 @@ def test_kb_app_serves_the_app_on_the_given_port(tmp_path):
     )
     try:
         assert wait_for_http(f"http://127.0.0.1:{port}/_stcore/health", proc, "kb app") == b"ok"
+        with pytest.raises(urllib.error.HTTPError) as err:  # no such subscriber: answered, and refused
+            urllib.request.urlopen(
+                urllib.request.Request(
+                    f"http://127.0.0.1:{one_click}/unsubscribe?list=partners&token=nobody-has-this-token",
+                    data=b"List-Unsubscribe=One-Click",
+                ),
+                timeout=10,
+            )
+        assert err.value.code == 400
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    assert proc.returncode == 0 or proc.returncode < 0
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{one_click}/unsubscribe?list=x&token=y", timeout=2)
+
+
+def test_kb_app_single_user_refuses_any_address_but_loopback(tmp_path):
+    data = tmp_path / "kb"
+    data.mkdir()
+    _single_user(data)
+    out = run_kb(data, "app", "--address", "0.0.0.0", "--port", str(free_port()), timeout=60)
+    assert out.returncode == 2
+    assert "single_user = true" in out.stderr and "--address 127.0.0.1" in out.stderr

@@ -206,11 +206,14 @@ def test_send_email_parts_headers_sensitivity_and_once_per_week(data):
             assert msg.is_multipart() and msg.get_content_type() == "multipart/alternative"
             unsub = msg["List-Unsubscribe"]
             assert re.search(r"<mailto:hub@example\.org\?subject=[^>]+>", unsub)
-            link = re.search(r"<(https://hub\.example\.org/\?unsubscribe=[^>]+)>", unsub).group(1)
+            # The header's web URL is the one-click server `kb app` runs (behind the proxy: public URL + path).
+            one_click = re.search(r"<(https://hub\.example\.org/unsubscribe\?[^>]+)>", unsub).group(1)
             assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
             list_name = "hub" if rcpt == "analyst@vru.example" else "partners"
-            assert re.fullmatch(rf"https://hub\.example\.org/\?unsubscribe=[\w-]+&list={list_name}", link)
-            tokens.add(re.search(r"\?unsubscribe=([\w-]+)", link).group(1))
+            token = re.fullmatch(rf"https://hub\.example\.org/unsubscribe\?list={list_name}&token=([\w-]+)", one_click)
+            tokens.add(token.group(1))
+            # The link in the email body keeps the app's confirm page.
+            link = f"https://hub.example.org/?unsubscribe={token.group(1)}&list={list_name}"
             assert link.replace("&", "&amp;") in html and link in text
             assert "Priority 1: Individual" in text and "Priority 1: Individual" in html
             assert "A&amp;E navigators" in html and "Toolkit changes" in text
@@ -254,6 +257,52 @@ def test_failed_send_is_not_recorded_and_is_retried_once(data):
         ctl.stop()
 
 
+def test_a_retry_re_reads_every_item_reclassified_or_removed_ones_never_go(data):
+    # The first try fails (no SMTP server); before the retry one item is reclassified official-sensitive and
+    # another removed. The retry is the same period's digest, but each item is read again at send time.
+    from kbfixtures import kb_env
+
+    from kb.config import load_settings
+    from kb.dispatch import Dispatcher
+
+    port = free_port()
+    write_config(data, port)
+    settings = load_settings(data, env=kb_env(data))
+    partners = settings.mailing_list("partners")
+    now = datetime.now(UTC)
+    reclassified, removed = (
+        "Drug treatment and violence among young adults",
+        "Family conflict, domestic abuse and later violence",
+    )
+    kb = open_kb(data)
+    try:
+        first = Dispatcher(kb, settings).send_list(partners, now)
+        assert first.status == "failed" and first.n_items == 4
+        stored = kb.catalogue.query("SELECT payload FROM digest_sends WHERE list_name = 'partners'")[0][0]
+        assert reclassified in stored and removed in stored, "the first try composed both"
+        ids = {d.title: d.doc_id for d in kb.catalogue.documents()}
+        with kb.catalogue.transaction() as c:
+            c.execute("UPDATE documents SET sensitivity = 'official-sensitive' WHERE doc_id = ?", (ids[reclassified],))
+        kb.remove(ids[removed])
+
+        ctl, sink = start_smtp(port)
+        try:
+            retry = Dispatcher(kb, settings).send_list(partners, now)
+        finally:
+            ctl.stop()
+        assert retry.status == "sent" and retry.n_items == 2, retry
+        assert sorted(m["To"] for m in sink.messages) == ["a@partner.example", "b@partner.example"]
+        for msg in sink.messages:
+            text, html = _parts(msg)
+            for title in (reclassified, removed):
+                assert title not in text and title not in html
+            assert "Substance misuse bulletin" in text, "the items that still fit are sent"
+        sent = {r[0] for r in kb.catalogue.query("SELECT doc_id FROM digest_items WHERE list_name = 'partners'")}
+        assert ids[reclassified] not in sent and ids[removed] not in sent, "what was dropped is not marked sent"
+    finally:
+        kb.close()
+
+
 @contextmanager
 def sending(data: Path):
     """A running SMTP sink, the knowledge base and its settings, for sends driven from the test itself."""
@@ -281,7 +330,7 @@ def test_next_week_only_new_items_toolkit_band_change_and_unsubscribe(data, tmp_
     with sending(data) as (kb, settings, sink):
         partners = settings.mailing_list("partners")
         assert Dispatcher(kb, settings).send_list(partners, now).status == "sent"
-        token = re.search(r"/\?unsubscribe=([\w-]+)", sink.messages[0]["List-Unsubscribe"]).group(1)
+        token = re.search(r"[?&]token=([\w-]+)", sink.messages[0]["List-Unsubscribe"]).group(1)
         first_to = sink.messages[0]["To"]
         assert unsubscribe(kb, "partners", token) == first_to
 
@@ -356,3 +405,30 @@ def test_document_first_seen_in_the_second_of_the_last_send_is_still_sent(data, 
         out = Dispatcher(kb, settings).send_list(partners, now + timedelta(days=7))
         assert out.status == "sent" and out.n_items == 1
         assert "Knife carrying in the night-time economy" in _parts(sink.messages[-1])[0]
+
+
+def test_smtp_password_never_in_kb_toml_reprs_or_logs(tmp_path):
+    from kb.config import ConfigError, Secret, load_settings
+
+    data = tmp_path / "kb"
+    data.mkdir()
+    (data / "kb.toml").write_text('[smtp]\nuser = "hub"\npassword = "hunter2"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"smtp\.password holds a secret.*KB_SMTP_PASSWORD.*chmod 600"):
+        load_settings(data, env={})
+    out = run_kb(data, "digest", "preview")
+    assert out.returncode == 2 and "holds a secret" in out.stderr and "hunter2" not in out.stderr + out.stdout
+
+    secret_file = tmp_path / "smtp-password"
+    secret_file.write_text("s3cret-from-file\n", encoding="utf-8")
+    secret_file.chmod(0o644)
+    (data / "kb.toml").write_text(f'[smtp]\nuser = "hub"\npassword_file = "{secret_file}"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="chmod 600"):
+        load_settings(data, env={})
+    secret_file.chmod(0o600)
+    settings = load_settings(data, env={})
+    assert settings.smtp.password == Secret("s3cret-from-file")
+    assert settings.smtp.password.reveal() == "s3cret-from-file"
+    from_env = load_settings(data, env={"KB_SMTP_PASSWORD": "env-secret"})
+    assert from_env.smtp.password.reveal() == "env-secret", "the environment overrides the file"
+    for shown in (repr(settings), str(settings.smtp), json.dumps({"s": settings.smtp.password}, default=str)):
+        assert "s3cret" not in shown

@@ -8,10 +8,14 @@ import streamlit as st
 
 from app.common import (
     SERVER_MODE_HELP,
+    audience,
     embedded_store_error,
     factor_label,
+    md,
     page,
     priority_label,
+    record,
+    safe_link,
     tag_chips,
     viewer,
     visible_sensitivities,
@@ -193,25 +197,56 @@ groups = result.groups
 st.caption(f"{len(result.hits)} passages from {len(groups)} documents · {result.mode} search")
 
 docs = documents_of(result.hits)
+record(res, "view", docs, "app: Search")
+
+
+def _export(fmt: str, make):
+    # Built when the button is pressed, so the audit trail records exports, not page views; that runs outside
+    # this script, so who is exporting is read now.
+    actor = audience(res).name
+
+    def build() -> str:
+        record(res, "export", docs, f"app: Search, {fmt} download", actor=actor)
+        return make()
+
+    return build
+
+
 e1, e2, e3, _ = st.columns([1, 1, 1, 3])
-e1.download_button("Export CSV", to_csv(result.hits), "search-results.csv", "text/csv", key="export_csv")
-e2.download_button("Export BibTeX", to_bibtex(docs), "search-results.bib", "application/x-bibtex", key="export_bib")
+e1.download_button(
+    "Export CSV",
+    _export("CSV", lambda: to_csv(result.hits, filters.sensitivities)),
+    "search-results.csv",
+    "text/csv",
+    key="export_csv",
+)
+e2.download_button(
+    "Export BibTeX",
+    _export("BibTeX", lambda: to_bibtex(docs, filters.sensitivities)),
+    "search-results.bib",
+    "application/x-bibtex",
+    key="export_bib",
+)
 e3.download_button(
-    "Export RIS", to_ris(docs), "search-results.ris", "application/x-research-info-systems", key="export_ris"
+    "Export RIS",
+    _export("RIS", lambda: to_ris(docs, filters.sensitivities)),
+    "search-results.ris",
+    "application/x-research-info-systems",
+    key="export_ris",
 )
 
 for g in groups:
     d = g.document
     with st.container(border=True, key=f"doc_{d.doc_id}"):
-        meta = [d.doc_type.replace("_", " "), str(d.year) if d.year else "n.d."]
+        meta = [md(d.doc_type.replace("_", " ")), str(d.year) if d.year else "n.d."]
         if d.study_design:
-            meta.append(d.study_design.replace("_", " "))
+            meta.append(md(d.study_design.replace("_", " ")))
         if d.publisher:
-            meta.append(d.publisher)
+            meta.append(md(d.publisher))
         if d.sensitivity != "official":
             meta.append(f"**{d.sensitivity.upper()}**")
-        st.markdown(f"#### {html.escape(d.title)}")
-        link = f" · [source]({d.url})" if d.url and d.url.startswith(("http://", "https://")) else ""
+        st.markdown(f"#### {md(d.title)}")
+        link = f" · [source]({safe_link(d.url)})" if safe_link(d.url) else ""
         st.caption(" · ".join(meta) + link)
         for h in g.hits:
             text = highlight(h.chunk.text, "" if like else query).replace("\n", "<br>")

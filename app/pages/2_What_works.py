@@ -6,7 +6,7 @@ import html
 
 import streamlit as st
 
-from app.common import band_badge, factor_label, page, priority_label, visible_sensitivities
+from app.common import band_badge, factor_label, md, page, priority_label, record, safe_link, visible_sensitivities
 from kb.toolkit import (
     COMPARE_MAX,
     COMPARE_MIN,
@@ -92,9 +92,7 @@ for e in entries:
     with st.container(border=True, key=f"card_{e.slug}"):
         left, right = st.columns([3, 2], gap="large")
         with left:
-            st.markdown(
-                f"### {html.escape(e.approach)} &nbsp; {band_badge(e.impact_band, d['band'])}", unsafe_allow_html=True
-            )
+            st.markdown(f"### {md(e.approach)} &nbsp; {band_badge(e.impact_band, d['band'])}", unsafe_allow_html=True)
             if e.impact_band == HARMFUL:
                 st.error(
                     "HARMFUL: the evidence suggests this approach can make things worse. "
@@ -106,28 +104,29 @@ for e in entries:
                     "not the same as evidence that it does not."
                 )
             st.markdown(
-                f"**Impact:** {html.escape(d['impact'])}  \n"
-                f"**Confidence:** {html.escape(d['confidence'])}  \n"
-                f"**Cost:** {html.escape(d['cost'])}  \n"
-                f"**Other outcomes:** {html.escape(d['other_outcomes'])}"
+                f"**Impact:** {md(d['impact'])}  \n"
+                f"**Confidence:** {md(d['confidence'])}  \n"
+                f"**Cost:** {md(d['cost'])}  \n"
+                f"**Other outcomes:** {md(d['other_outcomes'])}"
             )
             facts = []
             if e.prevention_types:
-                facts.append("Prevention: " + ", ".join(e.prevention_types))
+                facts.append("Prevention: " + md(", ".join(e.prevention_types)))
             if e.settings:
-                facts.append("Settings: " + ", ".join(e.settings))
+                facts.append("Settings: " + md(", ".join(e.settings)))
             if facts:
                 st.caption(" · ".join(facts))
-            source = e.source_urls[0] if e.source_urls else None
+            source = safe_link(e.source_urls[0]) if e.source_urls else None
             retrieved = e.date_retrieved or "not published"
             st.caption(
                 (f"[Source]({source})" if source else "Source: not published")
                 + f" · retrieved {retrieved}"
-                + (f" · {html.escape(e.notes)}" if e.notes else "")
+                + (f" · {md(e.notes)}" if e.notes else "")
             )
         with right:
             st.markdown("**Local evidence**")
             hits = local_evidence(res.kb, e, k=3, sensitivities=sens, searcher=res.searcher)
+            record(res, "view", [h.document for h in hits], f"app: What works, local evidence for {e.slug}")
             if not hits:
                 st.caption("No local document discusses this approach by name yet.")
             for h in hits:

@@ -7,7 +7,7 @@ import html
 import altair as alt
 import streamlit as st
 
-from app.common import band_badge, page, visible_sensitivities
+from app.common import band_badge, md, page, record, visible_sensitivities
 from kb.evidence_map import build_map
 from kb.search import cite
 
@@ -109,11 +109,11 @@ cell = next(r for r in emap.rows if r.factor == factor).cells[column]
 
 if cell.band:
     st.markdown(
-        f"Strongest toolkit band here: {band_badge(cell.band)} — {html.escape(cell.best_approach or '')}",
+        f"Strongest toolkit band here: {band_badge(cell.band)} — {md(cell.best_approach or '')}",
         unsafe_allow_html=True,
     )
 if cell.harmful:
-    st.error("HARMFUL approaches linked here: " + ", ".join(cell.harmful))
+    st.error("HARMFUL approaches linked here: " + md(", ".join(cell.harmful)))
 if not cell.passages:
     st.warning(
         f"No passages yet on {row_label[factor]} under {col_label[column]}: a gap in the evidence."
@@ -128,17 +128,19 @@ st.caption(
     + (f"; the first {len(cell.chunk_ids)} are shown" if cell.passages > len(cell.chunk_ids) else "")
 )
 st.markdown("**Documents**")
-for doc_id in cell.doc_ids:
-    d = cat.get_document(doc_id)
-    if d is not None:
-        st.markdown(f"- {html.escape(d.title)} ({d.year or 'n.d.'}, {d.doc_type.replace('_', ' ')})")
+# The cell was counted for this viewer's sensitivities; each document is checked again as it is drawn.
+allowed = visible_sensitivities(res)
+cell_docs = [d for d in (cat.get_document(i) for i in cell.doc_ids) if d is not None and d.sensitivity in allowed]
+record(res, "view", cell_docs, f"app: Evidence map, cell {factor} x {column}")
+for d in cell_docs:
+    st.markdown(f"- {md(d.title)} ({d.year or 'n.d.'}, {md(d.doc_type.replace('_', ' '))})")
 st.markdown("**Passages**")
 rowids = cat.rowids_for_chunk_ids(cell.chunk_ids)
 chunks = cat.get_chunks(list(rowids.values()))
 for chunk_id in cell.chunk_ids:
     ch = chunks.get(rowids.get(chunk_id, -1))
     d = cat.get_document(ch.doc_id) if ch else None
-    if ch is None or d is None:
+    if ch is None or d is None or d.sensitivity not in allowed:
         continue
     st.markdown(
         f'<div class="citation kb-citation">{html.escape(cite(d, ch))}</div>'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.common import SERVER_MODE_HELP, embedded_store_error, page, short_path, viewer, visible_sensitivities
+from app.common import SERVER_MODE_HELP, embedded_store_error, md, page, short_path, viewer, visible_sensitivities
 from ingest.pipeline import Ingestor
 from ingest.sources import READERS
 from kb.library import (
@@ -31,7 +31,7 @@ def _remove(doc_id: str, title: str) -> None:
     # A callback, so the list below is drawn after the removal and the confirmation box resets.
     n = remove_document(res.kb, doc_id)
     st.session_state["remove_confirm"] = False
-    st.session_state["removed"] = f"Removed “{title}” ({n} passages)."
+    st.session_state["removed"] = f"Removed “{md(title)}” ({n} passages)."
 
 
 st.title("Library")
@@ -66,7 +66,10 @@ st.dataframe(
 )
 
 if not may_manage:
-    st.info("Sign in as an internal user to upload or remove documents.")
+    st.info(
+        "Sign in as an internal user to upload or remove documents"
+        + ("." if res.auth.enabled else ": sign-in is not configured yet (see the sidebar).")
+    )
     st.stop()
 
 st.subheader("Add documents")
@@ -85,7 +88,7 @@ if st.button("Ingest", key="ingest_go", type="primary", disabled=not uploads):
         try:
             paths.append(save_upload(res.settings, f.name, f.getvalue(), READERS))
         except UploadError as exc:
-            st.error(str(exc))
+            st.error(md(str(exc)))
     if paths:
         bar = st.progress(0.0, text="Starting…")
         done: list = []
@@ -117,11 +120,11 @@ if st.button("Ingest", key="ingest_go", type="primary", disabled=not uploads):
         st.rerun()
 
 for r in st.session_state.get("ingest_reports", []):
-    name = short_path(r.path, res)
+    name = md(short_path(r.path, res))
     if r.status == "failed":
-        st.error(f"{name}: failed — {r.reason}")
+        st.error(f"{name}: failed — {md(r.reason)}")
     elif r.status == "no_text":
-        st.warning(f"{name}: {r.reason}")
+        st.warning(f"{name}: {md(r.reason)}")
     else:
         st.success(f"{name}: {r.status}, {r.documents} document(s), {r.passages} passages")
 

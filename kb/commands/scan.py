@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from kb.commands import State, console, emit_json, fail, pass_state
 
@@ -46,17 +47,18 @@ def scan(state: State, only: tuple[str, ...], no_links: bool, as_json: bool, sta
         c = console()
         for s in report.sources:
             if s.status == "failed":
-                c.print(f"[red]failed[/] {s.name} ({s.kind}): {s.error}")
+                c.print(f"[red]failed[/] {escape(s.name)} ({s.kind}): {escape(s.error or '')}")
                 continue
             extra = f", {s.unchanged} unchanged" if s.kind == "folder" else ""
             c.print(
-                f"[green]ok[/] {s.name} ({s.kind}): {s.count('new')} new, {s.count('duplicate')} duplicate, "
+                f"[green]ok[/] {escape(s.name)} ({s.kind}): {s.count('new')} new, {s.count('duplicate')} duplicate, "
                 f"{s.count('failed')} failed{extra}"
             )
             for item in s.items:
                 if item.status != "duplicate":
                     note = f" — {item.reason}" if item.reason else ""
-                    c.print(f"  {item.status:9} {item.how or '':8} {item.title[:80]}{note}")
+                    line = f"  {item.status:9} {item.how or '':8} {item.title[:80]}{note}"
+                    c.print(escape(line), style="yellow" if item.link_refused else None)
     sys.exit(1 if report.failed else 0)
 
 

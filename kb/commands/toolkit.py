@@ -83,6 +83,7 @@ def _short_url(url: str) -> str:
 
 
 def _print(entries, local: dict | None, factor, priority, who_level) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from kb.toolkit import HARMFUL, display
@@ -106,7 +107,7 @@ def _print(entries, local: dict | None, factor, priority, who_level) -> None:
     for e in entries:
         d = display(e)
         t.add_row(
-            e.approach,
+            escape(e.approach),
             f"[{BAND_STYLES.get(e.impact_band, 'dim')}]{d['band']}[/]",
             d["impact"],
             d["confidence"],
@@ -118,10 +119,10 @@ def _print(entries, local: dict | None, factor, priority, who_level) -> None:
     if local is None:
         return
     for e in entries:
-        c.print(f"\n[bold]{e.approach}[/] — national: {display(e)['band']}, {display(e)['impact']}")
+        c.print(f"\n[bold]{escape(e.approach)}[/] — national: {display(e)['band']}, {display(e)['impact']}")
         hits = local[e.slug]
         if not hits:
             c.print("  [dim]No passage in the local documents discusses it.[/]")
         for h in hits:
-            c.print(f"  [cyan]{h.rank}.[/] {h.citation}")
-            c.print(f"     {h.chunk.text[:300]}{'…' if len(h.chunk.text) > 300 else ''}")
+            c.print(f"  [cyan]{h.rank}.[/] {escape(h.citation)}")
+            c.print(f"     {escape(h.chunk.text[:300])}{'…' if len(h.chunk.text) > 300 else ''}")
