@@ -182,7 +182,12 @@ class Ingestor:
         if prev and prev.content_hash == fhash and prev.settings_key == self.settings_key and prev.status != "failed":
             return FileReport(key, "unchanged", documents=len(prev.doc_ids), doc_ids=prev.doc_ids)
         try:
-            result = read_file(path, ReadOptions(doc_type=self.doc_type, sensitivity=self.sensitivity or "official"))
+            options = ReadOptions(
+                doc_type=self.doc_type,
+                sensitivity=self.sensitivity or "official",
+                cache_dir=self.kb.settings.data_dir / "ocr-cache",
+            )
+            result = read_file(path, options)
         except SourceError as exc:
             return self._record_failure(key, fhash, exc.reason)
         except Exception as exc:  # a reader bug must not stop the run; name it so it can be reported
@@ -207,7 +212,7 @@ class Ingestor:
         if self.sensitivity:
             doc.sensitivity = self.sensitivity
         doc.ingested_at = now_iso()
-        if doc.status != "ok":
+        if doc.status not in ("ok", "ocr"):
             return []
         chunks = self.chunker.chunk(doc.doc_id, pd.blocks)
         if not chunks:
@@ -266,7 +271,9 @@ class Ingestor:
         return FileReport(
             key,
             status,
-            reason="no text layer: the file has no extractable text (a scan?); run OCR and ingest the result"
+            reason=next(
+                (p for p in problems if p.startswith("no text layer")), "no text: no text layer, and OCR read none"
+            )
             if status == "no_text"
             else None,
             documents=len(parsed),

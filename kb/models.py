@@ -78,6 +78,16 @@ class ReadResult:
 
 
 @dataclass
+class OcrPage:
+    """What OCR read on one PDF page: text lines (blank line = paragraph end) and its mean word confidence."""
+
+    lines: list[str]
+    confidence: float  # mean of Tesseract's word confidences, 0-100
+    words: int
+    dpi: int
+
+
+@dataclass
 class FactorTag:
     factor: str
     polarity: str  # risk | protective

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,8 @@ class UnsupportedFile(SourceError, ValueError):
 class ReadOptions:
     doc_type: str | None = None  # overrides the reader's guess
     sensitivity: str = "official"
+    cache_dir: Path | None = None  # where slow readers (OCR) keep results by file hash; None: no cache
+    progress: Callable[[str], None] | None = None  # told of each step of a slow read ("OCR page 3 of 40")
 
 
 # Longest suffix first, so `x.toolkit.yaml` is a toolkit entry and not plain YAML.

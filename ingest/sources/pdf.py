@@ -12,7 +12,7 @@ from pathlib import Path
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
 
-from ingest.sources import ReadOptions, SourceError
+from ingest.sources import ReadOptions, SourceError, ocr
 from kb.ids import content_hash, doc_id_for, file_hash, normalise_doi
 from kb.models import Block, Document, ParsedDocument, ReadResult
 
@@ -78,6 +78,7 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
             result.problems.append(f"page {labels[i]}: text could not be extracted ({_first_line(exc)})")
             raw = ""
         pages.append(_normalise(raw).split("\n"))
+    ocr_read = _ocr_empty_pages(path, data, pages, labels, options, result.problems)
     first_page_text = "\n".join(pages[0]) if pages else ""
 
     pages = _strip_running_lines(pages)
@@ -98,6 +99,8 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
         document.title = _sensible_title(title, path) or path.stem
         document.year = _creation_year(metadata)
         document.status = "no_text"
+        if ocr.unavailable():
+            result.problems.append(f"no text layer: {ocr.unavailable()}")
         result.documents.append(ParsedDocument(document=document))
         return result
 
@@ -115,8 +118,53 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
     )
     cue = _YEAR_CUE_RE.search(first_page_text)
     document.year = int(cue.group(1)) if cue else _creation_year(metadata)
+    if ocr_read:
+        document.status = "ocr"
     result.documents.append(ParsedDocument(document=document, blocks=blocks))
     return result
+
+
+def _ocr_empty_pages(
+    path: Path, data: bytes, pages: list[list[str]], labels: list[str], options: ReadOptions, problems: list[str]
+) -> list[int] | None:
+    """OCR the pages that carry an image but no text, in place; the indices of the pages it kept.
+
+    None when no page needed OCR or OCR is not installed (the caller names the remedy).
+    """
+    empty = [i for i, lines in enumerate(pages) if not "".join(lines).strip()]
+    if not empty or ocr.unavailable():
+        return None
+    try:
+        empty = ocr.has_images(data, empty)
+        total = len(empty)
+        progress = options.progress
+        read = ocr.ocr_pages(
+            data,
+            file_hash(data),
+            empty,
+            options.cache_dir,
+            (lambda done, _n, i: progress(f"OCR page {labels[i]} ({done} of {total})")) if progress else None,
+        )
+    except ocr.OcrError as exc:
+        problems.append(f"OCR failed: {exc}")
+        return None
+    kept = []
+    for i, page in read.items():
+        if not page.words:
+            problems.append(f"page {labels[i]}: no text layer and OCR found no words on its image")
+            continue
+        if page.confidence < ocr.MIN_PAGE_CONFIDENCE:
+            problems.append(
+                f"page {labels[i]}: OCR text not kept, mean word confidence {page.confidence:.0f} is below "
+                f"{ocr.MIN_PAGE_CONFIDENCE:.0f}; a cleaner scan (300 dpi, straight) may read"
+            )
+            continue
+        pages[i] = [_normalise(line) for line in page.lines]
+        kept.append(i)
+    if kept:
+        scores = ", ".join(f"p. {labels[i]} {read[i].confidence:.0f}" for i in kept)
+        problems.append(f"OCR text (a scan) on {len(kept)} page(s); mean word confidence {scores}")
+    return kept
 
 
 def _unlock(path: Path, reader: PdfReader) -> None:
