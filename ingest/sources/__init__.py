@@ -41,6 +41,8 @@ READERS: dict[str, str] = {
     ".md": "ingest.sources.text",
     ".markdown": "ingest.sources.text",
     ".bib": "ingest.sources.bibtex",
+    ".docx": "ingest.sources.docx",
+    ".doc": "ingest.sources.docx",  # refused with the remedy ("save as .docx"), not as an unknown type
 }
 
 
