@@ -75,9 +75,7 @@ class Chunker:
 
     def _sentences(self, blocks: list[Block]) -> list[_Sentence]:
         per_block = split_sentences([b.text for b in blocks])
-        flat: list[tuple[str, Block]] = [
-            (s, b) for b, sents in zip(blocks, per_block, strict=True) for s in sents
-        ]
+        flat: list[tuple[str, Block]] = [(s, b) for b, sents in zip(blocks, per_block, strict=True) for s in sents]
         counts = self.count([s for s, _ in flat]) if flat else []
         out: list[_Sentence] = []
         for (text, b), n in zip(flat, counts, strict=True):

@@ -12,7 +12,6 @@ from kbfixtures import run_kb
 
 from ingest.sources import ReadOptions, SourceError, read_file
 
-
 TITLE_LINE = "Serious Violence in Bradford"
 
 
@@ -132,9 +131,8 @@ def test_shared_word_files_read_with_their_headings_as_sections(shared_data):
 def test_shared_small_word_files_ingest(tmp_path, shared_data):
     data = tmp_path / "kb"
     folder = shared_data / "docx"
-    proc = run_kb(
-        data, "ingest", str(folder / "category-level.docx"), str(folder / "phs_offstats_summary_skeleton.docx"), "--json"
-    )
+    files = [str(folder / "category-level.docx"), str(folder / "phs_offstats_summary_skeleton.docx")]
+    proc = run_kb(data, "ingest", *files, "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     files = json.loads(proc.stdout)["files"]
     assert [f["status"] for f in files] == ["ok", "ok"] and all(f["passages"] > 0 for f in files)

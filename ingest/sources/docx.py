@@ -56,10 +56,10 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
         margins = _headers_and_footers(document)
         core = document.core_properties
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, AttributeError, OSError) as exc:
-        raise SourceError(path, f"corrupt Word file ({_first_line(exc)}): open it in Word and save it again") from exc
+        raise _corrupt(path, exc) from exc
     except Exception as exc:
-        if type(exc).__module__.startswith("lxml"):
-            raise SourceError(path, f"corrupt Word file ({_first_line(exc)}): open it in Word and save it again") from exc
+        if type(exc).__module__.startswith("lxml"):  # damaged XML inside the zip
+            raise _corrupt(path, exc) from exc
         raise
 
     if not blocks:
@@ -85,6 +85,10 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
     )
     result.documents.append(ParsedDocument(document=doc, blocks=blocks))
     return result
+
+
+def _corrupt(path: Path, exc: BaseException) -> SourceError:
+    return SourceError(path, f"corrupt Word file ({_first_line(exc)}): open it in Word and save it again")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -225,9 +229,8 @@ def _authors(value: str | None) -> list[str]:
     if not value:
         return []
     names = [_clean(n) for n in re.split(r"\s*;\s*|\s+and\s+", value)]
-    return [
-        n for n in names if n and n.lower() not in _PLACEHOLDER_AUTHORS and re.search(r"[^\W\d_]{2}", n) and len(n) < 100
-    ]
+    plausible = [n for n in names if n.lower() not in _PLACEHOLDER_AUTHORS and len(n) < 100]
+    return [n for n in plausible if re.search(r"[^\W\d_]{2}", n)]
 
 
 def _year(front: list[str], created: datetime | None) -> int | None:
