@@ -41,6 +41,7 @@ READERS: dict[str, str] = {
     ".md": "ingest.sources.text",
     ".markdown": "ingest.sources.text",
     ".bib": "ingest.sources.bibtex",
+    ".ris": "ingest.sources.ris",
     ".docx": "ingest.sources.docx",
     ".doc": "ingest.sources.docx",  # refused with the remedy ("save as .docx"), not as an unknown type
 }
@@ -79,4 +80,10 @@ def read_file(path: str | Path, options: ReadOptions | None = None) -> ReadResul
         raise UnsupportedFile(path, f"no reader found for file type (supported: {known})")
     if not path.is_file():
         raise SourceError(path, "not found: check the path")
+    if module == READERS[".txt"]:
+        from ingest.sources.ris import looks_like_ris
+
+        # EndNote and PubMed save RIS as .txt: the content, not the suffix, says which reader it needs.
+        if looks_like_ris(path):
+            module = READERS[".ris"]
     return importlib.import_module(module).read(path, options or ReadOptions())
