@@ -88,6 +88,18 @@ class OcrPage:
 
 
 @dataclass
+class WebPage:
+    """The main text of an HTML page (navigation, footer and banners left out) and its metadata."""
+
+    text: str  # paragraphs separated by blank lines; Markdown headings and lists when asked for
+    title: str | None = None
+    authors: list[str] = field(default_factory=list)
+    date: str | None = None  # ISO date, as the page's metadata gives it
+    site: str | None = None
+    url: str | None = None
+
+
+@dataclass
 class FactorTag:
     factor: str
     polarity: str  # risk | protective

@@ -42,6 +42,9 @@ READERS: dict[str, str] = {
     ".markdown": "ingest.sources.text",
     ".bib": "ingest.sources.bibtex",
     ".ris": "ingest.sources.ris",
+    ".html": "ingest.sources.html",
+    ".htm": "ingest.sources.html",
+    ".xhtml": "ingest.sources.html",
     ".docx": "ingest.sources.docx",
     ".doc": "ingest.sources.docx",  # refused with the remedy ("save as .docx"), not as an unknown type
 }
