@@ -106,6 +106,15 @@ def _taxonomy_fingerprint() -> str:
     return file_hash(path.read_bytes())[:16] if path.exists() else "none"
 
 
+def _unexpected(stage: str, exc: BaseException) -> str:
+    """The per-file reason for a failure no reader foresaw: what broke, and what the user can do."""
+    detail = (str(exc).strip().splitlines() or [""])[0][:200]
+    return (
+        f"could not {stage} the file ({type(exc).__name__}: {detail}); the other files are kept. "
+        "Re-save or convert it (e.g. export as PDF) and ingest it again, or report it with this message"
+    )
+
+
 class Ingestor:
     def __init__(self, kb: KnowledgeBase, doc_type: str | None = None, sensitivity: str | None = None):
         if doc_type is not None and doc_type not in DOC_TYPES:
@@ -191,13 +200,15 @@ class Ingestor:
         except SourceError as exc:
             return self._record_failure(key, fhash, exc.reason)
         except Exception as exc:  # a reader bug must not stop the run; name it so it can be reported
-            return self._record_failure(key, fhash, f"unexpected {type(exc).__name__}: {exc}")
+            return self._record_failure(key, fhash, _unexpected("read", exc))
         if not result.documents:
             return self._record_failure(key, fhash, "no documents found in file")
         try:
             return self._store(key, fhash, result.documents, result.problems, prev, on_embedded)
         except SourceError as exc:
             return self._record_failure(key, fhash, exc.reason)
+        except Exception as exc:  # chunker, tagger, model or store: this file fails, the others are still stored
+            return self._record_failure(key, fhash, _unexpected("index", exc))
 
     def _record_failure(self, key: str, fhash: str, reason: str) -> FileReport:
         # The documents an earlier version of the file gave stay: a bad new copy loses nothing.

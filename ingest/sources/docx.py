@@ -7,7 +7,9 @@ year only when plausible: templates and converters leave placeholders and conver
 from __future__ import annotations
 
 import re
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -40,7 +42,21 @@ _YEAR_CUE_RE = re.compile(
     re.I,
 )
 _DEFAULT_TITLE_RE = re.compile(r"^(?:document|doc|untitled)\s*\d*$", re.I)  # Word's "Document1"
-_FRONT_PARAGRAPHS = 40  # a printed date, if any, is on the cover or the first page
+_FRONT_PARAGRAPHS = 40
+# What a damaged .docx (a zip of XML parts) makes python-docx, zipfile and zlib raise.
+_DAMAGE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    struct.error,
+    NotImplementedError,  # a compression method zipfile does not know: a flipped header byte
+    KeyError,
+    ValueError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    OSError,
+)  # a printed date, if any, is on the cover or the first page
 
 
 def read(path: Path, options: ReadOptions) -> ReadResult:
@@ -55,7 +71,7 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
         blocks, headings, title_style = _blocks(document)
         margins = _headers_and_footers(document)
         core = document.core_properties
-    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, AttributeError, OSError) as exc:
+    except (PackageNotFoundError, *_DAMAGE) as exc:
         raise _corrupt(path, exc) from exc
     except Exception as exc:
         if type(exc).__module__.startswith("lxml"):  # damaged XML inside the zip

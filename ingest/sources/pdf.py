@@ -67,7 +67,7 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
     except FileNotDecryptedError as exc:
         raise SourceError(path, "encrypted: password required") from exc
     except _PDF_ERRORS as exc:
-        raise SourceError(path, f"corrupt PDF: {_first_line(exc)}") from exc
+        raise SourceError(path, f"corrupt PDF: {_first_line(exc)}; get a fresh copy or re-save it as PDF") from exc
 
     result = ReadResult(path=str(path))
     pages: list[list[str]] = []
