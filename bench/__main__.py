@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.common import ROOT, SCIFACT, Section, machine, median, pct, table
 
-ALL = ("retrieval", "startup", "latency", "ingestion", "tagging")
+ALL = ("retrieval", "startup", "latency", "ingestion", "tagging", "ocr")
 
 
 def tagging_section() -> Section:
@@ -120,6 +120,10 @@ def _run_one(name: str, scifact_kb: Path, work: Path) -> Section:
         from bench import ingestion
 
         return ingestion.run()
+    if name == "ocr":
+        from bench import ocr
+
+        return ocr.run()
     return tagging_section()
 
 
