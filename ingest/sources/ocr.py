@@ -79,7 +79,10 @@ def ocr_pages(
             raise OcrError(f"the page images could not be rendered ({exc})") from exc
         try:
             for done, i in enumerate(todo, 1):
-                cache[str(i)] = _read_page(pdf[i])
+                try:
+                    cache[str(i)] = _read_page(pdf[i])
+                except pdfium.PdfiumError as exc:
+                    raise OcrError(f"page {i + 1} could not be rendered ({exc})") from exc
                 log.info("OCR page %d (%d of %d)", i + 1, done, len(todo))
                 if progress:
                     progress(done, len(todo), i)
@@ -100,6 +103,8 @@ def has_images(data: bytes, indices: list[int]) -> list[int]:
         raise OcrError(f"the page images could not be rendered ({exc})") from exc
     try:
         return [i for i in indices if next(pdf[i].get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE]), None)]
+    except pdfium.PdfiumError as exc:  # a damaged page tree pypdf could still walk
+        raise OcrError(f"the page images could not be rendered ({exc})") from exc
     finally:
         pdf.close()
 

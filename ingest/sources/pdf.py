@@ -78,7 +78,7 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
             result.problems.append(f"page {labels[i]}: text could not be extracted ({_first_line(exc)})")
             raw = ""
         pages.append(_normalise(raw).split("\n"))
-    ocr_read = _ocr_empty_pages(path, data, pages, labels, options, result.problems)
+    ocr_read = _ocr_empty_pages(data, pages, labels, options, result.problems)
     first_page_text = "\n".join(pages[0]) if pages else ""
 
     pages = _strip_running_lines(pages)
@@ -125,7 +125,7 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
 
 
 def _ocr_empty_pages(
-    path: Path, data: bytes, pages: list[list[str]], labels: list[str], options: ReadOptions, problems: list[str]
+    data: bytes, pages: list[list[str]], labels: list[str], options: ReadOptions, problems: list[str]
 ) -> list[int] | None:
     """OCR the pages that carry an image but no text, in place; the indices of the pages it kept.
 
@@ -136,14 +136,13 @@ def _ocr_empty_pages(
         return None
     try:
         empty = ocr.has_images(data, empty)
-        total = len(empty)
         progress = options.progress
         read = ocr.ocr_pages(
             data,
             file_hash(data),
             empty,
             options.cache_dir,
-            (lambda done, _n, i: progress(f"OCR page {labels[i]} ({done} of {total})")) if progress else None,
+            (lambda done, n, i: progress(f"OCR page {labels[i]} ({done} of {n})")) if progress else None,
         )
     except ocr.OcrError as exc:
         problems.append(f"OCR failed: {exc}")
