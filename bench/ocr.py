@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import tempfile
@@ -65,7 +66,7 @@ def _ocrmypdf(pdf: Path) -> tuple[str, float | None]:
 
 
 def run() -> Section:
-    rows, data = [], {}
+    rows, data = [], {"load_average_at_start": os.getloadavg()}
     for name in PHRASES:
         pdf = SCANS / name
         if not pdf.exists():
@@ -87,11 +88,15 @@ def run() -> Section:
                     f"{conf:.1f}" if conf is not None else "not given",
                 ]
             )
+    data["load_average_at_end"] = os.getloadavg()
+    ends = ("load_average_at_start", "load_average_at_end")
+    loads = " to ".join(", ".join(f"{x:.1f}" for x in data[k]) for k in ends)
     md = "\n".join(
         [
             "`python -m bench.ocr`: each engine on the one-page scans of `../shared/data/scans/` (best of "
-            f"{RUNS} runs, Tesseract 5, English). Phrases: the known text in their PROVENANCE.md, whitespace "
-            "and quote style ignored.",
+            f"{RUNS} runs, Tesseract 5, English; load average {loads} on 2 cores, so times are slow and "
+            "noisy: compare engines within a row pair, not with other sections). Phrases: the known text in "
+            "their PROVENANCE.md, whitespace and quote style ignored.",
             "",
             table(["scan", "engine", "time / page", "known phrases found", "mean word confidence"], rows),
             "",
