@@ -7,7 +7,7 @@ PORT ?= 8501
 export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: setup run ingest test test-fast bench lint clean
+.PHONY: setup tesseract run ingest test test-fast bench lint clean
 
 $(BIN)/kb: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,7 +17,16 @@ $(BIN)/kb: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(BIN)/kb
 
-setup: $(BIN)/kb
+setup: $(BIN)/kb tesseract
+
+# Scanned PDFs are read by Tesseract (Debian packages); without it scans stay `no_text` with the remedy.
+tesseract:
+	@if ! command -v tesseract >/dev/null 2>&1 || ! tesseract --list-langs 2>/dev/null | grep -qx eng; then \
+	  echo "installing tesseract-ocr (OCR of scans)"; \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq tesseract-ocr tesseract-ocr-eng >/dev/null \
+	    || echo "could not install tesseract-ocr: scans will stay no_text until it is installed"; \
+	fi
 
 ingest: setup
 	KB_DATA_DIR=$(DATA) $(BIN)/kb ingest corpus

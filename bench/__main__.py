@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.common import ROOT, SCIFACT, Section, machine, median, pct, table
 
-ALL = ("retrieval", "startup", "latency", "ingestion", "tagging", "design")
+ALL = ("retrieval", "startup", "latency", "ingestion", "tagging", "design", "ocr")
 
 
 def tagging_section() -> Section:
@@ -155,6 +155,10 @@ def _run_one(name: str, scifact_kb: Path, work: Path) -> Section:
         from bench import design
 
         return design.run()
+    if name == "ocr":
+        from bench import ocr
+
+        return ocr.run()
     return tagging_section()
 
 

@@ -75,8 +75,10 @@ class Chunker:
 
     def _sentences(self, blocks: list[Block]) -> list[_Sentence]:
         per_block = split_sentences([b.text for b in blocks])
+        # Count each sentence as it will be joined: Python's whitespace (form feed, \x1c-\x1f) becomes a space
+        # there, while the tokenizer drops those characters and glues the words around them into one.
         flat: list[tuple[str, Block]] = [
-            (s, b) for b, sents in zip(blocks, per_block, strict=True) for s in sents
+            (t, b) for b, sents in zip(blocks, per_block, strict=True) for s in sents if (t := _join([s]))
         ]
         counts = self.count([s for s, _ in flat]) if flat else []
         out: list[_Sentence] = []

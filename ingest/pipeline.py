@@ -106,6 +106,15 @@ def _taxonomy_fingerprint() -> str:
     return file_hash(path.read_bytes())[:16] if path.exists() else "none"
 
 
+def _unexpected(stage: str, exc: BaseException) -> str:
+    """The per-file reason for a failure no reader foresaw: what broke, and what the user can do."""
+    detail = (str(exc).strip().splitlines() or [""])[0][:200]
+    return (
+        f"could not {stage} the file ({type(exc).__name__}: {detail}); the other files are kept. "
+        "Re-save or convert it (e.g. export as PDF) and ingest it again, or report it with this message"
+    )
+
+
 class Ingestor:
     def __init__(self, kb: KnowledgeBase, doc_type: str | None = None, sensitivity: str | None = None):
         if doc_type is not None and doc_type not in DOC_TYPES:
@@ -182,17 +191,24 @@ class Ingestor:
         if prev and prev.content_hash == fhash and prev.settings_key == self.settings_key and prev.status != "failed":
             return FileReport(key, "unchanged", documents=len(prev.doc_ids), doc_ids=prev.doc_ids)
         try:
-            result = read_file(path, ReadOptions(doc_type=self.doc_type, sensitivity=self.sensitivity or "official"))
+            options = ReadOptions(
+                doc_type=self.doc_type,
+                sensitivity=self.sensitivity or "official",
+                cache_dir=self.kb.settings.data_dir / "ocr-cache",
+            )
+            result = read_file(path, options)
         except SourceError as exc:
             return self._record_failure(key, fhash, exc.reason)
         except Exception as exc:  # a reader bug must not stop the run; name it so it can be reported
-            return self._record_failure(key, fhash, f"unexpected {type(exc).__name__}: {exc}")
+            return self._record_failure(key, fhash, _unexpected("read", exc))
         if not result.documents:
             return self._record_failure(key, fhash, "no documents found in file")
         try:
             return self._store(key, fhash, result.documents, result.problems, prev, on_embedded)
         except SourceError as exc:
             return self._record_failure(key, fhash, exc.reason)
+        except Exception as exc:  # chunker, tagger, model or store: this file fails, the others are still stored
+            return self._record_failure(key, fhash, _unexpected("index", exc))
 
     def _record_failure(self, key: str, fhash: str, reason: str) -> FileReport:
         # The documents an earlier version of the file gave stay: a bad new copy loses nothing.
@@ -207,7 +223,7 @@ class Ingestor:
         if self.sensitivity:
             doc.sensitivity = self.sensitivity
         doc.ingested_at = now_iso()
-        if doc.status != "ok":
+        if doc.status not in ("ok", "ocr"):
             return []
         self._set_design(pd)
         chunks = self.chunker.chunk(doc.doc_id, pd.blocks)
@@ -294,7 +310,9 @@ class Ingestor:
         return FileReport(
             key,
             status,
-            reason="no text layer: the file has no extractable text (a scan?); run OCR and ingest the result"
+            reason=next(
+                (p for p in problems if p.startswith("no text layer")), "no text: no text layer, and OCR read none"
+            )
             if status == "no_text"
             else None,
             documents=len(parsed),

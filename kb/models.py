@@ -83,6 +83,28 @@ class ReadResult:
 
 
 @dataclass
+class OcrPage:
+    """What OCR read on one PDF page: text lines (blank line = paragraph end) and its mean word confidence."""
+
+    lines: list[str]
+    confidence: float  # mean of Tesseract's word confidences, 0-100
+    words: int
+    dpi: int
+
+
+@dataclass
+class WebPage:
+    """The main text of an HTML page (navigation, footer and banners left out) and its metadata."""
+
+    text: str  # paragraphs separated by blank lines; Markdown headings and lists when asked for
+    title: str | None = None
+    authors: list[str] = field(default_factory=list)
+    date: str | None = None  # ISO date, as the page's metadata gives it
+    site: str | None = None
+    url: str | None = None
+
+
+@dataclass
 class FactorTag:
     factor: str
     polarity: str  # risk | protective

@@ -20,10 +20,10 @@ from kb.feeds import (
     LinkRefused,
     canonical_url,
     fetch,
-    html_to_text,
     parse_feed,
     title_key,
 )
+from kb.html_text import main_text
 from kb.store import KnowledgeBase
 from kb.tracking import ensure_schema, note_documents, record_scan_status
 
@@ -255,7 +255,7 @@ class Scanner:
                     return path, "pdf", None
                 if got.content_type in ("text/html", "application/xhtml+xml", "text/plain"):
                     text = got.body.decode("utf-8", errors="replace")
-                    text = html_to_text(text) if got.content_type != "text/plain" else text
+                    text = main_text(text, url=entry.link).text if got.content_type != "text/plain" else text
                     if len(text) >= len(entry.summary) + PAGE_MIN_EXTRA_CHARS:
                         page_text = text
         return self._write_summary(entry, folder / f"{name}.md", page_text), ("page" if page_text else "summary"), note

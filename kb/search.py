@@ -165,6 +165,7 @@ class Hit:
             "title": self.document.title,
             "year": self.document.year,
             "doc_type": self.document.doc_type,
+            "status": self.document.status,
             "page_start": self.chunk.page_start,
             "page_end": self.chunk.page_end,
             "page_index": self.chunk.page_index,
@@ -234,6 +235,8 @@ def cite(doc: Document, chunk: Chunk) -> str:
     section = [s for s in chunk.section if s and s != doc.title]
     if section:
         parts.append("§ " + " › ".join(section[-2:]))
+    if doc.status == "ocr":
+        parts.append("OCR text")  # read from a scan: words may be misread, check the page
     return ", ".join(parts)
 
 

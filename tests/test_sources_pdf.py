@@ -208,4 +208,4 @@ def test_shared_encrypted_pdf_asks_for_password(shared_data: Path) -> None:
 def test_shared_corrupt_pdf_names_pypdf_error(shared_data: Path) -> None:
     with pytest.raises(SourceError) as err:
         read_file(shared_data / "pdfs" / "unreadablemetadata.pdf")
-    assert err.value.reason == "corrupt PDF: Invalid object in /Pages"
+    assert err.value.reason == "corrupt PDF: Invalid object in /Pages; get a fresh copy or re-save it as PDF"

@@ -140,3 +140,18 @@ def test_empty_file_fails_with_reason(tmp_path: Path) -> None:
     with pytest.raises(SourceError) as err:
         read_file(empty)
     assert err.value.reason.startswith("no text")
+
+
+@pytest.mark.parametrize(
+    "marking", ["OFFICIAL-SENSITIVE", "Official Sensitive", "Official – Sensitive", "official:\nsensitive"]
+)
+def test_marking_in_the_text_makes_it_official_sensitive(tmp_path, marking):
+    note = tmp_path / "briefing.txt"
+    note.write_text(f"{marking}\n\nNames of the young people referred are in annex B.\n", encoding="utf-8")
+    assert read_file(note).documents[0].document.sensitivity == "official-sensitive"
+
+
+def test_official_alone_is_not_a_sensitive_marking(tmp_path):
+    note = tmp_path / "briefing.md"
+    note.write_text("OFFICIAL\n\nThe official figures are sensitive to the way offences are recorded.\n")
+    assert read_file(note).documents[0].document.sensitivity == "official"

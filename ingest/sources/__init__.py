@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,8 @@ class UnsupportedFile(SourceError, ValueError):
 class ReadOptions:
     doc_type: str | None = None  # overrides the reader's guess
     sensitivity: str = "official"
+    cache_dir: Path | None = None  # where slow readers (OCR) keep results by file hash; None: no cache
+    progress: Callable[[str], None] | None = None  # told of each step of a slow read ("OCR page 3 of 40")
 
 
 # Longest suffix first, so `x.toolkit.yaml` is a toolkit entry and not plain YAML.
@@ -38,6 +41,12 @@ READERS: dict[str, str] = {
     ".md": "ingest.sources.text",
     ".markdown": "ingest.sources.text",
     ".bib": "ingest.sources.bibtex",
+    ".ris": "ingest.sources.ris",
+    ".html": "ingest.sources.html",
+    ".htm": "ingest.sources.html",
+    ".xhtml": "ingest.sources.html",
+    ".docx": "ingest.sources.docx",
+    ".doc": "ingest.sources.docx",  # refused with the remedy ("save as .docx"), not as an unknown type
 }
 
 
@@ -74,4 +83,10 @@ def read_file(path: str | Path, options: ReadOptions | None = None) -> ReadResul
         raise UnsupportedFile(path, f"no reader found for file type (supported: {known})")
     if not path.is_file():
         raise SourceError(path, "not found: check the path")
+    if module == READERS[".txt"]:
+        from ingest.sources.ris import looks_like_ris
+
+        # EndNote and PubMed save RIS as .txt: the content, not the suffix, says which reader it needs.
+        if looks_like_ris(path):
+            module = READERS[".ris"]
     return importlib.import_module(module).read(path, options or ReadOptions())

@@ -12,7 +12,7 @@ from pathlib import Path
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
 
-from ingest.sources import ReadOptions, SourceError, pdf_layout, pdf_meta
+from ingest.sources import ReadOptions, SourceError, ocr, pdf_layout, pdf_meta
 from kb.ids import content_hash, doc_id_for, file_hash
 from kb.models import Block, Document, ParsedDocument, ReadResult
 
@@ -63,7 +63,7 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
     except FileNotDecryptedError as exc:
         raise SourceError(path, "encrypted: password required") from exc
     except _PDF_ERRORS as exc:
-        raise SourceError(path, f"corrupt PDF: {_first_line(exc)}") from exc
+        raise SourceError(path, f"corrupt PDF: {_first_line(exc)}; get a fresh copy or re-save it as PDF") from exc
 
     result = ReadResult(path=str(path))
     meta_pages = pdf_layout.pages_to_read(n_pages)
@@ -83,6 +83,7 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
             if i in meta_pages:
                 layouts.append(pdf_layout.PageLayout("", []))  # keeps the last page last
         pages.append(_normalise(raw).split("\n"))
+    ocr_read = _ocr_empty_pages(data, pages, labels, options, result.problems)
 
     # Read the marking before running headers and footers, where it is printed, are stripped.
     marked = pdf_layout.marking(pages)
@@ -109,6 +110,8 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
         if (year := pdf_meta.creation_year(info)) is not None:
             document.year, document.field_sources["year"] = year, "file date"
         document.status = "no_text"
+        if ocr.unavailable():
+            result.problems.append(f"no text layer: {ocr.unavailable()}")
         result.documents.append(ParsedDocument(document=document))
         return result
 
@@ -125,8 +128,52 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
             document.title = path.stem
     document.doc_id = doc_id_for(document.doi, full_text)
     document.content_hash = content_hash(full_text)
+    if ocr_read:
+        document.status = "ocr"
     result.documents.append(ParsedDocument(document=document, blocks=blocks))
     return result
+
+
+def _ocr_empty_pages(
+    data: bytes, pages: list[list[str]], labels: list[str], options: ReadOptions, problems: list[str]
+) -> list[int] | None:
+    """OCR the pages that carry an image but no text, in place; the indices of the pages it kept.
+
+    None when no page needed OCR or OCR is not installed (the caller names the remedy).
+    """
+    empty = [i for i, lines in enumerate(pages) if not "".join(lines).strip()]
+    if not empty or ocr.unavailable():
+        return None
+    try:
+        empty = ocr.has_images(data, empty)
+        progress = options.progress
+        read = ocr.ocr_pages(
+            data,
+            file_hash(data),
+            empty,
+            options.cache_dir,
+            (lambda done, n, i: progress(f"OCR page {labels[i]} ({done} of {n})")) if progress else None,
+        )
+    except ocr.OcrError as exc:
+        problems.append(f"OCR failed: {exc}")
+        return None
+    kept = []
+    for i, page in read.items():
+        if not page.words:
+            problems.append(f"page {labels[i]}: no text layer and OCR found no words on its image")
+            continue
+        if page.confidence < ocr.MIN_PAGE_CONFIDENCE:
+            problems.append(
+                f"page {labels[i]}: OCR text not kept, mean word confidence {page.confidence:.0f} is below "
+                f"{ocr.MIN_PAGE_CONFIDENCE:.0f}; a cleaner scan (300 dpi, straight) may read"
+            )
+            continue
+        pages[i] = [_normalise(line) for line in page.lines]
+        kept.append(i)
+    if kept:
+        scores = ", ".join(f"p. {labels[i]} {read[i].confidence:.0f}" for i in kept)
+        problems.append(f"OCR text (a scan) on {len(kept)} page(s); mean word confidence {scores}")
+    return kept
 
 
 def _unlock(path: Path, reader: PdfReader) -> None:

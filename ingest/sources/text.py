@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from ingest.sources import ReadOptions, SourceError, decode_text
+from ingest.sources import ReadOptions, SourceError, decode_text, markings
 from kb.ids import content_hash, doc_id_for, normalise_doi
 from kb.models import DOC_TYPES, Block, Document, ParsedDocument, ReadResult
 
@@ -38,9 +38,10 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
     full_text = "\n\n".join(b.text for b in blocks)
     doi = normalise_doi(_str(meta.get("doi")))
     sensitivity = options.sensitivity
-    # Front matter may only tighten the handling asked for, never loosen it.
+    # Front matter and markings in the text may only tighten the handling asked for, never loosen it.
     if meta.get("sensitivity") == "official-sensitive":
         sensitivity = "official-sensitive"
+    sensitivity = markings.tightened(sensitivity, [full_text, _str(meta.get("title")) or ""])
     document = Document(
         doc_id=doc_id_for(doi, full_text),
         title=_str(meta.get("title")) or first_h1 or path.stem,

@@ -1,0 +1,147 @@
+"""Word reader: headings as sections, tables as rows, list items, plausible core properties, markings."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import docx
+import pytest
+from kbfixtures import run_kb
+
+from ingest.sources import ReadOptions, SourceError, read_file
+
+TITLE_LINE = "Serious Violence in Bradford"
+
+
+def make_docx(path: Path, *, title="Knife Crime Needs Assessment 2024", author="Jane Smith", header=None) -> Path:
+    """A Word document as an analyst writes one: a title line, headings, a list, a table, core properties."""
+    d = docx.Document()
+    d.add_paragraph(TITLE_LINE, style="Title")
+    d.add_heading("Introduction", level=1)
+    d.add_paragraph("This assessment describes serious violence among young people in Bradford.")
+    d.add_heading("Methods", level=2)
+    d.add_paragraph("We used three sources of data:")
+    for item in ("hospital admissions for assault", "police recorded knife crime", "school exclusions"):
+        d.add_paragraph(item, style="List Bullet")
+    d.add_heading("Findings", level=1)
+    table = d.add_table(rows=3, cols=3)
+    for r, row in enumerate([("District", "Offences", "Change"), ("Bradford", "412", "-8%"), ("Leeds", "655", "+3%")]):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    d.add_paragraph("Knife crime fell in Bradford after the mentoring programme began.")
+    cp = d.core_properties
+    cp.title = title
+    cp.author = author
+    cp.created = datetime(2024, 3, 1)
+    if header:
+        d.sections[0].header.paragraphs[0].text = header
+    d.save(path)
+    return path
+
+
+def test_headings_tables_lists_and_core_properties(tmp_path):
+    result = read_file(make_docx(tmp_path / "assessment.docx"), ReadOptions())
+    [parsed] = result.documents
+    doc = parsed.document
+    assert (doc.title, doc.authors, doc.year) == ("Knife Crime Needs Assessment 2024", ["Jane Smith"], 2024)
+    assert doc.sensitivity == "official"
+    by_text = {b.text: b for b in parsed.blocks}
+    assert by_text["This assessment describes serious violence among young people in Bradford."].section == [
+        "Introduction"
+    ]
+    listing = by_text["- hospital admissions for assault\n- police recorded knife crime\n- school exclusions"]
+    assert listing.section == ["Introduction", "Methods"]
+    table = by_text["District | Offences | Change\nBradford | 412 | -8%\nLeeds | 655 | +3%"]
+    assert table.section == ["Findings"] and table.page_label is None
+    assert TITLE_LINE not in by_text  # the Title line names the document, it is not a passage
+
+
+def test_placeholder_core_properties_are_not_metadata(tmp_path):
+    path = make_docx(tmp_path / "draft.docx", title="Document1", author="Administrator")
+    doc = read_file(path, ReadOptions()).documents[0].document
+    assert doc.authors == []
+    assert doc.title == TITLE_LINE  # Word's default "Document1" is no title: the Title-style line is
+    d = docx.Document(str(path))
+    d.paragraphs[0].style = d.styles["Normal"]
+    d.core_properties.title = "draft.docx"
+    d.save(path)
+    assert read_file(path, ReadOptions()).documents[0].document.title == "Introduction"
+
+
+@pytest.mark.parametrize("marking", ["OFFICIAL-SENSITIVE", "official sensitive", "Official – Sensitive"])
+def test_marking_in_the_header_makes_it_official_sensitive(tmp_path, marking):
+    result = read_file(make_docx(tmp_path / "marked.docx", header=marking), ReadOptions())
+    assert result.documents[0].document.sensitivity == "official-sensitive"
+    assert all(marking not in b.text for b in result.documents[0].blocks)  # a header is no passage
+
+
+def test_doc_and_corrupt_docx_are_refused_with_the_remedy(tmp_path):
+    old = tmp_path / "old.doc"
+    old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500))
+    with pytest.raises(SourceError) as err:
+        read_file(old)
+    assert "save as .docx" in err.value.reason
+    bad = tmp_path / "bad.docx"
+    bad.write_bytes(make_docx(tmp_path / "good.docx").read_bytes()[:3000])
+    with pytest.raises(SourceError) as err:
+        read_file(bad)
+    assert err.value.reason.startswith("corrupt Word file") and "save it again" in err.value.reason
+
+
+def test_docx_passages_are_searchable_and_cite_their_section(tmp_path):
+    path = make_docx(tmp_path / "assessment.docx", header="OFFICIAL-SENSITIVE")
+    data = tmp_path / "kb"
+    run_kb(data, "ingest", str(path), check=True)
+    out = json.loads(run_kb(data, "search", "knife crime fell in Bradford", "-k", "3", "--json", check=True).stdout)
+    best = out["results"][0]["passages"][0]
+    assert "mentoring programme" in best["text"]
+    assert best["section"] == ["Findings"] and "§ Findings" in best["citation"] and best["page_start"] is None
+    docs = json.loads(run_kb(data, "docs", "--json", check=True).stdout)["documents"]
+    assert [d["sensitivity"] for d in docs] == ["official-sensitive"]
+
+
+@pytest.mark.shared_data
+def test_shared_word_files_read_with_their_headings_as_sections(shared_data):
+    folder = shared_data / "docx"
+    handbook = read_file(folder / "handbook-872p.docx").documents[0]
+    sections = {tuple(b.section) for b in handbook.blocks}
+    assert ("CHAPTER 1 – INTRODUCTION", "A. PURPOSE") in sections
+    assert len({s[-1] for s in sections if s}) > 120  # most of its ~300 headings head some text
+    assert all("\t" not in part for s in sections for part in s)
+    assert handbook.document.year == 2012  # "October 1, 2012" on the cover, not the 2023 conversion date
+    assert handbook.document.authors == []
+
+    phs = read_file(folder / "phs_offstats_summary_skeleton.docx").documents[0]
+    assert [s[0] for s in dict.fromkeys(tuple(b.section) for b in phs.blocks) if s] == [
+        "About this release",
+        "Main Points",
+        "Background",
+        "Contact",
+        "Further information",
+        "NHS Performs",
+    ]
+    small = read_file(folder / "category-level.docx").documents[0]
+    assert ("A Heading 1", "A Heading 2") in {tuple(b.section) for b in small.blocks}
+    assert any(b.text.startswith("Call me Ishmael.") for b in small.blocks)
+
+
+@pytest.mark.shared_data
+def test_shared_small_word_files_ingest(tmp_path, shared_data):
+    data = tmp_path / "kb"
+    folder = shared_data / "docx"
+    files = [str(folder / "category-level.docx"), str(folder / "phs_offstats_summary_skeleton.docx")]
+    proc = run_kb(data, "ingest", *files, "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    files = json.loads(proc.stdout)["files"]
+    assert [f["status"] for f in files] == ["ok", "ok"] and all(f["passages"] > 0 for f in files)
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_shared_handbook_ingests(tmp_path, shared_data):
+    proc = run_kb(tmp_path / "kb", "ingest", str(shared_data / "docx" / "handbook-872p.docx"), "--json", timeout=1800)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [f] = json.loads(proc.stdout)["files"]
+    assert f["status"] == "ok" and f["passages"] > 500
