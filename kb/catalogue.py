@@ -37,7 +37,11 @@ CREATE TABLE IF NOT EXISTS documents (
     content_hash TEXT NOT NULL,
     ingested_at TEXT NOT NULL,
     status TEXT NOT NULL,
-    n_chunks INTEGER NOT NULL DEFAULT 0
+    n_chunks INTEGER NOT NULL DEFAULT 0,
+    field_sources TEXT NOT NULL DEFAULT '{}',
+    study_design TEXT,
+    study_design_evidence TEXT,
+    country TEXT
 );
 CREATE INDEX IF NOT EXISTS documents_type ON documents(doc_type);
 CREATE INDEX IF NOT EXISTS documents_doi ON documents(doi);
@@ -124,13 +128,14 @@ class FileRecord:
     doc_ids: list[str]
 
 
-_DOC_JSON = ("authors", "keywords", "districts")
+_DOC_JSON = ("authors", "keywords", "districts", "field_sources")
 
 
 def _doc_from_row(row: sqlite3.Row) -> Document:
     d = dict(row)
     for key in _DOC_JSON:
-        d[key] = json.loads(d[key])
+        if key in d:  # field_sources is absent from catalogues made before it existed
+            d[key] = json.loads(d[key])
     return Document(**d)
 
 

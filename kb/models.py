@@ -40,6 +40,10 @@ class Document:
     ingested_at: str = ""
     status: str = "ok"
     n_chunks: int = 0
+    field_sources: dict[str, str] = field(default_factory=dict)  # field -> reference | metadata | layout | analyst | file date
+    study_design: str | None = None  # systematic_review | rct | quasi_experimental | observational | qualitative | other
+    study_design_evidence: str | None = None  # the phrase that decided the design
+    country: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,6 +85,8 @@ class ReadResult:
 class FactorTag:
     factor: str
     polarity: str  # risk | protective
+    matched: list[str] = field(default_factory=list)  # the words of the text that triggered the tag
+    cue: str | None = None  # the cue phrase that set the polarity ("more likely", "protective factor"), else None
 
 
 @dataclass
