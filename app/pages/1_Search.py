@@ -17,8 +17,8 @@ from app.common import (
 )
 from kb.embed import ModelError
 from kb.export import documents_of, to_bibtex, to_csv, to_ris
-from kb.highlight import highlight
 from kb.models import DOC_TYPES
+from kb.render import passage_html
 from kb.search import MODES, Filters, SearchError, SearchResult
 
 EXAMPLES = ("trusted adult mentoring", "school exclusion and knife crime", "adverse childhood experiences")
@@ -189,7 +189,8 @@ for g in groups:
         link = f" · [source]({d.url})" if d.url and d.url.startswith(("http://", "https://")) else ""
         st.caption(" · ".join(meta) + link)
         for h in g.hits:
-            text = highlight(h.chunk.text, "" if like else query).replace("\n", "<br>")
+            # Lists and emphasis as the document wrote them; its own links and HTML stay text.
+            text = passage_html(h.chunk.text, "" if like else query)
             st.markdown(
                 f'<div class="citation kb-citation">{html.escape(h.citation)}</div>'
                 f'<div class="passage kb-passage">{text}</div>'
