@@ -7,14 +7,16 @@ import html
 import streamlit as st
 
 from app.common import band_badge, factor_label, page, priority_label, visible_sensitivities
+from kb.models import NOT_CAPTURED
+from kb.render import passage_html
 from kb.toolkit import (
     COMPARE_MAX,
     COMPARE_MIN,
     HARMFUL,
+    LocalEvidence,
     approaches,
     compare,
     display,
-    local_evidence,
 )
 
 ANY = "any"
@@ -67,6 +69,17 @@ if not entries:
     )
     st.stop()
 
+
+def shown(value: str, source: str | None) -> str:
+    """A figure for Markdown; one the source publishes but our copy lacks links to where it can be read."""
+    text = html.escape(value)
+    if NOT_CAPTURED in value and source:
+        return text.replace(NOT_CAPTURED, f"not recorded here — [see source]({source})")
+    return text
+
+
+# Computed once per knowledge-base change and kept in the catalogue, not searched again on every rerun.
+local = LocalEvidence(res.kb, res.searcher).for_entries(entries, k=3, sensitivities=sens)
 by_slug = {e.slug: e for e in entries}
 chosen = st.multiselect(
     f"Compare {COMPARE_MIN}-{COMPARE_MAX} approaches side by side",
@@ -105,11 +118,12 @@ for e in entries:
                     "INSUFFICIENT EVIDENCE: too little good evidence to say whether it works — "
                     "not the same as evidence that it does not."
                 )
+            source = e.source_urls[0] if e.source_urls else None
             st.markdown(
-                f"**Impact:** {html.escape(d['impact'])}  \n"
-                f"**Confidence:** {html.escape(d['confidence'])}  \n"
-                f"**Cost:** {html.escape(d['cost'])}  \n"
-                f"**Other outcomes:** {html.escape(d['other_outcomes'])}"
+                f"**Impact:** {shown(d['impact'], source)}  \n"
+                f"**Confidence:** {shown(d['confidence'], source)}  \n"
+                f"**Cost:** {shown(d['cost'], source)}  \n"
+                f"**Other outcomes:** {shown(d['other_outcomes'], source)}"
             )
             facts = []
             if e.prevention_types:
@@ -118,7 +132,6 @@ for e in entries:
                 facts.append("Settings: " + ", ".join(e.settings))
             if facts:
                 st.caption(" · ".join(facts))
-            source = e.source_urls[0] if e.source_urls else None
             retrieved = e.date_retrieved or "not published"
             st.caption(
                 (f"[Source]({source})" if source else "Source: not published")
@@ -127,13 +140,13 @@ for e in entries:
             )
         with right:
             st.markdown("**Local evidence**")
-            hits = local_evidence(res.kb, e, k=3, sensitivities=sens, searcher=res.searcher)
+            hits = local[e.slug]
             if not hits:
                 st.caption("No local document discusses this approach by name yet.")
             for h in hits:
                 st.markdown(
                     f'<div class="citation">{html.escape(h.citation)}</div>'
-                    f'<div class="passage">{html.escape(h.chunk.text[:400])}{"…" if len(h.chunk.text) > 400 else ""}'
+                    f'<div class="passage">{passage_html(h.chunk.text[:400])}{"…" if len(h.chunk.text) > 400 else ""}'
                     "</div>",
                     unsafe_allow_html=True,
                 )
