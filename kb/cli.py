@@ -16,6 +16,7 @@ from kb.commands import State, console, emit_json, fail, pass_state, progress_ba
 LAZY_COMMANDS = {
     "toolkit": "kb.commands.toolkit:toolkit",
     "map": "kb.commands.evidence_map:map_command",
+    "brief": "kb.commands.brief:brief",
     "scan": "kb.commands.scan:scan",
     "digest": "kb.commands.digest:digest",
     "alert": "kb.commands.digest:alert",

@@ -15,6 +15,8 @@ from app.common import (
     tag_chips,
     visible_sensitivities,
 )
+from kb.brief import DOCX_MIME, build_brief
+from kb.brief import render as render_brief
 from kb.embed import ModelError
 from kb.export import documents_of, to_bibtex, to_csv, to_ris
 from kb.models import DOC_TYPES
@@ -170,12 +172,33 @@ groups = result.groups
 st.caption(f"{len(result.hits)} passages from {len(groups)} documents · {result.mode} search")
 
 docs = documents_of(result.hits)
-e1, e2, e3, _ = st.columns([1, 1, 1, 3])
+e1, e2, e3, e4, _ = st.columns([1, 1, 1, 1, 2])
 e1.download_button("Export CSV", to_csv(result.hits), "search-results.csv", "text/csv", key="export_csv")
 e2.download_button("Export BibTeX", to_bibtex(docs), "search-results.bib", "application/x-bibtex", key="export_bib")
 e3.download_button(
     "Export RIS", to_ris(docs), "search-results.ris", "application/x-research-info-systems", key="export_ris"
 )
+if query and not like:
+    # Built only when clicked; official-sensitive material only for a reader allowed to see it (kb.brief).
+    e4.download_button(
+        "Download brief",
+        lambda: render_brief(
+            build_brief(
+                res.kb,
+                query,
+                factor=ss.f_factor[0] if len(ss.f_factor) == 1 else None,
+                priority=ss.f_priority[0] if len(ss.f_priority) == 1 else None,
+                sensitivities=visible_sensitivities(res),
+                searcher=res.searcher,
+                taxonomy=tax,
+            ),
+            "docx",
+        ),
+        "evidence-brief.docx",
+        DOCX_MIME,
+        key="export_brief",
+        help="An evidence brief for this question (Word): toolkit ratings, local studies by design, gaps.",
+    )
 
 for g in groups:
     d = g.document

@@ -7,6 +7,8 @@ import html
 import streamlit as st
 
 from app.common import band_badge, factor_label, page, priority_label, visible_sensitivities
+from kb.brief import DOCX_MIME, build_brief
+from kb.brief import render as render_brief
 from kb.models import NOT_CAPTURED
 from kb.render import passage_html
 from kb.toolkit import (
@@ -100,6 +102,36 @@ elif chosen:
     st.caption(f"Choose at least {COMPARE_MIN} approaches to compare.")
 
 st.caption(f"{len(entries)} approaches, strongest evidence of impact first; HARMFUL ones are never left out.")
+chosen_factor = None if factor == ANY else factor
+chosen_priority = None if priority == ANY else priority
+scope = " and ".join(
+    x
+    for x in (
+        tax.factors[chosen_factor].label.lower() if chosen_factor else "",
+        f"strategy priority {priority_label(tax, chosen_priority)}" if chosen_priority else "",
+    )
+    if x
+)
+question = f"What works for {scope}?" if scope else "What works to prevent serious violence?"
+st.download_button(
+    "Download brief",
+    lambda: render_brief(
+        build_brief(
+            res.kb,
+            question,
+            factor=chosen_factor,
+            priority=chosen_priority,
+            sensitivities=sens,
+            searcher=res.searcher,
+            taxonomy=tax,
+        ),
+        "docx",
+    ),
+    "what-works-brief.docx",
+    DOCX_MIME,
+    key="ww_brief",
+    help=f"An evidence brief (Word) for: {question}",
+)
 for e in entries:
     d = display(e)
     with st.container(border=True, key=f"card_{e.slug}"):
