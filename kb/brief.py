@@ -29,8 +29,16 @@ LOCAL_TYPES = ("research", "evaluation", "needs_assessment", "reference", "strat
 # Plans and news are not studies: they are listed after every study design.
 NOT_STUDIES = ("strategy", "news")
 PLANS = "plans_and_news"
-GROUP_TITLES = {**{d: DESIGN_LABELS[d].capitalize() for d in DESIGN_ORDER}, NOT_RECORDED: "Design not recorded"}
-GROUP_TITLES[PLANS] = "Strategy, plans and news (not studies)"
+GROUP_TITLES = {
+    "systematic_review": "Systematic reviews and meta-analyses",
+    "rct": "Randomised controlled trials",
+    "quasi_experimental": "Quasi-experimental studies",
+    "observational": "Observational studies",
+    "qualitative": "Qualitative studies",
+    "other": "Other documents (no empirical design)",
+    NOT_RECORDED: "Design not recorded",
+    PLANS: "Strategy, plans and news (not studies)",
+}
 SEARCH_DEPTH = 60
 # The approaches a question alone bears on: those among the toolkit passages it finds first.
 TOOLKIT_HITS = 10
