@@ -115,6 +115,16 @@ def test_search_with_filters_returns_the_expected_document(corpus_data_dir, use_
     assert {b.proto.id.split("-")[-1] for b in at.get("download_button")} >= {"export_csv", "export_bib", "export_ris"}
 
 
+def test_search_shows_the_strategys_lists_as_lists_and_its_tags_explain_themselves(corpus_data_dir, use_kb):
+    use_kb(corpus_data_dir)
+    at = run_page("search", {"q": "Integrated partnership work research interventions", "type": ["strategy"]})
+    shown = "".join(passages(at))
+    assert "<ul><li><strong>" in shown and "**Research:**" not in shown, "Markdown lists and bold, rendered"
+    assert "<script" not in shown and "<a " not in shown
+    assert 'title="matched: “' in shown, "a factor chip says which words triggered it"
+    assert "export_brief" in {b.proto.id.split("-")[-1] for b in at.get("download_button")}
+
+
 def test_a_shared_link_reproduces_the_search(corpus_data_dir, use_kb):
     use_kb(corpus_data_dir)
     at = run_page("search", {"q": "school exclusion", "type": ["toolkit"], "polarity": "risk", "factor": ["bogus"]})
