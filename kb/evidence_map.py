@@ -7,6 +7,7 @@ import io
 from dataclasses import dataclass, field
 
 from kb.models import Chunk, Document, ToolkitEntry
+from kb.search import cite
 from kb.store import KnowledgeBase
 from kb.taxonomy import Taxonomy, load_taxonomy
 from kb.toolkit import HARMFUL, all_entries, band_rank, name_match_query
@@ -366,8 +367,6 @@ class Study:
     best: Chunk
 
     def to_dict(self) -> dict:
-        from kb.search import cite
-
         return {
             "doc_id": self.document.doc_id,
             "title": self.document.title,

@@ -274,6 +274,14 @@ def test_drill_down_lists_the_studies_with_design_and_best_passage(studies_dir) 
         assert ", p. " in d["citation"] and d["best_chunk_id"].startswith(s.document.doc_id)
 
 
+def test_kb_map_cell_drills_down_to_the_studies(studies_dir) -> None:
+    got = json.loads(run_kb(studies_dir, "map", "--cell", "weapon-carrying:3", "--json", check=True).stdout)
+    assert [s["doc_id"] for s in got["studies"]][:3] == ["study-sr", "study-rct", "study-qe"]
+    assert all(", p. " in s["citation"] for s in got["studies"])
+    proc = run_kb(studies_dir, "map", "--cell", "weapon-carrying")
+    assert proc.returncode == 2 and "FACTOR:COLUMN" in proc.stderr
+
+
 def test_priority_6_column_says_why_it_is_empty(by_priority) -> None:
     six = next(c for c in by_priority["columns"] if c["id"] == "6")
     assert not TAXONOMY.factors_for_priority(6)

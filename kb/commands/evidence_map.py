@@ -40,16 +40,26 @@ DESIGN_CODES = {
     help="Count these too; by default only evidence counts (research, evaluation, needs assessment, "
     "reference, toolkit).",
 )
+@click.option(
+    "--cell",
+    metavar="FACTOR:COLUMN",
+    help="Drill into one cell: its studies, strongest design first, each with its best passage.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole map as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print one CSV line per cell, for a spreadsheet.")
 @pass_state
-def map_command(state: State, columns: str, unit: str, include: tuple[str, ...], as_json: bool, as_csv: bool):
+def map_command(
+    state: State, columns: str, unit: str, include: tuple[str, ...], cell: str | None, as_json: bool, as_csv: bool
+):
     """Where evidence is and is not: studies (documents) per cell, by design, beside the strongest toolkit band."""
     from kb.evidence_map import EVIDENCE_DOC_TYPES, build_approach_map, build_map
 
     if as_json and as_csv:
         fail("choose one of --json and --csv")
     doc_types = [*EVIDENCE_DOC_TYPES, *include]
+    if cell:
+        _print_cell(state, cell, columns, doc_types, as_json)
+        return
     if columns == "approach":
         if as_csv:
             fail("--csv is for the priority and WHO level views; use --json with --columns approach")
@@ -133,3 +143,28 @@ def _print_approaches(amap) -> None:
         "[dim]Bold: the toolkit links the approach to the factor, with its band (? = band not published). "
         "The number counts local studies whose passages are tagged with the factor and name the approach.[/]"
     )
+
+
+def _print_cell(state: State, cell: str, columns: str, doc_types: list[str], as_json: bool) -> None:
+    from kb.evidence_map import DESIGN_LABELS, MapError, cell_studies
+
+    factor, _, column = cell.partition(":")
+    if not column or columns == "approach":
+        fail("--cell takes FACTOR:COLUMN, e.g. weapon-carrying:3, with --columns priority or who_level")
+    try:
+        studies = cell_studies(state.kb, factor, column, columns, doc_types=doc_types)
+    except MapError as exc:
+        fail(str(exc))
+    if as_json:
+        emit_json(
+            {"factor": factor, "column": column, "columns_kind": columns, "studies": [s.to_dict() for s in studies]}
+        )
+        return
+    c = console()
+    if not studies:
+        c.print(f"No study in {factor} x {column}: a gap in the evidence.")
+    for s in studies:
+        d = s.to_dict()
+        c.print(f"[bold]{d['title']}[/] ({d['year'] or 'n.d.'}, {d['doc_type']}) — {DESIGN_LABELS[s.design]}")
+        c.print(f"  {d['passages']} tagged passages; best: {d['citation']}")
+        c.print(f"  [dim]{s.best.text[:300]}{'…' if len(s.best.text) > 300 else ''}[/]")
