@@ -15,7 +15,7 @@ from streamlit.errors import StreamlitAuthError
 from kb import audit
 from kb.auth import ANONYMOUS, AuthConfig, Viewer, load_auth
 from kb.config import Settings, load_settings
-from kb.models import Document, Tags
+from kb.models import Document, FactorTag, Tags
 from kb.search import Searcher
 from kb.store import KnowledgeBase
 from kb.taxonomy import Taxonomy, load_taxonomy
@@ -32,6 +32,7 @@ SERVER_MODE_HELP = (
 
 CSS = """
 <style>
+.chip[title] {cursor:help}
 .chip {display:inline-block; padding:0 .5em; margin:0 .25em .25em 0; border-radius:.8em; font-size:.8em;
        border:1px solid #ccc; background:#f6f6f6; color:#333; white-space:nowrap}
 .chip-risk {background:#fdecea; border-color:#f5b7b1; color:#8a1c12}
@@ -196,8 +197,16 @@ def safe_link(url: str | None) -> str | None:
     return url
 
 
-def chip(text: str, kind: str = "") -> str:
-    return f'<span class="chip chip-{kind}">{html.escape(text)}</span>'
+def chip(text: str, kind: str = "", why: str = "") -> str:
+    title = f' title="{html.escape(why, quote=True)}"' if why else ""
+    return f'<span class="chip chip-{kind}"{title}>{html.escape(text)}</span>'
+
+
+def tag_reason(f: FactorTag) -> str:
+    """Why a passage got a factor tag: the words that triggered it and the cue that set its polarity."""
+    words = ", ".join(f"“{w}”" for w in f.matched) or "words not recorded (tagged before tags explained themselves)"
+    cue = f"“{f.cue}”" if f.cue else "none in the sentence: the factor's default polarity"
+    return f"matched: {words}; polarity cue: {cue}"
 
 
 def tag_chips(tags: Tags, tax: Taxonomy) -> str:
@@ -205,7 +214,7 @@ def tag_chips(tags: Tags, tax: Taxonomy) -> str:
     out = []
     for f in tags.factors:
         label = tax.factors[f.factor].label if f.factor in tax.factors else f.factor
-        out.append(chip(f"{label} · {f.polarity}", f.polarity))
+        out.append(chip(f"{label} · {f.polarity}", f.polarity, tag_reason(f)))
     for p in tags.priorities:
         name = tax.priorities[p].name if p in tax.priorities else ""
         out.append(chip(f"P{p} {name}".strip(), "priority"))

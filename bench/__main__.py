@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.common import ROOT, SCIFACT, Section, machine, median, pct, table
 
-ALL = ("retrieval", "startup", "latency", "ingestion", "tagging", "design", "ocr")
+ALL = ("retrieval", "startup", "latency", "ingestion", "tagging", "design", "ocr", "whatworks")
 
 
 def tagging_section() -> Section:
@@ -71,6 +71,10 @@ def goals(sections: dict[str, Section]) -> str:
         n = sections["design"].data["n"]
         goal = f"study design macro-F1 >= 0.80 ({n} labelled abstracts)"
         rows.append([goal, f"{f1:.3f}", "yes" if f1 >= 0.8 else "no"])
+    if "whatworks" in sections:
+        d = sections["whatworks"].data
+        opened = max(median(d["new_session_s"]), d["new_server_first_open_s"])
+        rows.append(["What works page opens <= 2 s (sample corpus)", f"{opened:.2f} s", "yes" if opened <= 2 else "no"])
     return table(["goal", "measured", "met"], rows)
 
 
@@ -159,6 +163,10 @@ def _run_one(name: str, scifact_kb: Path, work: Path) -> Section:
         from bench import ocr
 
         return ocr.run()
+    if name == "whatworks":
+        from bench import whatworks
+
+        return whatworks.run()
     return tagging_section()
 
 

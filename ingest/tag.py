@@ -152,13 +152,19 @@ class Tagger:
         factors.sort(key=lambda m: (m.start, m.end))
 
         tags = Tags()
-        seen: set[tuple[str, str]] = set()
+        seen: dict[tuple[str, str], FactorTag] = {}
         if factors:
-            polarities = self._polarities(doc, factors, mentions)
-            for m, polarity in zip(factors, polarities, strict=True):
-                if (m.id, polarity) not in seen:
-                    seen.add((m.id, polarity))
-                    tags.factors.append(FactorTag(m.id, polarity))
+            for m, (polarity, cue) in zip(factors, self._polarities(doc, factors, mentions), strict=True):
+                # The words as the text has them, so an analyst can find what triggered the tag.
+                words = doc[m.start : m.end].text
+                tag = seen.get((m.id, polarity))
+                if tag is None:
+                    tag = seen[(m.id, polarity)] = FactorTag(m.id, polarity, [], cue)
+                    tags.factors.append(tag)
+                if words not in tag.matched:
+                    tag.matched.append(words)
+                if tag.cue is None:
+                    tag.cue = cue
 
         tax = self.taxonomy
         factor_ids = {f for f, _ in seen}
@@ -171,40 +177,61 @@ class Tagger:
             setattr(tags, attr, sorted(found, key=self._order[kind].__getitem__))
         return tags
 
-    def _polarities(self, doc: Doc, factors: list[_Mention], mentions: list[_Mention]) -> list[str]:
+    def _polarities(self, doc: Doc, factors: list[_Mention], mentions: list[_Mention]) -> list[tuple[str, str | None]]:
+        """Each factor mention's polarity, with the cue words that set it (None: the factor's default, no cue)."""
         sent_starts = [s.start for s in doc.sents]
 
         def sentence(i: int) -> int:
             return bisect_right(sent_starts, i) - 1
 
-        protective: dict[int, list[tuple[int, str]]] = {}
-        risky: set[int] = set()
-        negator_ends: set[int] = set()
+        def words(m: _Mention) -> str:
+            return doc[m.start : m.end].text
+
+        protective: dict[int, list[_Mention]] = {}
+        risky: dict[int, list[_Mention]] = {}
+        negator_at: dict[int, _Mention] = {}
         for m in mentions:
             if m.kind == _PROTECTIVE:
-                protective.setdefault(sentence(m.start), []).append((m.start, m.id))
+                protective.setdefault(sentence(m.start), []).append(m)
             elif m.kind == _RISK:
-                risky.add(sentence(m.start))
+                risky.setdefault(sentence(m.start), []).append(m)
             elif m.kind == _NEGATOR:
-                negator_ends.add(m.end)
+                negator_at[m.end] = m
+
+        for table in (protective, risky):
+            for sent, cues in table.items():
+                # "protective factor" is the cue, not also the "protective" inside it.
+                table[sent] = sorted(
+                    (c for c in cues if not any(o.start <= c.start and c.end <= o.end and o != c for o in cues)),
+                    key=lambda c: c.start,
+                )
 
         factor_defs = self.taxonomy.factors
-        result = []
+        result: list[tuple[str, str | None]] = []
         for m in factors:
             default = factor_defs[m.id].polarity
-            negated = m.start in negator_ends
+            negator = negator_at.get(m.start)
+            sent = sentence(m.start)
             if default == "protective":
                 # The absence of a protective factor ("lack of a trusted adult") is a risk.
-                result.append("risk" if negated else "protective")
+                if negator is not None:
+                    result.append(("risk", words(negator)))
+                else:
+                    cues = protective.get(sent, [])
+                    result.append(("protective", words(cues[0]) if cues else None))
                 continue
-            sent = sentence(m.start)
-            cues_after = [cue for pos, cue in protective.get(sent, ()) if pos >= m.end]
+            cues_after = [c for c in protective.get(sent, ()) if c.start >= m.end]
             # A risk factor turns protective only when it comes before the protective cue in a sentence
             # with no risk cue, and either its absence is named ("low levels of deprivation were
             # protective") or it is the first factor of the sentence and the cue is strong ("alcohol
             # abstinence was a protective factor"). "Tackling drug use reduces the risk" stays risk.
             first_in_sentence = not any(o.start < m.start and sentence(o.start) == sent for o in factors)
-            strong = any(cue in _STRONG_PROTECTIVE for cue in cues_after)
-            flips = bool(cues_after) and sent not in risky and (negated or (strong and first_in_sentence))
-            result.append("protective" if flips else "risk")
+            strong = [c for c in cues_after if c.id in _STRONG_PROTECTIVE]
+            flips = bool(cues_after) and sent not in risky and (negator is not None or (strong and first_in_sentence))
+            if flips:
+                cue = strong[0] if strong and negator is None else cues_after[0]
+                result.append(("protective", f"{words(negator)} … {words(cue)}" if negator else words(cue)))
+            else:
+                risk_cues = risky.get(sent, [])
+                result.append(("risk", words(risk_cues[0]) if risk_cues else None))
         return result

@@ -140,7 +140,8 @@ _DOC_JSON = ("authors", "keywords", "districts", "field_sources")
 def _doc_from_row(row: sqlite3.Row) -> Document:
     d = dict(row)
     for key in _DOC_JSON:
-        d[key] = json.loads(d[key])
+        if key in d:  # field_sources is absent from catalogues made before it existed
+            d[key] = json.loads(d[key])
     return Document(**d)
 
 

@@ -18,6 +18,7 @@ from kb.models import STUDY_DESIGNS
 LAZY_COMMANDS = {
     "toolkit": "kb.commands.toolkit:toolkit",
     "map": "kb.commands.evidence_map:map_command",
+    "brief": "kb.commands.brief:brief",
     "scan": "kb.commands.scan:scan",
     "digest": "kb.commands.digest:digest",
     "alert": "kb.commands.digest:alert",

@@ -17,6 +17,8 @@ SENSITIVITIES = ("official", "official-sensitive")
 STUDY_DESIGNS = ("systematic_review", "rct", "quasi_experimental", "observational", "qualitative", "other")
 POLARITIES = ("risk", "protective")
 NOT_PUBLISHED = "not published"
+# A figure the source publishes that the copy we read did not capture: distinct from NOT_PUBLISHED.
+NOT_CAPTURED = "not recorded here — see source"
 
 
 @dataclass
@@ -108,6 +110,8 @@ class WebPage:
 class FactorTag:
     factor: str
     polarity: str  # risk | protective
+    matched: list[str] = field(default_factory=list)  # the words of the text that triggered the tag
+    cue: str | None = None  # the cue phrase that set the polarity ("more likely", "protective factor"), else None
 
 
 @dataclass
@@ -178,7 +182,8 @@ class Emmie:
 class ToolkitEntry:
     """A 'what works' approach as published (Youth Endowment Fund style).
 
-    Missing figures are None and display as NOT_PUBLISHED; nothing here is ever computed.
+    Missing figures are None and display as NOT_PUBLISHED, or NOT_CAPTURED when listed in `not_captured`
+    (the source publishes it, our copy did not capture it); nothing here is ever computed.
     """
 
     slug: str
@@ -199,6 +204,7 @@ class ToolkitEntry:
     date_retrieved: str | None = None
     toolkit_version: str | None = None
     notes: str | None = None
+    not_captured: list[str] = field(default_factory=list)  # published by the source, not captured in our copy
     factors: list[str] = field(default_factory=list)
     priorities: list[int] = field(default_factory=list)
     who_levels: list[str] = field(default_factory=list)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import threading
 from dataclasses import dataclass
 
-from kb.models import NOT_PUBLISHED, Emmie, OtherOutcome, ToolkitEntry
+from kb.models import NOT_CAPTURED, NOT_PUBLISHED, Emmie, OtherOutcome, ToolkitEntry
 from kb.search import STOPWORDS, Filters, Hit, Searcher
 from kb.store import KnowledgeBase
 from kb.taxonomy import Taxonomy, load_taxonomy
@@ -120,30 +122,46 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
+def missing(entry: ToolkitEntry, field: str) -> str:
+    """How to show a figure we do not hold: the source publishes it but our copy did not capture it, or
+    the source publishes none. Never the first as the second: that would tell a commissioner a falsehood."""
+    return NOT_CAPTURED if field in entry.not_captured else NOT_PUBLISHED
+
+
 def display_percent(entry: ToolkitEntry) -> str:
-    """'33% (crime (average reduction))': the published figure with its outcome, else 'not published'."""
+    """'33% (crime (average reduction))': the published figure with its outcome, else why there is none."""
     if entry.impact_percent is None:
-        return NOT_PUBLISHED
+        return missing(entry, "impact_percent")
     figure = f"{_number(entry.impact_percent)}%"
     return f"{figure} ({entry.outcome_measured})" if entry.outcome_measured else figure
 
 
 def display_band(entry: ToolkitEntry) -> str:
-    return entry.impact_band or NOT_PUBLISHED
+    return entry.impact_band or missing(entry, "impact_band")
 
 
 def display_confidence(entry: ToolkitEntry) -> str:
-    """YEF's words, with the padlock rating only when it was read."""
+    """YEF's words and its padlock rating, each as read, or said to be unrecorded where YEF gives it."""
     parts = []
     if entry.confidence_words:
         parts.append(entry.confidence_words)
+    elif "confidence_words" in entry.not_captured:
+        parts.append(NOT_CAPTURED)
     if entry.confidence_rating is not None:
         parts.append(f"{entry.confidence_rating}/5 padlocks")
+    elif "confidence_rating" in entry.not_captured and NOT_CAPTURED not in parts:
+        parts.append(f"padlock rating {NOT_CAPTURED}" if parts else NOT_CAPTURED)
     return "; ".join(parts) or NOT_PUBLISHED
 
 
 def display_cost(entry: ToolkitEntry) -> str:
-    return f"{'£' * entry.cost_rating} ({entry.cost_rating}/3)" if entry.cost_rating is not None else NOT_PUBLISHED
+    if entry.cost_rating is None:
+        return missing(entry, "cost_rating")
+    return f"{'£' * entry.cost_rating} ({entry.cost_rating}/3)"
+
+
+def display_evidence_basis(entry: ToolkitEntry) -> str:
+    return entry.evidence_basis or missing(entry, "evidence_basis")
 
 
 def display_source(entry: ToolkitEntry) -> str:
@@ -156,12 +174,13 @@ def display_other_outcomes(entry: ToolkitEntry) -> str:
 
 
 def display(entry: ToolkitEntry) -> dict[str, str]:
-    """Every figure as a person should read it; missing ones say 'not published'."""
+    """Every figure as a person should read it; missing ones say 'not published' or 'not recorded here'."""
     return {
         "band": display_band(entry),
         "impact": display_percent(entry),
         "confidence": display_confidence(entry),
         "cost": display_cost(entry),
+        "evidence_basis": display_evidence_basis(entry),
         "source": display_source(entry),
         "other_outcomes": display_other_outcomes(entry),
     }
@@ -250,6 +269,69 @@ def local_evidence(
     return kept
 
 
+LOCAL_EVIDENCE_META = "toolkit_local_evidence"
+
+
+def evidence_version(kb: KnowledgeBase) -> str:
+    """Changes whenever anything local evidence depends on changes: a document ingested, replaced, edited
+    (title, year, type, sensitivity) or removed, or a passage added. One indexed scan of the documents."""
+    digest = hashlib.sha256()
+    for r in kb.catalogue.query(
+        "SELECT doc_id, content_hash, doc_type, sensitivity, title, year, n_chunks FROM documents ORDER BY doc_id"
+    ):
+        digest.update("\x1f".join("" if v is None else str(v) for v in r).encode("utf-8") + b"\x1e")
+    last = kb.catalogue.query("SELECT COUNT(*), MAX(rowid) FROM chunks")[0]
+    digest.update(f"{last[0]}:{last[1]}".encode())
+    return digest.hexdigest()[:32]
+
+
+class LocalEvidence:
+    """Local evidence for each approach, computed once per knowledge-base change and kept in the catalogue.
+
+    Opening What works then runs no search and loads no model: the stored passage ids are read back, and
+    recomputed only when `evidence_version` says the knowledge base changed (or a new view is asked for).
+    """
+
+    def __init__(self, kb: KnowledgeBase, searcher: Searcher | None = None):
+        self.kb = kb
+        self.searcher = searcher
+        self._lock = threading.Lock()
+        self.computed = 0  # approaches searched on the last call: 0 when everything came from the store
+
+    def for_entries(
+        self, entries: list[ToolkitEntry], k: int = 3, sensitivities: list[str] | None = None
+    ) -> dict[str, list[Hit]]:
+        cat = self.kb.catalogue
+        view = f"{k}|{','.join(sorted(sensitivities)) if sensitivities is not None else '*'}"
+        with self._lock:
+            version = evidence_version(self.kb)
+            stored = json.loads(cat.get_meta(LOCAL_EVIDENCE_META) or "{}")
+            if stored.get("version") != version:
+                stored = {"version": version, "views": {}}
+            found = stored["views"].setdefault(view, {})
+            todo = [e for e in entries if e.slug not in found]
+            if todo:
+                searcher = self.searcher or Searcher(self.kb)
+                for e in todo:
+                    hits = local_evidence(self.kb, e, k=k, sensitivities=sensitivities, searcher=searcher)
+                    found[e.slug] = [[h.chunk.chunk_id, h.score] for h in hits]
+                cat.set_meta(LOCAL_EVIDENCE_META, json.dumps(stored))
+            self.computed = len(todo)
+        return {e.slug: self._hits(found.get(e.slug, [])) for e in entries}
+
+    def _hits(self, stored: list[list]) -> list[Hit]:
+        cat = self.kb.catalogue
+        rowids = cat.rowids_for_chunk_ids([c for c, _ in stored])
+        chunks = cat.get_chunks(list(rowids.values()))
+        hits = []
+        for chunk_id, score in stored:
+            chunk = chunks.get(rowids.get(chunk_id, -1))
+            doc = cat.get_document(chunk.doc_id) if chunk else None
+            if chunk is not None and doc is not None:
+                hits.append(Hit(chunk=chunk, document=doc, score=score, rank=len(hits) + 1))
+        return hits
+
+
 # -- comparison -----------------------------------------------------------------------------------
 
 
@@ -277,7 +359,7 @@ COMPARE_ROWS = (
     ("Impact band", display_band),
     ("Impact (% with outcome)", display_percent),
     ("Confidence", display_confidence),
-    ("Evidence basis", lambda e: e.evidence_basis or NOT_PUBLISHED),
+    ("Evidence basis", display_evidence_basis),
     ("Cost", display_cost),
     ("Other outcomes", display_other_outcomes),
     ("Prevention types", lambda e: _listed(e.prevention_types)),

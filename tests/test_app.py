@@ -127,6 +127,16 @@ def test_search_with_filters_returns_the_expected_document(corpus_data_dir, use_
     assert {b.proto.id.split("-")[-1] for b in at.get("download_button")} >= {"export_csv", "export_bib", "export_ris"}
 
 
+def test_search_shows_the_strategys_lists_as_lists_and_its_tags_explain_themselves(corpus_data_dir, use_kb):
+    use_kb(corpus_data_dir)
+    at = run_page("search", {"q": "Integrated partnership work research interventions", "type": ["strategy"]})
+    shown = "".join(passages(at))
+    assert "<ul><li><strong>" in shown and "**Research:**" not in shown, "Markdown lists and bold, rendered"
+    assert "<script" not in shown and "<a " not in shown
+    assert 'title="matched: “' in shown, "a factor chip says which words triggered it"
+    assert "export_brief" in {b.proto.id.split("-")[-1] for b in at.get("download_button")}
+
+
 def test_a_shared_link_reproduces_the_search(corpus_data_dir, use_kb):
     use_kb(corpus_data_dir)
     at = run_page("search", {"q": "school exclusion", "type": ["toolkit"], "polarity": "risk", "factor": ["bogus"]})
@@ -203,13 +213,20 @@ def test_evidence_map_shows_gaps_and_a_cells_evidence(corpus_data_dir, use_kb):
     assert metric(at, "Cells with evidence") + metric(at, "Gaps (empty cells)") == n_factors * 6
     assert metric(at, "Gaps (empty cells)") > 0
     assert at.get("vega_lite_chart"), "the heatmap is drawn"
+    assert any("Priority 6" in i.value and "empty by design" in i.value for i in at.info)
     at.selectbox(key="map_factor").set_value("trusted-adult").run()
     at.selectbox(key="map_col").set_value("2").run()
-    assert passages(at), "a chosen cell lists its passages"
+    assert passages(at), "a chosen cell lists its studies with their best passage"
+    # The strategy is a plan, not evidence: it is not among the studies until asked for.
+    assert not any(STRATEGY in m.value for m in at.markdown if m.value.startswith("- "))
+    assert any("Design: design not recorded" in m.value for m in at.markdown if m.value.startswith("- "))
+    at.multiselect(key="map_include").set_value(["strategy"]).run()
     assert any(STRATEGY in m.value for m in at.markdown if m.value.startswith("- "))
     at.radio(key="map_columns").set_value("who_level").run()
     assert not at.exception
     assert metric(at, "Cells with evidence") + metric(at, "Gaps (empty cells)") == n_factors * 4
+    at.radio(key="map_columns").set_value("approach").run()
+    assert not at.exception and at.get("vega_lite_chart")
 
 
 def test_evidence_map_empty_cell_is_called_a_gap(corpus_data_dir, use_kb):
@@ -314,7 +331,8 @@ def _sign_in(at: AppTest, user: str, password: str) -> AppTest:
 def test_sensitive_documents_are_hidden_unless_signed_in_as_internal(corpus_kb_copy, use_kb):
     use_kb(corpus_kb_copy)
     all_documents = metric(run_page("home"), "Documents")
-    all_map = metric(run_page("map"), "Tagged passages counted")
+    with_strategy = {"map_include": ["strategy"]}
+    all_map = metric(run_page("map", session=with_strategy), "Tagged passages counted")
     _configure_sign_in(corpus_kb_copy)
     # kb.toml is read when the app starts; a new KB_CONFIG stands for that restart here.
     use_kb(corpus_kb_copy, KB_CONFIG=str(corpus_kb_copy / "kb.toml"))
@@ -330,7 +348,7 @@ def test_sensitive_documents_are_hidden_unless_signed_in_as_internal(corpus_kb_c
         library = run_page("library", session=session)
         assert STRATEGY not in library.dataframe[0].value["title"].tolist()
         assert "Sign in as an internal user" in library.info[-1].value
-        assert metric(run_page("map", session=session), "Tagged passages counted") < all_map
+        assert metric(run_page("map", session={**session, **with_strategy}), "Tagged passages counted") < all_map
 
     # Signed in through the form as an internal user: it is back everywhere.
     at = _sign_in(run_page("search", {"q": query}), "analyst", "inside")
@@ -339,7 +357,7 @@ def test_sensitive_documents_are_hidden_unless_signed_in_as_internal(corpus_kb_c
     internal = {"viewer": at.session_state["viewer"]}
     assert metric(run_page("home", session=internal), "Documents") == all_documents
     assert STRATEGY in run_page("library", session=internal).dataframe[0].value["title"].tolist()
-    assert metric(run_page("map", session=internal), "Tagged passages counted") == all_map
+    assert metric(run_page("map", session={**internal, **with_strategy}), "Tagged passages counted") == all_map
 
 
 def test_organisation_sign_in_offers_st_login_and_hides_sensitive_until_then(corpus_kb_copy, use_kb):

@@ -14,6 +14,8 @@ from kb.models import FactorTag
 
 ROOT = Path(__file__).resolve().parent.parent
 MIN_MICRO_F1 = 0.85
+MIN_HELDOUT_F1 = 0.85
+MIN_HELDOUT_PRECISION = 0.929
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +59,8 @@ def test_known_sentences(tagger, text, expected):
 
 def test_capitalised_and_inflected_forms_match(tagger):
     assert tagger.tag("CARE LEAVERS Carried Knives.").factors == [
-        FactorTag("children-in-care", "risk"),
-        FactorTag("weapon-carrying", "risk"),
+        FactorTag("children-in-care", "risk", ["CARE LEAVERS"]),
+        FactorTag("weapon-carrying", "risk", ["Carried Knives"]),
     ]
 
 
@@ -93,8 +95,8 @@ def test_tag_many_equals_tag(tagger):
 def test_one_factor_can_carry_both_polarities_in_a_passage(tagger):
     text = "Poor school engagement predicts violence. School engagement is a protective factor."
     assert tagger.tag(text).factors == [
-        FactorTag("engagement-in-education", "risk"),
-        FactorTag("engagement-in-education", "protective"),
+        FactorTag("engagement-in-education", "risk", ["school engagement"], "Poor"),
+        FactorTag("engagement-in-education", "protective", ["School engagement"], "protective factor"),
     ]
 
 
@@ -118,3 +120,72 @@ def test_benchmark_micro_f1_does_not_regress():
     assert report["n_items"] >= 120
     assert report["micro"]["f1"] >= MIN_MICRO_F1, report["failures"]
     assert report["polarity_accuracy"] >= 0.9
+    # The estimate for unseen text, on passages never tuned on (written and real): above 0.85 F1, and
+    # no less precise than before the real passages were added (0.929).
+    heldout = report["by_source"]["heldout"]
+    assert heldout["f1"] >= MIN_HELDOUT_F1 and heldout["precision"] >= MIN_HELDOUT_PRECISION, report["failures"]
+
+
+@pytest.mark.parametrize(
+    ("text", "factor", "polarity", "matched", "cue"),
+    [
+        (
+            "Young people who drink heavily are more likely to carry a knife.",
+            "weapon-carrying",
+            "risk",
+            ["carry a knife"],
+            "more likely",
+        ),
+        (
+            "Low levels of deprivation were protective against violence.",
+            "deprivation",
+            "protective",
+            ["deprivation"],
+            "Low levels of … protective",
+        ),
+        (
+            "Lack of a trusted adult was associated with increased offending.",
+            "trusted-adult",
+            "risk",
+            ["trusted adult"],
+            "Lack of a",
+        ),
+        (
+            "Alcohol abstinence was a protective factor.",
+            "substance-misuse",
+            "protective",
+            ["Alcohol"],
+            "protective factor",
+        ),
+        ("Care leavers were often homeless.", "children-in-care", "risk", ["Care leavers"], None),
+    ],
+)
+def test_each_tag_says_which_words_triggered_it_and_which_cue_set_its_polarity(
+    tagger, text, factor, polarity, matched, cue
+):
+    tag = next(f for f in tagger.tag(text).factors if f.factor == factor)
+    assert (tag.polarity, tag.matched, tag.cue) == (polarity, matched, cue)
+
+
+def test_kb_tag_json_trigger_words_occur_in_the_text(tmp_path):
+    """Every factor tag of `kb tag --json` on real strategy bullets names words that are in that text."""
+    lines = [json.loads(line)["text"] for line in (ROOT / "tests/data/tagging/strategy.jsonl").open()]
+    (tmp_path / "lines.txt").write_text("\n".join(lines), encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, "-m", "kb.cli", "tag", "--lines", str(tmp_path / "lines.txt"), "--json"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    items = json.loads(out)
+    assert len(items) == len(lines)
+    tags = [(item["text"], f) for item in items for f in item["factors"]]
+    assert len(tags) > 40
+    for text, f in tags:
+        assert f["matched"], f
+        for words in f["matched"]:
+            assert words in text, (words, text)
+        for part in (f["cue"] or "").split(" … "):
+            assert part in text, (f["cue"], text)
+    assert any(f["cue"] for _, f in tags)

@@ -11,7 +11,7 @@ import pytest
 from kbfixtures import CORPUS, open_kb, run_kb
 
 from ingest.sources.toolkit import load_entry
-from kb.models import NOT_PUBLISHED, ToolkitEntry
+from kb.models import NOT_CAPTURED, NOT_PUBLISHED, ToolkitEntry
 from kb.taxonomy import load_taxonomy
 from kb.toolkit import (
     LOCAL_DOC_TYPES,
@@ -67,11 +67,14 @@ def test_toolkit_json_lists_every_approach_exactly_as_published(listed, shared_d
             assert a["impact_percent"] == float(row["impact_percent"])
             assert a["display"]["impact"] == f"{row['impact_percent']}% ({row['outcome_measured']})"
         else:
-            # Nothing computed or guessed: no number, and the display says so.
+            # Nothing computed or guessed: no number, and the display says why (the facts note it was not
+            # captured, or it was not published in what was seen).
             assert a["impact_percent"] is None
-            assert a["display"]["impact"] == NOT_PUBLISHED
+            unread = "percentage not captured" in row["notes"]
+            assert a["display"]["impact"] == (NOT_CAPTURED if unread else NOT_PUBLISHED), row["approach"]
         if not row["impact_band"]:
-            assert a["display"]["band"] == NOT_PUBLISHED
+            # The facts file's README: an empty band is one that was not captured.
+            assert a["display"]["band"] == NOT_CAPTURED
 
 
 def test_harmful_and_insufficient_evidence_stay_distinct(listed) -> None:
@@ -91,9 +94,9 @@ def test_order_is_strongest_band_first_then_not_published(listed) -> None:
 
 
 def test_human_output_flags_harm_and_says_not_published(corpus_data_dir) -> None:
-    out = run_kb(corpus_data_dir, "toolkit", check=True, COLUMNS="200").stdout
+    out = run_kb(corpus_data_dir, "toolkit", check=True, COLUMNS="300").stdout
     assert "EVIDENCE OF HARM" in out and "Prison awareness programmes" in out
-    assert NOT_PUBLISHED in out and "33% (crime (average reduction))" in out
+    assert NOT_PUBLISHED in out and "33% (crime (average reduction))" in out and NOT_CAPTURED in out
 
 
 @pytest.mark.parametrize("factor", ["substance-misuse", "trusted-adult", "prior-offending"])
@@ -161,7 +164,9 @@ def test_compare_puts_two_to_four_approaches_side_by_side() -> None:
     rows = {r["attribute"]: r["values"] for r in table["rows"]}
     assert rows["Impact band"] == ["MODERATE", "HIGH", "HARMFUL"]
     assert rows["Impact (% with outcome)"] == ["21% (violence)", NOT_PUBLISHED, NOT_PUBLISHED]
-    assert rows["Confidence"] == [NOT_PUBLISHED, "very low", NOT_PUBLISHED]
+    # YEF rates every strand's evidence in padlocks; they were not read, which is not "not published".
+    assert rows["Confidence"] == [NOT_CAPTURED, f"very low; padlock rating {NOT_CAPTURED}", NOT_CAPTURED]
+    assert rows["Cost"] == [NOT_CAPTURED] * 3
     assert all(len(v) == 3 for v in rows.values())
     for wrong in (picked[:1], ENTRIES[:5]):
         with pytest.raises(ToolkitError, match="compare 2 to 4"):
@@ -201,3 +206,106 @@ def test_toolkit_local_json_gives_cited_local_passages(corpus_data_dir) -> None:
     for passages in local.values():
         for p in passages:
             assert p["doc_type"] in LOCAL_DOC_TYPES and p["citation"] and p["chunk_id"].startswith(p["doc_id"])
+
+
+# -- "not recorded here" is not "not published" ---------------------------------------------------
+
+FIELD_DISPLAY = {
+    "impact_band": "band",
+    "impact_percent": "impact",
+    "confidence_words": "confidence",
+    "confidence_rating": "confidence",
+    "cost_rating": "cost",
+    "evidence_basis": "evidence_basis",
+}
+
+
+@pytest.mark.shared_data
+def test_what_yef_publishes_but_we_did_not_read_is_never_shown_as_not_published(listed, shared_data) -> None:
+    readme = " ".join((shared_data / "toolkit" / "README.md").read_text(encoding="utf-8").split())
+    # The facts file says YEF's padlock and cost ratings are icons that could not be read.
+    assert "could not be read" in readme and "padlocks" in readme
+    for a in listed["approaches"]:
+        yef = any("youthendowmentfund.org.uk" in u for u in a["source_urls"])
+        if yef:
+            assert {"confidence_rating", "cost_rating"} <= set(a["not_captured"]), a["slug"]
+        for field in a["not_captured"]:
+            shown = a["display"][FIELD_DISPLAY[field]]
+            assert NOT_PUBLISHED not in shown and NOT_CAPTURED in shown, (a["slug"], field, shown)
+
+
+def test_a_field_recorded_as_unread_may_not_also_carry_a_value(tmp_path) -> None:
+    from ingest.sources import SourceError
+
+    text = (CORPUS / "toolkit" / "mentoring.toolkit.yaml").read_text(encoding="utf-8")
+    bad = tmp_path / "bad.toolkit.yaml"
+    bad.write_text(text.replace("not_captured:\n", "not_captured:\n- impact_percent\n- padlocks\n"))
+    with pytest.raises(SourceError) as err:
+        load_entry(bad)
+    assert "impact_percent has a value" in str(err.value) and "'padlocks' is not one of" in str(err.value)
+
+
+def test_what_works_page_links_to_the_source_for_what_was_not_recorded(corpus_data_dir, monkeypatch) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("KB_DATA_DIR", str(corpus_data_dir))
+    at = AppTest.from_file(str(Path(__file__).parents[1] / "app/pages/2_What_works.py"), default_timeout=300)
+    at.run()
+    assert not at.exception
+    cards = [m.value for m in at.markdown if m.value.startswith("**Impact:**")]
+    assert len(cards) == len(ENTRIES)
+    mentoring = BY_SLUG["mentoring"]
+    card = next(c for c in cards if "21% (violence)" in c)
+    assert f"**Cost:** not recorded here — [see source]({mentoring.source_urls[0]})" in card
+    unread_cost = [e for e in ENTRIES if "cost_rating" in e.not_captured]
+    assert sum("**Cost:** not recorded here — [see source](" in c for c in cards) == len(unread_cost)
+    assert sum("**Cost:** not published" in c for c in cards) == len(ENTRIES) - len(unread_cost)
+    assert not any("**Confidence:** not published" in c for c in cards if "padlock" in c)
+
+
+# -- local evidence is computed once per knowledge-base change -------------------------------------
+
+HOTSPOT_NOTE = """# Wakefield hotspot patrols: an evaluation
+
+## Findings
+
+Hot spots policing in Wakefield town centre was evaluated over twelve months. Violent crime in the
+patrolled hotspots fell compared with matched streets, and no displacement to nearby streets was seen.
+"""
+
+
+def test_local_evidence_is_stored_once_and_refreshed_after_an_ingest(corpus_kb_copy, tmp_path) -> None:
+    from kbfixtures import ingest_into
+
+    from kb.toolkit import LOCAL_EVIDENCE_META, LocalEvidence, evidence_version
+
+    kb = open_kb(corpus_kb_copy)
+    try:
+        kb.catalogue.set_meta(LOCAL_EVIDENCE_META, "{}")  # the copied corpus may hold a page's stored results
+        cache = LocalEvidence(kb)
+        before = cache.for_entries(ENTRIES)
+        assert cache.computed == len(ENTRIES)
+        again = LocalEvidence(kb).for_entries(ENTRIES)  # a new page run: read back, nothing searched
+        assert [h.chunk.chunk_id for h in again["hot-spots-policing"]] == [
+            h.chunk.chunk_id for h in before["hot-spots-policing"]
+        ]
+        second = LocalEvidence(kb)
+        second.for_entries(ENTRIES)
+        assert second.computed == 0
+        version = evidence_version(kb)
+    finally:
+        kb.close()
+    note = tmp_path / "hotspots.md"
+    note.write_text(HOTSPOT_NOTE, encoding="utf-8")
+    ingest_into(corpus_kb_copy, note)
+    kb = open_kb(corpus_kb_copy)
+    try:
+        assert evidence_version(kb) != version
+        cache = LocalEvidence(kb)
+        after = cache.for_entries(ENTRIES)
+        assert cache.computed == len(ENTRIES)
+    finally:
+        kb.close()
+    titles = [h.document.title for h in after["hot-spots-policing"]]
+    assert "Wakefield hotspot patrols: an evaluation" in titles
+    assert "Wakefield hotspot patrols: an evaluation" not in [h.document.title for h in before["hot-spots-policing"]]

@@ -20,10 +20,12 @@ from app.common import (
     viewer,
     visible_sensitivities,
 )
+from kb.brief import DOCX_MIME, build_brief
+from kb.brief import render as render_brief
 from kb.embed import ModelError
 from kb.export import documents_of, to_bibtex, to_csv, to_ris
-from kb.highlight import highlight
 from kb.models import DOC_TYPES, STUDY_DESIGNS
+from kb.render import passage_html
 from kb.scanning import ScanningError, save_alert
 from kb.search import MODES, Filters, SearchError, SearchResult
 
@@ -212,7 +214,7 @@ def _export(fmt: str, make):
     return build
 
 
-e1, e2, e3, _ = st.columns([1, 1, 1, 3])
+e1, e2, e3, e4, _ = st.columns([1, 1, 1, 1, 2])
 e1.download_button(
     "Export CSV",
     _export("CSV", lambda: to_csv(result.hits, filters.sensitivities)),
@@ -234,6 +236,27 @@ e3.download_button(
     "application/x-research-info-systems",
     key="export_ris",
 )
+if query and not like:
+    # Built only when clicked; official-sensitive material only for a reader allowed to see it (kb.brief).
+    e4.download_button(
+        "Download brief",
+        lambda: render_brief(
+            build_brief(
+                res.kb,
+                query,
+                factor=ss.f_factor[0] if len(ss.f_factor) == 1 else None,
+                priority=ss.f_priority[0] if len(ss.f_priority) == 1 else None,
+                sensitivities=visible_sensitivities(res),
+                searcher=res.searcher,
+                taxonomy=tax,
+            ),
+            "docx",
+        ),
+        "evidence-brief.docx",
+        DOCX_MIME,
+        key="export_brief",
+        help="An evidence brief for this question (Word): toolkit ratings, local studies by design, gaps.",
+    )
 
 for g in groups:
     d = g.document
@@ -249,7 +272,8 @@ for g in groups:
         link = f" · [source]({safe_link(d.url)})" if safe_link(d.url) else ""
         st.caption(" · ".join(meta) + link)
         for h in g.hits:
-            text = highlight(h.chunk.text, "" if like else query).replace("\n", "<br>")
+            # Lists and emphasis as the document wrote them; its own links and HTML stay text.
+            text = passage_html(h.chunk.text, "" if like else query)
             st.markdown(
                 f'<div class="citation kb-citation">{html.escape(h.citation)}</div>'
                 f'<div class="passage kb-passage">{text}</div>'

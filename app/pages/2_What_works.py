@@ -7,14 +7,18 @@ import html
 import streamlit as st
 
 from app.common import band_badge, factor_label, md, page, priority_label, record, safe_link, visible_sensitivities
+from kb.brief import DOCX_MIME, build_brief
+from kb.brief import render as render_brief
+from kb.models import NOT_CAPTURED
+from kb.render import passage_html
 from kb.toolkit import (
     COMPARE_MAX,
     COMPARE_MIN,
     HARMFUL,
+    LocalEvidence,
     approaches,
     compare,
     display,
-    local_evidence,
 )
 
 ANY = "any"
@@ -67,6 +71,16 @@ if not entries:
     )
     st.stop()
 
+
+def shown(value: str, source: str | None) -> str:
+    """A figure for Markdown; one the source publishes but our copy lacks links to where it can be read."""
+    if NOT_CAPTURED in value and source:
+        return f"not recorded here — [see source]({source})".join(md(part) for part in value.split(NOT_CAPTURED))
+    return md(value)
+
+
+# Computed once per knowledge-base change and kept in the catalogue, not searched again on every rerun.
+local = LocalEvidence(res.kb, res.searcher).for_entries(entries, k=3, sensitivities=sens)
 by_slug = {e.slug: e for e in entries}
 chosen = st.multiselect(
     f"Compare {COMPARE_MIN}-{COMPARE_MAX} approaches side by side",
@@ -87,6 +101,36 @@ elif chosen:
     st.caption(f"Choose at least {COMPARE_MIN} approaches to compare.")
 
 st.caption(f"{len(entries)} approaches, strongest evidence of impact first; HARMFUL ones are never left out.")
+chosen_factor = None if factor == ANY else factor
+chosen_priority = None if priority == ANY else priority
+scope = " and ".join(
+    x
+    for x in (
+        tax.factors[chosen_factor].label.lower() if chosen_factor else "",
+        f"strategy priority {priority_label(tax, chosen_priority)}" if chosen_priority else "",
+    )
+    if x
+)
+question = f"What works for {scope}?" if scope else "What works to prevent serious violence?"
+st.download_button(
+    "Download brief",
+    lambda: render_brief(
+        build_brief(
+            res.kb,
+            question,
+            factor=chosen_factor,
+            priority=chosen_priority,
+            sensitivities=sens,
+            searcher=res.searcher,
+            taxonomy=tax,
+        ),
+        "docx",
+    ),
+    "what-works-brief.docx",
+    DOCX_MIME,
+    key="ww_brief",
+    help=f"An evidence brief (Word) for: {question}",
+)
 for e in entries:
     d = display(e)
     with st.container(border=True, key=f"card_{e.slug}"):
@@ -103,11 +147,12 @@ for e in entries:
                     "INSUFFICIENT EVIDENCE: too little good evidence to say whether it works — "
                     "not the same as evidence that it does not."
                 )
+            source = safe_link(e.source_urls[0]) if e.source_urls else None
             st.markdown(
-                f"**Impact:** {md(d['impact'])}  \n"
-                f"**Confidence:** {md(d['confidence'])}  \n"
-                f"**Cost:** {md(d['cost'])}  \n"
-                f"**Other outcomes:** {md(d['other_outcomes'])}"
+                f"**Impact:** {shown(d['impact'], source)}  \n"
+                f"**Confidence:** {shown(d['confidence'], source)}  \n"
+                f"**Cost:** {shown(d['cost'], source)}  \n"
+                f"**Other outcomes:** {shown(d['other_outcomes'], source)}"
             )
             facts = []
             if e.prevention_types:
@@ -116,7 +161,6 @@ for e in entries:
                 facts.append("Settings: " + md(", ".join(e.settings)))
             if facts:
                 st.caption(" · ".join(facts))
-            source = safe_link(e.source_urls[0]) if e.source_urls else None
             retrieved = e.date_retrieved or "not published"
             st.caption(
                 (f"[Source]({source})" if source else "Source: not published")
@@ -125,14 +169,14 @@ for e in entries:
             )
         with right:
             st.markdown("**Local evidence**")
-            hits = local_evidence(res.kb, e, k=3, sensitivities=sens, searcher=res.searcher)
+            hits = local[e.slug]
             record(res, "view", [h.document for h in hits], f"app: What works, local evidence for {e.slug}")
             if not hits:
                 st.caption("No local document discusses this approach by name yet.")
             for h in hits:
                 st.markdown(
                     f'<div class="citation">{html.escape(h.citation)}</div>'
-                    f'<div class="passage">{html.escape(h.chunk.text[:400])}{"…" if len(h.chunk.text) > 400 else ""}'
+                    f'<div class="passage">{passage_html(h.chunk.text[:400])}{"…" if len(h.chunk.text) > 400 else ""}'
                     "</div>",
                     unsafe_allow_html=True,
                 )

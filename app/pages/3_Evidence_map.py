@@ -1,4 +1,4 @@
-"""Evidence map page: factors x priorities (or WHO levels) as a heatmap; a chosen cell lists its evidence."""
+"""Evidence map page: factors x priorities, WHO levels or toolkit approaches, counting studies by design."""
 
 from __future__ import annotations
 
@@ -8,40 +8,159 @@ import altair as alt
 import streamlit as st
 
 from app.common import band_badge, md, page, record, visible_sensitivities
-from kb.evidence_map import build_map
+from kb.evidence_map import (
+    DESIGN_LABELS,
+    DESIGN_ORDER,
+    EVIDENCE_DOC_TYPES,
+    NOT_RECORDED,
+    OPTIONAL_DOC_TYPES,
+    build_approach_map,
+    build_map,
+    cell_studies,
+)
+from kb.render import passage_html
 from kb.search import cite
 
-COLUMN_KINDS = {"priority": "Strategy priority", "who_level": "WHO level"}
+VIEWS = {"priority": "Strategy priority", "who_level": "WHO level", "approach": "Toolkit approach"}
+UNITS = {"documents": "Studies (documents)", "passages": "Passages"}
+# Strongest design darkest, as evidence-and-gap maps colour their cells.
+DESIGN_COLOURS = ("#08306b", "#2171b5", "#4292c6", "#6baed6", "#9ecae1", "#c6dbef", "#bdbdbd")
+BAND_COLOURS = {
+    "HIGH": "#1b5e20",
+    "MODERATE": "#66bb6a",
+    "LOW": "#c8e6c9",
+    "INSUFFICIENT EVIDENCE": "#ffffff",
+    "HARMFUL": "#b71c1c",
+    "": "#dddddd",
+}
 
 res = page("Evidence map", "🗺️")
 tax = res.taxonomy
 cat = res.kb.catalogue
+sens = visible_sensitivities(res)
 
 st.title("Evidence map")
 st.write(
-    "Each row is a risk or protective factor; each column a strategy priority (or WHO level). A cell counts "
-    "the passages tagged with both. Grey cells are gaps: nothing in the knowledge base speaks to them yet. "
-    "A dark outline marks where the strategy files the factor. Click a cell, or pick it below, to see its evidence."
+    "Each row is a risk or protective factor; each column a strategy priority, WHO level or toolkit approach. "
+    "A cell counts the **studies** (documents) with a passage tagged with both, coloured by the strongest "
+    "study design among them, as evidence-and-gap maps do. Only evidence counts — research, evaluations, needs "
+    "assessments, reference lists and toolkit entries; add the strategy (a plan, not evidence) or news below. "
+    "Grey cells are gaps. A dark outline marks where the strategy files the factor."
 )
-kind = st.radio("Columns", list(COLUMN_KINDS), format_func=COLUMN_KINDS.get, horizontal=True, key="map_columns")
-emap = build_map(res.kb, columns=kind, sensitivities=visible_sensitivities(res), taxonomy=tax)
+c1, c2, c3 = st.columns([2, 2, 3])
+kind = c1.radio("Columns", list(VIEWS), format_func=VIEWS.get, horizontal=True, key="map_columns")
+unit = c2.radio("Count", list(UNITS), format_func=UNITS.get, horizontal=True, key="map_unit")
+include = c3.multiselect(
+    "Also count", list(OPTIONAL_DOC_TYPES), key="map_include", help="Not evidence: count them only to see them."
+)
+doc_types = [*EVIDENCE_DOC_TYPES, *include]
+
+
+def _design_text(designs: dict[str, int]) -> str:
+    return "; ".join(f"{n} {DESIGN_LABELS[d]}" for d, n in designs.items()) or "none"
+
+
+def _show_studies(studies) -> None:
+    for s in studies:
+        d = s.document
+        label = DESIGN_LABELS[s.design]
+        why = f" — “{md(s.design_evidence)}”" if s.design_evidence else ""
+        marked = " · **OFFICIAL-SENSITIVE**" if d.sensitivity != "official" else ""
+        st.markdown(
+            f"- **{md(d.title)}** ({d.year or 'n.d.'}, {md(d.doc_type.replace('_', ' '))}){marked}  \n"
+            f"  Design: {label}{why} · {s.passages} tagged passage{'s' if s.passages != 1 else ''}"
+        )
+        st.markdown(
+            f'<div class="citation kb-citation">{html.escape(cite(d, s.best))}</div>'
+            f'<div class="passage kb-passage">{passage_html(s.best.text[:600])}'
+            f"{'…' if len(s.best.text) > 600 else ''}</div>",
+            unsafe_allow_html=True,
+        )
+
+
+if kind == "approach":
+    amap = build_approach_map(res.kb, sensitivities=sens, taxonomy=tax, doc_types=doc_types)
+    if not amap.approaches:
+        st.warning("No toolkit entries are ingested yet: add them in the Library to see this view.")
+        st.stop()
+    st.caption(
+        "Toolkit approaches (YEF's evidence and gap map axis) against factors. A coloured cell: the toolkit "
+        "links the approach to the factor, coloured by its published impact band. The number counts local "
+        "studies whose passages are tagged with the factor and name the approach."
+    )
+    names = {a.slug: a.approach for a in amap.approaches}
+    data = [
+        {
+            "factor": f,
+            "factor_label": label,
+            "slug": a.slug,
+            "approach": a.approach,
+            "band": (a.band or "") if cells[a.slug].linked else "",
+            "linked": cells[a.slug].linked,
+            "documents": cells[a.slug].documents,
+            "designs": _design_text(cells[a.slug].designs),
+        }
+        for f, label, cells in amap.rows
+        for a in amap.approaches
+    ]
+    base = alt.Chart(alt.Data(values=data)).encode(
+        x=alt.X("approach:N", title=None, sort=list(names.values()), axis=alt.Axis(orient="top", labelAngle=-40)),
+        y=alt.Y("factor_label:N", title=None, sort=[label for _, label, _ in amap.rows]),
+    )
+    heat = base.mark_rect(stroke="#ffffff").encode(
+        color=alt.condition(
+            "datum.linked",
+            alt.Color(
+                "band:N",
+                scale=alt.Scale(domain=list(BAND_COLOURS), range=list(BAND_COLOURS.values())),
+                title="toolkit band",
+            ),
+            alt.value("#f4f4f4"),
+        ),
+        tooltip=["factor_label:N", "approach:N", "band:N", "documents:Q", "designs:N"],
+    )
+    text = base.mark_text(fontSize=10).encode(text=alt.Text("documents:Q"), opacity=alt.value(0.9))
+    st.altair_chart((heat + text).properties(height=alt.Step(18), width=alt.Step(40)), key="map_approach_chart")
+    st.subheader("Local studies naming an approach")
+    p1, p2 = st.columns(2)
+    slug = p1.selectbox("Approach", list(names), format_func=names.get, key="map_approach")
+    factor = p2.selectbox(
+        "Factor", [f for f, _, _ in amap.rows], format_func=lambda f: tax.factors[f].label, key="map_approach_factor"
+    )
+    cell = next(cells for f, _, cells in amap.rows if f == factor)[slug]
+    if not cell.documents:
+        st.warning(f"No local study tagged with {tax.factors[factor].label} names {names[slug]}: a gap.")
+    for doc_id in cell.doc_ids:
+        d = cat.get_document(doc_id)
+        if d is not None:
+            st.markdown(f"- {html.escape(d.title)} ({d.year or 'n.d.'}, {d.doc_type.replace('_', ' ')})")
+    st.stop()
+
+emap = build_map(res.kb, columns=kind, sensitivities=sens, taxonomy=tax, doc_types=doc_types, unit=unit)
 col_label = {c.id: f"{c.id} {c.label}" if kind == "priority" else c.label for c in emap.columns}
 row_label = {r.factor: f"{r.label} ({r.polarity})" for r in emap.rows}
 
 cells = [(r, c.id, r.cells[c.id]) for r in emap.rows for c in emap.columns]
 m1, m2, m3 = st.columns(3)
-m1.metric("Cells with evidence", sum(1 for _, _, cell in cells if cell.passages))
-m2.metric("Gaps (empty cells)", sum(1 for _, _, cell in cells if not cell.passages))
+m1.metric("Cells with evidence", sum(1 for _, _, cell in cells if cell.documents))
+m2.metric("Gaps (empty cells)", sum(1 for _, _, cell in cells if not cell.documents))
 m3.metric("Tagged passages counted", sum(cell.passages for _, _, cell in cells))
+for col in emap.columns:
+    if col.empty_reason:
+        st.info(f"**Column {col_label[col.id]} is empty by design.** {col.empty_reason}")
 
+designs_domain = [DESIGN_LABELS[d] for d in (*DESIGN_ORDER, NOT_RECORDED)]
 data = [
     {
         "factor": r.factor,
         "factor_label": row_label[r.factor],
         "column": col,
         "column_label": col_label[col],
-        "passages": cell.passages,
+        "count": cell.count(unit),
         "documents": cell.documents,
+        "passages": cell.passages,
+        "strongest": DESIGN_LABELS[cell.strongest_design or NOT_RECORDED] if cell.documents else "",
+        "designs": _design_text(cell.designs),
         "band": cell.band or "",
         "linked": cell.linked,
     }
@@ -66,8 +185,12 @@ heat = (
     base.mark_rect()
     .encode(
         color=alt.condition(
-            "datum.passages > 0",
-            alt.Color("passages:Q", scale=alt.Scale(scheme="blues", type="sqrt"), title="passages"),
+            "datum.documents > 0",
+            alt.Color(
+                "strongest:N",
+                scale=alt.Scale(domain=designs_domain, range=list(DESIGN_COLOURS)),
+                title="strongest design",
+            ),
             alt.value("#eeeeee"),
         ),
         stroke=alt.condition("datum.linked", alt.value("#333333"), alt.value("#ffffff")),
@@ -75,20 +198,24 @@ heat = (
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.5)),
         tooltip=[
             alt.Tooltip("factor_label:N", title="factor"),
-            alt.Tooltip("column_label:N", title=COLUMN_KINDS[kind]),
+            alt.Tooltip("column_label:N", title=VIEWS[kind]),
+            alt.Tooltip("documents:Q", title="studies"),
+            alt.Tooltip("designs:N", title="by design"),
             alt.Tooltip("passages:Q"),
-            alt.Tooltip("documents:Q"),
             alt.Tooltip("band:N", title="strongest toolkit band"),
         ],
     )
     .add_params(pick)
 )
 labels = base.mark_text(fontSize=10).encode(
-    text=alt.Text("passages:Q"),
-    color=alt.condition("datum.passages > 30", alt.value("white"), alt.value("#333333")),
+    text=alt.Text("count:Q"),
+    color=alt.condition(
+        f"indexof({designs_domain[:3]!r}, datum.strongest) >= 0", alt.value("white"), alt.value("#333333")
+    ),
 )
 chart = (heat + labels).properties(height=alt.Step(20), width=alt.Step(135))
 event = st.altair_chart(chart, on_select="rerun", selection_mode="cell", key="map_chart")
+st.caption(f"The number in a cell counts {UNITS[unit].lower()}; the colour is the strongest study design.")
 
 # A click on the chart chooses the cell in the pickers below, which also work without a mouse.
 clicked = (event.selection.get("cell") or [None])[0] if event else None
@@ -104,7 +231,7 @@ p1, p2 = st.columns(2)
 factor = p1.selectbox("Factor", [r.factor for r in emap.rows], format_func=row_label.get, key="map_factor")
 if st.session_state.get("map_col") not in col_label:  # the column kind changed under a stored choice
     st.session_state.pop("map_col", None)
-column = p2.selectbox(COLUMN_KINDS[kind], list(col_label), format_func=col_label.get, key="map_col")
+column = p2.selectbox(VIEWS[kind], list(col_label), format_func=col_label.get, key="map_col")
 cell = next(r for r in emap.rows if r.factor == factor).cells[column]
 
 if cell.band:
@@ -114,36 +241,23 @@ if cell.band:
     )
 if cell.harmful:
     st.error("HARMFUL approaches linked here: " + md(", ".join(cell.harmful)))
-if not cell.passages:
+if not cell.documents:
+    reason = next((c.empty_reason for c in emap.columns if c.id == column and c.empty_reason), None)
     st.warning(
-        f"No passages yet on {row_label[factor]} under {col_label[column]}: a gap in the evidence."
+        f"No study yet on {row_label[factor]} under {col_label[column]}: a gap in the evidence."
         + (" The strategy files the factor here." if cell.linked else "")
+        + (f" {reason}" if reason else "")
     )
     st.stop()
 
 st.caption(
-    f"{cell.passages} passages in {cell.documents} documents ("
+    f"{cell.documents} studies ({_design_text(cell.designs)}), {cell.passages} tagged passages; by type: "
     + ", ".join(f"{n} {t.replace('_', ' ')}" for t, n in cell.documents_by_type.items())
-    + ")"
-    + (f"; the first {len(cell.chunk_ids)} are shown" if cell.passages > len(cell.chunk_ids) else "")
+    + ". Strongest design first, each with its best passage."
 )
-st.markdown("**Documents**")
-# The cell was counted for this viewer's sensitivities; each document is checked again as it is drawn.
+studies = cell_studies(res.kb, factor, column, kind, sensitivities=sens, doc_types=doc_types, limit=20)
+# The cell was counted for this viewer's sensitivities; each study is checked again as it is drawn.
 allowed = visible_sensitivities(res)
-cell_docs = [d for d in (cat.get_document(i) for i in cell.doc_ids) if d is not None and d.sensitivity in allowed]
-record(res, "view", cell_docs, f"app: Evidence map, cell {factor} x {column}")
-for d in cell_docs:
-    st.markdown(f"- {md(d.title)} ({d.year or 'n.d.'}, {md(d.doc_type.replace('_', ' '))})")
-st.markdown("**Passages**")
-rowids = cat.rowids_for_chunk_ids(cell.chunk_ids)
-chunks = cat.get_chunks(list(rowids.values()))
-for chunk_id in cell.chunk_ids:
-    ch = chunks.get(rowids.get(chunk_id, -1))
-    d = cat.get_document(ch.doc_id) if ch else None
-    if ch is None or d is None or d.sensitivity not in allowed:
-        continue
-    st.markdown(
-        f'<div class="citation kb-citation">{html.escape(cite(d, ch))}</div>'
-        f'<div class="passage kb-passage">{html.escape(ch.text[:500])}{"…" if len(ch.text) > 500 else ""}</div>',
-        unsafe_allow_html=True,
-    )
+studies = [st_ for st_ in studies if st_.document.sensitivity in allowed]
+record(res, "view", [st_.document for st_ in studies], f"app: Evidence map, cell {factor} x {column}")
+_show_studies(studies)

@@ -26,6 +26,15 @@ CONFIDENCE_RANGE = (1, 5)  # YEF's evidence-quality padlocks
 COST_RANGE = (1, 3)
 EMMIE_FIELDS = ("effect", "mechanism", "moderators", "implementation", "economic_cost")
 YEF_HOSTS = ("youthendowmentfund.org.uk",)
+# Figures a source can publish that a copy may fail to capture (YEF's padlocks and cost are icons).
+CAPTURABLE = (
+    "impact_band",
+    "impact_percent",
+    "confidence_words",
+    "confidence_rating",
+    "cost_rating",
+    "evidence_basis",
+)
 YEF = "Youth Endowment Fund"
 
 FIELDS = (
@@ -47,6 +56,7 @@ FIELDS = (
     "date_retrieved",
     "toolkit_version",
     "notes",
+    "not_captured",
     "factors",
     "priorities",
     "who_levels",
@@ -262,6 +272,19 @@ def _version(data: dict, errors: _Errors) -> str | None:
     return _text(data, "toolkit_version", errors)
 
 
+def _not_captured(data: dict, errors: _Errors) -> list[str]:
+    """Fields the source publishes but the copy read did not capture: never 'not published', never guessed."""
+    out = []
+    for i, item in enumerate(_text_list(data, "not_captured", errors)):
+        if item not in CAPTURABLE:
+            errors.add(f"not_captured[{i}]", f"{item!r} is not one of {', '.join(CAPTURABLE)}")
+        elif data.get(item) is not None:
+            errors.add(f"not_captured[{i}]", f"{item} has a value, so it was captured: remove one of the two")
+        else:
+            out.append(item)
+    return out
+
+
 def _sections(data: dict, errors: _Errors) -> list[tuple[str, str]]:
     value = data.get("sections")
     if value is None:
@@ -354,6 +377,7 @@ def load_entry(path: str | Path) -> ToolkitEntry:
         date_retrieved=_date(data, errors),
         toolkit_version=_version(data, errors),
         notes=_text(data, "notes", errors),
+        not_captured=_not_captured(data, errors),
         factors=_factors(data, errors),
         priorities=_priorities(data, errors),
         who_levels=_choices(data, "who_levels", WHO_LEVELS, errors),

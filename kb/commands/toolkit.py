@@ -115,7 +115,10 @@ def _print(entries, local: dict | None, factor, priority, who_level) -> None:
             _short_url(d["source"]),
         )
     c.print(t)
-    c.print(f"[dim]Order: {ORDER_NOTE}. 'not published' = the source gives no figure; none is estimated.[/]")
+    c.print(
+        f"[dim]Order: {ORDER_NOTE}. 'not published' = the source gives no figure; 'not recorded here — see source' "
+        "= the source publishes one that our copy did not capture (follow the source link). None is estimated.[/]"
+    )
     if local is None:
         return
     for e in entries:
