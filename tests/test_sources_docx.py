@@ -77,6 +77,22 @@ def test_marking_in_the_header_makes_it_official_sensitive(tmp_path, marking):
     assert all(marking not in b.text for b in result.documents[0].blocks)  # a header is no passage
 
 
+def test_marking_in_a_header_table_or_first_page_footer_is_read(tmp_path):
+    from docx.shared import Inches
+
+    path = make_docx(tmp_path / "plain.docx")
+    assert read_file(path, ReadOptions()).documents[0].document.sensitivity == "official"
+    d = docx.Document(str(path))
+    d.sections[0].header.add_table(rows=1, cols=2, width=Inches(6)).cell(0, 1).text = "OFFICIAL SENSITIVE"
+    d.save(tmp_path / "table.docx")
+    d = docx.Document(str(path))
+    d.sections[0].different_first_page_header_footer = True
+    d.sections[0].first_page_footer.paragraphs[0].text = "Official-Sensitive: Personal"
+    d.save(tmp_path / "first-page.docx")
+    for name in ("table.docx", "first-page.docx"):
+        assert read_file(tmp_path / name, ReadOptions()).documents[0].document.sensitivity == "official-sensitive"
+
+
 def test_doc_and_corrupt_docx_are_refused_with_the_remedy(tmp_path):
     old = tmp_path / "old.doc"
     old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500))

@@ -42,7 +42,7 @@ _YEAR_CUE_RE = re.compile(
     re.I,
 )
 _DEFAULT_TITLE_RE = re.compile(r"^(?:document|doc|untitled)\s*\d*$", re.I)  # Word's "Document1"
-_FRONT_PARAGRAPHS = 40
+_FRONT_PARAGRAPHS = 40  # a printed date, if any, is on the cover or the first page
 # What a damaged .docx (a zip of XML parts) makes python-docx, zipfile and zlib raise.
 _DAMAGE = (
     zipfile.BadZipFile,
@@ -56,7 +56,7 @@ _DAMAGE = (
     TypeError,
     AttributeError,
     OSError,
-)  # a printed date, if any, is on the cover or the first page
+)
 
 
 def read(path: Path, options: ReadOptions) -> ReadResult:
@@ -79,7 +79,9 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
         raise
 
     if not blocks:
-        raise SourceError(path, "no text: the Word document has no paragraphs or tables to index")
+        raise SourceError(
+            path, "no text: the Word document has no paragraphs or tables to index (a pasted scan? save it as PDF)"
+        )
     result = ReadResult(path=str(path))
     full_text = "\n\n".join(b.text for b in blocks)
     front = [b.text for b in blocks[:_FRONT_PARAGRAPHS]]
@@ -218,7 +220,9 @@ def _blocks(document) -> tuple[list[Block], list[str], str | None]:
 
 
 def _headers_and_footers(document) -> list[str]:
-    """Text of every section's headers and footers: where a protective marking is printed."""
+    """Text of every section's headers and footers, text boxes and tables included: where markings are printed."""
+    from docx.oxml.ns import qn
+
     texts = []
     for section in document.sections:
         for part in (
@@ -231,9 +235,11 @@ def _headers_and_footers(document) -> list[str]:
         ):
             if part.is_linked_to_previous:
                 continue
-            texts += [p.text for p in part.paragraphs]
-            texts += [row for t in part.tables for row in _table_rows(t)]
-    return [t for t in texts if t.strip()]
+            for p in part._element.iter(qn("w:p")):
+                text = "".join(t.text or "" for t in p.iter(qn("w:t")))
+                if text.strip():
+                    texts.append(text)
+    return texts
 
 
 def _title(value: str | None, path: Path) -> str | None:
