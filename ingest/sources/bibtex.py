@@ -213,7 +213,7 @@ def _document(fields: dict, path: Path, options: ReadOptions, problems: list[str
         block = Block(text=f"{title}{joiner}{abstract}", section=["Abstract"])
     else:
         block = Block(text=title)
-    return ParsedDocument(document=document, blocks=[block])
+    return ParsedDocument(document=document, blocks=[block], kind="reference", entry=key)
 
 
 def _text(value: object) -> str | None:
