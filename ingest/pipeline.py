@@ -189,7 +189,12 @@ class Ingestor:
         if prev and prev.content_hash == fhash and prev.settings_key == self.settings_key and prev.status != "failed":
             return FileReport(key, "unchanged", documents=len(prev.doc_ids), doc_ids=prev.doc_ids)
         try:
-            result = read_file(path, ReadOptions(doc_type=self.doc_type, sensitivity=self.sensitivity or "official"))
+            options = ReadOptions(
+                doc_type=self.doc_type,
+                sensitivity=self.sensitivity or "official",
+                zotero_storage=self.kb.settings.zotero_storage,
+            )
+            result = read_file(path, options)
         except SourceError as exc:
             return self._record_failure(key, fhash, exc.reason)
         except Exception as exc:  # a reader bug must not stop the run; name it so it can be reported

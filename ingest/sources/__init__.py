@@ -26,6 +26,7 @@ class UnsupportedFile(SourceError, ValueError):
 class ReadOptions:
     doc_type: str | None = None  # overrides the reader's guess
     sensitivity: str = "official"
+    zotero_storage: Path | None = None  # where Zotero keeps attachments a .bib's `file` fields name
 
 
 # Longest suffix first, so `x.toolkit.yaml` is a toolkit entry and not plain YAML.
