@@ -486,9 +486,7 @@ class Catalogue:
 
     def merged_documents(self) -> list[str]:
         """Documents made of more than one source, for `kb docs --merged`."""
-        rows = self.query(
-            "SELECT doc_id FROM document_sources GROUP BY doc_id HAVING COUNT(*) > 1 ORDER BY doc_id"
-        )
+        rows = self.query("SELECT doc_id FROM document_sources GROUP BY doc_id HAVING COUNT(*) > 1 ORDER BY doc_id")
         return [r[0] for r in rows]
 
     def edits_of(self, source_keys: Iterable[str]) -> list[Edit]:

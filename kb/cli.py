@@ -277,7 +277,9 @@ def docs(state: State, merged: bool, as_json: bool):
 @click.option("--type", "doc_type", help="Document type (research, needs_assessment, strategy, ...).")
 @click.option("--sensitivity", type=click.Choice(["official", "official-sensitive"]))
 @click.option("--design", help="Study design: systematic_review, rct, quasi_experimental, observational, ...")
-@click.option("--split", "split_source", help="Undo a merge: this source (path or path#entry) becomes its own document.")
+@click.option(
+    "--split", "split_source", help="Undo a merge: this source (path or path#entry) becomes its own document."
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def edit(state: State, doc_id, title, authors, year, doc_type, sensitivity, design, split_source, as_json):
@@ -311,7 +313,9 @@ def edit(state: State, doc_id, title, authors, year, doc_type, sensitivity, desi
     except EditError as exc:
         fail(str(exc))
     if as_json:
-        emit_json({"documents": [{**d.to_dict(), "sources": _sources_json(state.kb.catalogue, d.doc_id)} for d in docs_out]})
+        emit_json(
+            {"documents": [{**d.to_dict(), "sources": _sources_json(state.kb.catalogue, d.doc_id)} for d in docs_out]}
+        )
         return
     from rich.markup import escape
 

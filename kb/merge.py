@@ -66,7 +66,11 @@ def front_text(texts: list[str]) -> str:
 def titles_agree(a: SourceRecord, b: SourceRecord) -> bool:
     """False only when two sources clearly name different works (they may share a cited DOI)."""
     ta, tb = a.document.title, b.document.title
-    if informative(ta) and informative(tb) and fuzz.token_set_ratio(normalise_title(ta), normalise_title(tb)) >= _TITLES_DIFFER:
+    if (
+        informative(ta)
+        and informative(tb)
+        and fuzz.token_set_ratio(normalise_title(ta), normalise_title(tb)) >= _TITLES_DIFFER
+    ):
         return True
     # A full text's own title may be misread ("Abstract"); its first page still prints the real one.
     for x, y in ((a, b), (b, a)):
@@ -108,9 +112,7 @@ def same_work(a: SourceRecord, b: SourceRecord) -> str | None:
         return SAME_DOI if titles_agree(a, b) else None
     if "reference" in (a.kind, b.kind) and not (da.doi and db.doi):
         # Two different DOIs are two works; otherwise title, year and first author decide.
-        if (a.kind == "reference" and _reference_matches(a, b)) or (
-            b.kind == "reference" and _reference_matches(b, a)
-        ):
+        if (a.kind == "reference" and _reference_matches(a, b)) or (b.kind == "reference" and _reference_matches(b, a)):
             return SAME_TITLE
     return None
 

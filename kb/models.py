@@ -40,8 +40,12 @@ class Document:
     ingested_at: str = ""
     status: str = "ok"
     n_chunks: int = 0
-    field_sources: dict[str, str] = field(default_factory=dict)  # field -> reference | metadata | layout | analyst | file date
-    study_design: str | None = None  # systematic_review | rct | quasi_experimental | observational | qualitative | other
+    field_sources: dict[str, str] = field(
+        default_factory=dict
+    )  # field -> reference | metadata | layout | analyst | file date
+    study_design: str | None = (
+        None  # systematic_review | rct | quasi_experimental | observational | qualitative | other
+    )
     study_design_evidence: str | None = None  # the phrase that decided the design
     country: str | None = None
 

@@ -12,7 +12,7 @@ from kb.config import Settings
 from kb.embed import Embedder
 from kb.ids import sha256_text
 from kb.merge import derive, fallback_id
-from kb.models import EDITABLE_FIELDS, SENSITIVITIES, DOC_TYPES, Document, Edit, SourceRecord
+from kb.models import DOC_TYPES, EDITABLE_FIELDS, SENSITIVITIES, Document, Edit, SourceRecord
 
 
 class EditError(ValueError):
@@ -148,7 +148,9 @@ class KnowledgeBase:
                 raise EditError(f"sensitivity must be one of {', '.join(SENSITIVITIES)}, not {value!r}")
         members = self._sources(doc_id)
         at = now_iso()
-        change = Change(docs={doc_id}, edits=[(m.source_key, Edit(k, v, at)) for m in members for k, v in values.items()])
+        change = Change(
+            docs={doc_id}, edits=[(m.source_key, Edit(k, v, at)) for m in members for k, v in values.items()]
+        )
         (doc,) = self.apply(change).documents
         return doc
 
