@@ -90,8 +90,10 @@ def _reference_matches(ref: SourceRecord, other: SourceRecord) -> bool:
     if not by_title and not (other.front and fuzz.partial_ratio(title, other.front) >= _TITLE_IN_FRONT):
         return False
     if rd.year and od.year and abs(rd.year - od.year) > 1:
-        # A full text's year may be its file's date or misread; its first page printing the year settles it.
-        if other.kind == "reference" or str(rd.year) not in other.front.split():
+        # A full text's year from its file's metadata or date is often when the file was made, not the work:
+        # only a year printed on it (or a reference's) contradicts the entry's; its first page may settle it.
+        trusted = other.kind == "reference" or od.field_sources.get("year") not in (None, "metadata", "file date")
+        if trusted and str(rd.year) not in other.front.split():
             return False
     who = first_surname(rd)
     if who and who != first_surname(od) and who not in other.front.split():
