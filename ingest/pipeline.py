@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ingest.chunk import Chunker
 from ingest.sources import ReadOptions, SourceError, is_supported, read_file
-from kb.catalogue import kind_of, now_iso
+from kb.catalogue import kind_of, now_iso, now_precise
 from kb.ids import file_hash
 from kb.merge import FULL_TEXT, Resolver, front_text
 from kb.models import DOC_TYPES, SENSITIVITIES, Chunk, ParsedDocument, SourceRecord, strictest
@@ -250,7 +250,7 @@ class Ingestor:
             chunks=chunks,
             toolkit=pd.toolkit,
             front=front_text([b.text for b in pd.blocks]),
-            added_at=prev.added_at if same else doc.ingested_at,
+            added_at=prev.added_at if same else now_precise(),
             alone=prev.alone if prev is not None else False,
         )
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from kb.catalogue import Catalogue, now_iso
+from kb.catalogue import Catalogue, now_precise
 from kb.config import Settings
 from kb.embed import Embedder
 from kb.ids import sha256_text
@@ -147,7 +147,7 @@ class KnowledgeBase:
             if name == "sensitivity" and value not in SENSITIVITIES:
                 raise EditError(f"sensitivity must be one of {', '.join(SENSITIVITIES)}, not {value!r}")
         members = self._sources(doc_id)
-        at = now_iso()
+        at = now_precise()
         change = Change(
             docs={doc_id}, edits=[(m.source_key, Edit(k, v, at)) for m in members for k, v in values.items()]
         )
