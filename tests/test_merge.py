@@ -9,10 +9,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from kbfixtures import ingest_into, open_kb, run_kb, seed_embed_cache
+from kbfixtures import OKELY_PDF, open_kb, run_kb, seed_embed_cache
 from pdfmaker import make_pdf
 
-OKELY_PDF = "real-pdfs/ijbnpa2017_okely_girls_in_sport.pdf"
 OKELY_DOI = "10.1186/s12966-017-0535-6"
 OKELY_TITLE = "Promoting physical activity among adolescent girls: the Girls in Sport group randomized trial"
 OKELY_BIB = """@article{okely2017,
@@ -32,16 +31,6 @@ def okely_bib(folder: Path, doi: bool = True, name: str = "okely.bib") -> Path:
     path = folder / name
     path.write_text(OKELY_BIB.replace("%DOI%", f"doi = {{{OKELY_DOI}}}," if doi else ""), encoding="utf-8")
     return path
-
-
-@pytest.fixture(scope="session")
-def okely_kb(tmp_path_factory) -> Path:
-    """The Okely PDF ingested once: its passages' vectors are cached for every test that copies it."""
-    from conftest import SHARED_DATA
-
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared test data not found at {SHARED_DATA}")
-    return ingest_into(tmp_path_factory.mktemp("okely-kb"), SHARED_DATA / OKELY_PDF)
 
 
 def copy_kb(src: Path, dst: Path) -> Path:
