@@ -63,21 +63,19 @@ def front_text(texts: list[str]) -> str:
     return out[:FRONT_CHARS]
 
 
-def titles_agree(a: SourceRecord, b: SourceRecord) -> bool:
-    """False only when two sources clearly name different works (they may share a cited DOI)."""
+def titles_differ(a: SourceRecord, b: SourceRecord) -> bool:
+    """True only when two sources clearly name different works (they may share a cited DOI): both titles
+    say something, they are far apart, and neither is printed at the start of the other's text."""
     ta, tb = a.document.title, b.document.title
-    if (
-        informative(ta)
-        and informative(tb)
-        and fuzz.token_set_ratio(normalise_title(ta), normalise_title(tb)) >= _TITLES_DIFFER
-    ):
-        return True
-    # A full text's own title may be misread ("Abstract"); its first page still prints the real one.
+    if not (informative(ta) and informative(tb)):
+        return False
+    if fuzz.token_set_ratio(normalise_title(ta), normalise_title(tb)) >= _TITLES_DIFFER:
+        return False
+    # A full text's own title may be misread; its first page still prints the real one.
     for x, y in ((a, b), (b, a)):
-        if x.front and informative(y.document.title):
-            if fuzz.partial_ratio(normalise_title(y.document.title), x.front) >= _TITLE_IN_FRONT:
-                return True
-    return False
+        if x.front and fuzz.partial_ratio(normalise_title(y.document.title), x.front) >= _TITLE_IN_FRONT:
+            return False
+    return True
 
 
 def _reference_matches(ref: SourceRecord, other: SourceRecord) -> bool:
@@ -111,7 +109,7 @@ def same_work(a: SourceRecord, b: SourceRecord) -> str | None:
     if da.content_hash and da.content_hash == db.content_hash and a.kind == b.kind:
         return SAME_CONTENT
     if da.doi and da.doi == db.doi:
-        return SAME_DOI if titles_agree(a, b) else None
+        return None if titles_differ(a, b) else SAME_DOI
     if "reference" in (a.kind, b.kind) and not (da.doi and db.doi):
         # Two different DOIs are two works; otherwise title, year and first author decide.
         if (a.kind == "reference" and _reference_matches(a, b)) or (b.kind == "reference" and _reference_matches(b, a)):
@@ -121,7 +119,7 @@ def same_work(a: SourceRecord, b: SourceRecord) -> str | None:
 
 def doi_conflict(a: SourceRecord, b: SourceRecord) -> bool:
     """Two sources that give the same DOI but clearly are different works."""
-    return bool(a.document.doi and a.document.doi == b.document.doi and not titles_agree(a, b))
+    return bool(a.document.doi and a.document.doi == b.document.doi and titles_differ(a, b))
 
 
 def fallback_id(doc: Document) -> str:
