@@ -14,6 +14,9 @@ from kb.ids import sha256_text
 from kb.merge import derive, fallback_id
 from kb.models import DOC_TYPES, EDITABLE_FIELDS, SENSITIVITIES, Document, Edit, SourceRecord
 
+# The labels of SHARED-INTERFACES (kb/models.py documents them on Document.study_design).
+_DESIGNS = ("systematic_review", "rct", "quasi_experimental", "observational", "qualitative", "other")
+
 
 class EditError(ValueError):
     """An analyst's edit was refused; the message says why."""
@@ -144,6 +147,8 @@ class KnowledgeBase:
                 raise EditError(f"{name} cannot be edited (editable: {', '.join(EDITABLE_FIELDS)})")
             if name == "doc_type" and value not in DOC_TYPES:
                 raise EditError(f"type must be one of {', '.join(DOC_TYPES)}, not {value!r}")
+            if name == "study_design" and value not in _DESIGNS:
+                raise EditError(f"design must be one of {', '.join(_DESIGNS)}, not {value!r}")
             if name == "sensitivity" and value not in SENSITIVITIES:
                 raise EditError(f"sensitivity must be one of {', '.join(SENSITIVITIES)}, not {value!r}")
         members = self._sources(doc_id)
