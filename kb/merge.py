@@ -25,6 +25,11 @@ _TITLES_DIFFER = 60
 _SAME_TITLE = 92
 _TITLE_IN_FRONT = 95
 FRONT_CHARS = 1500
+# Preprint servers' DOI prefixes (bioRxiv/medRxiv, arXiv, OSF, PsyArXiv, SSRN, Research Square, Preprints.org):
+# a preprint and its published version have two DOIs and are still one work.
+_PREPRINT_DOIS = ("10.1101/", "10.48550/", "10.31219/", "10.31234/", "10.2139/", "10.21203/", "10.20944/")
+# A notice about a work is not the work, however alike the titles.
+_NOTICES = ("correction", "erratum", "corrigendum", "retraction", "expression of concern", "comment on", "reply to")
 _DEGREES = re.compile(r"\b(phd|msc|md|mph|bsc|ba|ma|dr|prof|professor|frcp|mrcp)\b\.?", re.I)
 
 # Fields a document takes from its sources; the first source in precedence order that has a value gives it.
@@ -50,6 +55,10 @@ def surname(author: str) -> str:
 
 def first_surname(doc: Document) -> str:
     return surname(doc.authors[0]) if doc.authors else ""
+
+
+def is_preprint(doi: str | None) -> bool:
+    return bool(doi) and doi.startswith(_PREPRINT_DOIS)
 
 
 def informative(title: str) -> bool:
@@ -82,7 +91,7 @@ def _reference_matches(ref: SourceRecord, other: SourceRecord) -> bool:
     """A reference entry's title, year and first author against another source's metadata or first page."""
     rd, od = ref.document, other.document
     title = normalise_title(rd.title)
-    if not informative(rd.title):
+    if not informative(rd.title) or title.startswith(_NOTICES) != normalise_title(od.title).startswith(_NOTICES):
         return False
     by_title = informative(od.title) and fuzz.token_sort_ratio(title, normalise_title(od.title)) >= _SAME_TITLE
     if not by_title and not (other.front and fuzz.partial_ratio(title, other.front) >= _TITLE_IN_FRONT):
@@ -110,8 +119,8 @@ def same_work(a: SourceRecord, b: SourceRecord) -> str | None:
         return SAME_CONTENT
     if da.doi and da.doi == db.doi:
         return None if titles_differ(a, b) else SAME_DOI
-    if "reference" in (a.kind, b.kind) and not (da.doi and db.doi):
-        # Two different DOIs are two works; otherwise title, year and first author decide.
+    if "reference" in (a.kind, b.kind) and not (da.doi and db.doi and not (is_preprint(da.doi) or is_preprint(db.doi))):
+        # Two different DOIs are two works (unless one is a preprint's); otherwise title, year and first author decide.
         if (a.kind == "reference" and _reference_matches(a, b)) or (b.kind == "reference" and _reference_matches(b, a)):
             return SAME_TITLE
     return None
@@ -140,7 +149,8 @@ def _precedence(sources: list[SourceRecord], field: str) -> list[tuple[SourceRec
         else:
             how = s.document.field_sources.get(field, "metadata")
             out.append((2 if how == "file date" else 1, s, how))
-    out.sort(key=lambda t: (t[0], t[1].source_key))
+    # A published version's DOI names the work before its preprint's.
+    out.sort(key=lambda t: (field == "doi" and is_preprint(t[1].document.doi), t[0], t[1].source_key))
     return [(s, how) for _, s, how in out]
 
 
@@ -148,10 +158,14 @@ def anchor_id(sources: list[SourceRecord]) -> str:
     """The merged document's id, whatever order its sources came in: a reference's DOI, a full text's
     DOI, a full text's content id, then a reference's content id."""
     own = sorted(sources, key=lambda s: s.source_key)
-    for kinds, doi in (({"reference"}, True), ({"fulltext", "feed", "toolkit"}, True)):
-        ids = sorted(s.document.doc_id for s in own if s.kind in kinds and s.document.doc_id.startswith("doi:") == doi)
+    for kinds in ({"reference"}, {"fulltext", "feed", "toolkit"}):
+        ids = sorted(
+            (is_preprint(s.document.doc_id[4:]), s.document.doc_id)
+            for s in own
+            if s.kind in kinds and s.document.doc_id.startswith("doi:")
+        )
         if ids:
-            return ids[0]
+            return ids[0][1]
     texts = sorted(s.document.doc_id for s in own if s.kind != "reference")
     return texts[0] if texts else sorted(s.document.doc_id for s in own)[0]
 

@@ -38,7 +38,6 @@ class Change:
 class Applied:
     documents: list[Document]
     embedded: int
-    removed: list[str]  # documents that are gone (no source left, or moved to a new id)
 
 
 class KnowledgeBase:
@@ -138,7 +137,7 @@ class KnowledgeBase:
         if gone:
             self.vectors.delete(gone)
         cat.clear_pending(old_ids | set(new_ids))
-        return Applied([d for d, *_ in derived], n_new, sorted(change.docs - set(ids)))
+        return Applied([d for d, *_ in derived], n_new)
 
     def edit(self, doc_id: str, values: dict[str, object]) -> Document:
         """Record an analyst's values for a document's fields; they win over every source's."""

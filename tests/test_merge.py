@@ -306,3 +306,94 @@ def test_a_schema_1_catalogue_is_upgraded_in_place(tmp_path):
     # And it stays usable: an analyst's correction goes through the new tables.
     out = json.loads(run_kb(data, "edit", doc.doc_id, "--year", "2023", "--json", check=True).stdout)
     assert out["documents"][0]["year"] == 2023 and out["documents"][0]["field_sources"]["year"] == "analyst"
+
+
+def _ref(key: str, title: str, year: int | None, authors: list[str], doi: str | None = None, kind="reference"):
+    from kb.ids import content_hash
+    from kb.merge import front_text
+    from kb.models import Chunk, Document, SourceRecord
+
+    doc = Document(
+        doc_id=f"doi:{doi}" if doi else f"sha256:{content_hash(key + title)[:32]}",
+        title=title,
+        doc_type="reference" if kind == "reference" else "research",
+        source=key,
+        authors=authors,
+        year=year,
+        doi=doi,
+        content_hash=content_hash(key + title),
+        ingested_at="2026-01-01T00:00:00+00:00",
+    )
+    chunk = Chunk("", "", 0, f"{title}. Text of {key}.", n_tokens=10)
+    return SourceRecord(key, key.split("#")[0], "", kind, doc, [chunk], front=front_text([chunk.text]))
+
+
+PUBLISHED = "School-based violence prevention for adolescents: a cluster randomised trial in Leeds"
+
+
+@pytest.mark.parametrize(
+    "a, b, expected",
+    [
+        # A preprint and its published version: two DOIs, one work.
+        (
+            _ref("medrxiv.bib#p", PUBLISHED, 2020, ["Khan, Amir"], "10.1101/2020.05.01.123"),
+            _ref("scopus.bib#s", PUBLISHED, 2021, ["Khan, A."], "10.1136/bmj.n100"),
+            "same title, year and first author",
+        ),
+        # Two published DOIs are two works, however alike the titles.
+        (
+            _ref("a.bib#1", PUBLISHED, 2021, ["Khan, Amir"], "10.1136/bmj.n100"),
+            _ref("b.bib#2", PUBLISHED, 2021, ["Khan, Amir"], "10.1136/bmj.n999"),
+            None,
+        ),
+        # A correction notice is not the work it corrects.
+        (
+            _ref("a.bib#1", PUBLISHED, 2021, ["Khan, Amir"]),
+            _ref("b.bib#2", "Correction: " + PUBLISHED, 2021, ["Khan, Amir"]),
+            None,
+        ),
+        # Same title, another first author: a namesake.
+        (_ref("a.bib#1", PUBLISHED, 2021, ["Khan, Amir"]), _ref("b.bib#2", PUBLISHED, 2021, ["Smith, Jo"]), None),
+        # Title case and punctuation do not matter.
+        (
+            _ref("a.bib#1", PUBLISHED, 2021, ["Khan, Amir"]),
+            _ref("b.bib#2", PUBLISHED.upper().replace(":", " -"), 2021, ["Khan, A"]),
+            "same title, year and first author",
+        ),
+        # Two full texts never merge on their titles alone.
+        (
+            _ref("a.pdf", PUBLISHED, 2021, ["Amir Khan"], kind="fulltext"),
+            _ref("b.pdf", PUBLISHED, 2021, ["Amir Khan"], kind="fulltext"),
+            None,
+        ),
+    ],
+)
+def test_same_work_rules(a, b, expected):
+    from kb.merge import same_work
+
+    assert same_work(a, b) == expected and same_work(b, a) == expected
+
+
+def test_derive_does_not_depend_on_the_order_of_sources():
+    import itertools
+
+    from kb.merge import derive
+    from kb.models import Edit
+
+    sources = [
+        _ref("medrxiv.bib#p", PUBLISHED, 2020, ["Khan, Amir"], "10.1101/2020.05.01.123"),
+        _ref("scopus.bib#s", PUBLISHED, 2021, ["Khan, A."], "10.1136/bmj.n100"),
+        _ref("paper.pdf", "Abstract", 2011, ["Amir Khan PhD"], kind="fulltext"),
+    ]
+    sources[2].document.field_sources = {"title": "layout", "year": "file date"}
+    edits = [Edit("year", 2021, "2026-02-01T00:00:00+00:00")]
+    results = {repr(derive(list(order), edits)) for order in itertools.permutations(sources)}
+    assert len(results) == 1
+    doc, chunks, _ = derive(sources, edits)
+    assert doc.doc_id == "doi:10.1136/bmj.n100" and doc.doi == "10.1136/bmj.n100", (
+        "the published DOI, not the preprint's"
+    )
+    assert doc.title == PUBLISHED and doc.field_sources["title"] == "reference"
+    assert doc.year == 2021 and doc.field_sources["year"] == "analyst"
+    assert [c.text for c in chunks] == ["Abstract. Text of paper.pdf."], "the full text's passages, not the abstracts"
+    assert [c.chunk_id for c in chunks] == ["doi:10.1136/bmj.n100:00000"]
