@@ -204,7 +204,11 @@ def derive(sources: list[SourceRecord], edits: list[Edit]) -> tuple[Document, li
     """
     if not sources:
         raise ValueError("a document needs at least one source")
-    ordered = sorted(sources, key=lambda s: s.source_key)
+    everything = ordered = sorted(sources, key=lambda s: s.source_key)
+    toolkits = [s for s in ordered if s.kind == "toolkit"]
+    if toolkits:
+        # A toolkit entry is published facts keyed by its slug: the newest version of it replaces the older.
+        ordered = [max(toolkits, key=lambda s: (s.added_at, s.source_key))]
     texts = [s for s in ordered if s.kind != "reference"]
     givers = passage_sources(ordered)
     base = (givers or texts or ordered)[0].document
@@ -255,10 +259,11 @@ def derive(sources: list[SourceRecord], edits: list[Edit]) -> tuple[Document, li
         # An analyst may lower a document's sensitivity explicitly; a source that arrives (or changes)
         # after that edit with a stricter marking tightens it again.
         doc.sensitivity = strictest(
-            str(sens.value), *(s.document.sensitivity for s in ordered if s.added_at > sens.edited_at)
+            str(sens.value), *(s.document.sensitivity for s in everything if s.added_at > sens.edited_at)
         )
     else:
-        doc.sensitivity = strictest(*(s.document.sensitivity for s in ordered))
+        # Every source counts here, even one whose content another replaced: fail closed.
+        doc.sensitivity = strictest(*(s.document.sensitivity for s in everything))
     for name, e in chosen.items():
         if name != "sensitivity":
             setattr(doc, name, list(e.value) if isinstance(e.value, list) else e.value)
