@@ -15,7 +15,7 @@ from kb.catalogue import kind_of, now_iso, now_precise
 from kb.ids import file_hash
 from kb.merge import FULL_TEXT, Resolver, front_text
 from kb.models import DOC_TYPES, SENSITIVITIES, Chunk, ParsedDocument, SourceRecord, strictest
-from kb.store import Change, KnowledgeBase
+from kb.store import Change, KnowledgeBase, MergeError
 
 
 class IngestError(ValueError):
@@ -205,6 +205,8 @@ class Ingestor:
             return self._store(key, fhash, result.documents, result.problems, prev, on_embedded)
         except SourceError as exc:
             return self._record_failure(key, fhash, exc.reason)
+        except MergeError as exc:
+            return self._record_failure(key, fhash, str(exc))
 
     def _record_failure(self, key: str, fhash: str, reason: str) -> FileReport:
         # The documents an earlier version of the file gave stay: a bad new copy loses nothing.

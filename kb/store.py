@@ -22,6 +22,10 @@ class EditError(ValueError):
     """An analyst's edit was refused; the message says why."""
 
 
+class MergeError(ValueError):
+    """Sources would derive a document whose id another document holds; nothing is written."""
+
+
 @dataclass
 class Change:
     """One step of change to the sources: sources that go, sources that come (each with .doc_id set to the
@@ -95,13 +99,17 @@ class KnowledgeBase:
             if not members:
                 continue
             keys = [m.source_key for m in members]
-            stored = [e for e in cat.edits_of(k for k in keys if k not in change.forget_edits)]
-            edits = stored + [e for k in keys for e in new_edits.get(k, [])]
+            edits = cat.edits_of(k for k in keys if k not in change.forget_edits)
+            edits += [e for k in keys for e in new_edits.get(k, [])]
             doc, chunks, toolkit = derive(members, edits)
             derived.append((doc, chunks, toolkit, members))
         ids = [d.doc_id for d, *_ in derived]
-        if len(set(ids)) != len(ids):
-            raise RuntimeError(f"two documents derived the same id: {sorted(ids)}")
+        clash = [i for i in ids if ids.count(i) > 1 or (i not in change.docs and cat.get_document(i) is not None)]
+        if clash:
+            raise MergeError(
+                f"would overwrite document {clash[0]}, which other sources give: "
+                "split the wrong merge with `kb edit DOC_ID --split SOURCE` and ingest again"
+            )
 
         embed_texts = [
             t
