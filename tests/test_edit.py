@@ -206,3 +206,34 @@ def test_library_page_corrects_a_document(tmp_path, app_env):
     # And it survives the next ingest of the file.
     assert "unchanged" in run_kb(data, "ingest", str(note), check=True).stdout
     assert _docs(data)[0]["title"] == "Leeds mentoring pilot: evaluation"
+
+
+def test_library_page_edits_need_an_internal_sign_in_when_sign_in_is_configured(tmp_path, app_env):
+    from streamlit.testing.v1 import AppTest
+
+    from kb.auth import hash_password
+
+    note = tmp_path / "in" / "pilot.md"
+    note.parent.mkdir()
+    note.write_text(NOTE, encoding="utf-8")
+    data = tmp_path / "kb"
+    run_kb(data, "ingest", str(note), check=True)
+    fast = dict(n=2**10, r=8, p=1)
+    (data / "kb.toml").write_text(
+        f'[[auth.users]]\nusername = "partner"\nrole = "external"\npassword_hash = "{hash_password("out", **fast)}"\n'
+        f'[[auth.users]]\nusername = "analyst"\nrole = "internal"\npassword_hash = "{hash_password("in", **fast)}"\n',
+        encoding="utf-8",
+    )
+    app_env(data)
+    page = Path(__file__).resolve().parents[1] / "app" / "pages" / "4_Library.py"
+    at = AppTest.from_file(str(page), default_timeout=180)
+    at.run()
+    assert not at.exception and not [b for b in at.button if b.key == "edit_go"], "no edit form before sign-in"
+    for user, password, may_edit in (("partner", "out", False), ("analyst", "in", True)):
+        at = AppTest.from_file(str(page), default_timeout=180)
+        at.run()
+        at.sidebar.text_input(key="sign_in_user").set_value(user)
+        at.sidebar.text_input(key="sign_in_password").set_value(password)
+        at.sidebar.button[0].click().run()
+        assert not at.exception
+        assert bool([b for b in at.button if b.key == "edit_go"]) is may_edit, user
