@@ -11,10 +11,11 @@ from pathlib import Path
 
 from ingest.chunk import Chunker
 from ingest.sources import ReadOptions, SourceError, is_supported, read_file
-from kb.catalogue import now_iso
-from kb.ids import file_hash, sha256_text
-from kb.models import DOC_TYPES, SENSITIVITIES, Chunk, ParsedDocument
-from kb.store import KnowledgeBase
+from kb.catalogue import kind_of, now_iso, now_precise
+from kb.ids import file_hash
+from kb.merge import FULL_TEXT, Resolver, front_text
+from kb.models import DOC_TYPES, SENSITIVITIES, Chunk, ParsedDocument, SourceRecord, strictest
+from kb.store import Change, KnowledgeBase, MergeError
 
 
 class IngestError(ValueError):
@@ -31,6 +32,7 @@ class FileReport:
     embedded: int = 0
     doc_ids: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)  # "merged with: <title> (same DOI)", one per duplicate
 
 
 @dataclass
@@ -45,6 +47,10 @@ class IngestReport:
     def embedded(self) -> int:
         return sum(f.embedded for f in self.files)
 
+    @property
+    def duplicates_merged(self) -> int:
+        return sum(len(f.merged) for f in self.files)
+
     def to_dict(self) -> dict:
         counts: dict[str, int] = {}
         for f in self.files:
@@ -56,6 +62,7 @@ class IngestReport:
                 "by_status": counts,
                 "passages": sum(f.passages for f in self.files),
                 "embedded": self.embedded,
+                "duplicates_merged": self.duplicates_merged,
             },
         }
 
@@ -195,6 +202,7 @@ class Ingestor:
                 doc_type=self.doc_type,
                 sensitivity=self.sensitivity or "official",
                 cache_dir=self.kb.settings.data_dir / "ocr-cache",
+                zotero_storage=self.kb.settings.zotero_storage,
             )
             result = read_file(path, options)
         except SourceError as exc:
@@ -207,13 +215,15 @@ class Ingestor:
             return self._store(key, fhash, result.documents, result.problems, prev, on_embedded)
         except SourceError as exc:
             return self._record_failure(key, fhash, exc.reason)
+        except MergeError as exc:
+            return self._record_failure(key, fhash, str(exc))
         except Exception as exc:  # chunker, tagger, model or store: this file fails, the others are still stored
             return self._record_failure(key, fhash, _unexpected("index", exc))
 
     def _record_failure(self, key: str, fhash: str, reason: str) -> FileReport:
         # The documents an earlier version of the file gave stay: a bad new copy loses nothing.
         with self.cat.transaction() as c:
-            self.cat.record_file(c, key, fhash, "failed", reason, self.settings_key, None)
+            self.cat.record_file(c, key, fhash, "failed", reason, self.settings_key)
         return FileReport(key, "failed", reason)
 
     def _prepare(self, pd: ParsedDocument) -> list[Chunk]:
@@ -221,7 +231,8 @@ class Ingestor:
         if self.doc_type:
             doc.doc_type = self.doc_type
         if self.sensitivity:
-            doc.sensitivity = self.sensitivity
+            # A flag adds a marking; it never removes one the file itself carries.
+            doc.sensitivity = strictest(doc.sensitivity, self.sensitivity)
         doc.ingested_at = now_iso()
         if doc.status not in ("ok", "ocr"):
             return []
@@ -258,55 +269,72 @@ class Ingestor:
         if doc.country is None:
             doc.country = found.country
 
+    def _source(self, key: str, pd: ParsedDocument, chunks: list[Chunk], old: dict, notes: list[str]) -> SourceRecord:
+        doc = pd.document
+        source_key = f"{key}#{pd.entry}" if pd.entry else key
+        prev = old.get(source_key)
+        if prev is not None and strictest(prev.document.sensitivity, doc.sensitivity) != doc.sensitivity:
+            notes.append(
+                f"{doc.title[:60]}: kept {prev.document.sensitivity}, as it was ingested before: a lower "
+                "--sensitivity never downgrades a document (an analyst can: kb edit DOC_ID --sensitivity)"
+            )
+            doc.sensitivity = prev.document.sensitivity
+        same = prev is not None and (prev.document.content_hash, prev.document.sensitivity) == (
+            doc.content_hash,
+            doc.sensitivity,
+        )
+        return SourceRecord(
+            source_key=source_key,
+            path=key,
+            entry=pd.entry,
+            kind=pd.kind or kind_of(doc, pd.toolkit is not None),
+            document=doc,
+            chunks=chunks,
+            toolkit=pd.toolkit,
+            front=front_text([b.text for b in pd.blocks]),
+            added_at=prev.added_at if same else now_precise(),
+            alone=prev.alone if prev is not None else False,
+        )
+
     def _store(self, key, fhash, parsed: list[ParsedDocument], problems, prev, on_embedded) -> FileReport:
         per_doc = [(pd, self._prepare(pd)) for pd in parsed]
         all_chunks = [c for _, cs in per_doc for c in cs]
         for ch, tags in zip(all_chunks, self.tagger.tag_many([c.text for c in all_chunks]), strict=True):
             ch.tags = tags
-        # The model reads each passage with its document title and heading (Embedder.passage_texts);
-        # the catalogue keys each passage's vector by the hash of exactly that text.
-        embed_texts = {
-            id(c): t
-            for pd, chunks in per_doc
-            for c, t in zip(
-                chunks,
-                self.kb.embedder.passage_texts(
-                    pd.document.title, [c.section for c in chunks], [c.text for c in chunks]
-                ),
-                strict=True,
-            )
-        }
-        vectors, n_new = self.kb.embedder.encode_cached(
-            [embed_texts[id(c)] for c in all_chunks], self.cat, on_batch=on_embedded
+
+        old = {s.source_key: s for s in self.cat.sources_of_path(key, passages=False)}
+        notes = list(problems)
+        resolver = Resolver(self.cat, key)
+        sources: list[SourceRecord] = []
+        by_entry: dict[str, SourceRecord] = {}
+        merged: list[str] = []
+        for pd, chunks in per_doc:
+            s = self._source(key, pd, chunks, old, notes)
+            if any(x.source_key == s.source_key for x in sources):
+                s.source_key = f"{s.source_key}#{s.document.doc_id}"
+            target = by_entry.get(pd.full_text_of) if pd.full_text_of is not None else None
+            if target is not None:
+                s.doc_id, s.match = target.doc_id, FULL_TEXT
+                resolver.pool.append(s)
+            else:
+                notes += resolver.place(s)
+                if s.match:
+                    merged.append(f"merged with: {self._title_of(s.doc_id, sources)} ({s.match})")
+            by_entry.setdefault(pd.entry, s)
+            sources.append(s)
+
+        statuses = {pd.document.status for pd in parsed}
+        status = "no_text" if statuses == {"no_text"} else "ok"
+        change = Change(
+            drop=set(old),
+            add=sources,
+            docs={s.doc_id for s in old.values()} | {s.doc_id for s in sources if not s.doc_id.startswith("new:")},
         )
-
-        new_doc_ids = list(dict.fromkeys(pd.document.doc_id for pd in parsed))
-        stale_docs = [
-            d
-            for d in (prev.doc_ids if prev else [])
-            if d not in new_doc_ids and not self.cat.doc_referenced_elsewhere(d, key)
-        ]
-        old_ids = {i for d in [*new_doc_ids, *stale_docs] for i in self.cat.chunk_ids_of(d)}
-        new_ids = [c.chunk_id for c in all_chunks]
-
-        # Order matters for crash safety: intent first, then vectors, then the catalogue in one
-        # transaction, then cleanup. A kill at any point is repaired by KnowledgeBase._recover.
-        self.cat.add_pending(old_ids | set(new_ids))
-        if new_ids:
-            self.kb.vectors.upsert(new_ids, vectors, [c.doc_id for c in all_chunks])
-        with self.cat.transaction() as c:
-            for d in stale_docs:
-                self.cat.delete_document(c, d)
-            for pd, chunks in per_doc:
-                hashes = [sha256_text(embed_texts[id(ch)]) for ch in chunks]
-                self.cat.write_document(c, pd.document, chunks, hashes, pd.toolkit)
-            statuses = {pd.document.status for pd in parsed}
-            status = "no_text" if statuses == {"no_text"} else "ok"
-            self.cat.record_file(c, key, fhash, status, "; ".join(problems) or None, self.settings_key, new_doc_ids)
-        gone = sorted(old_ids - set(new_ids))
-        if gone:
-            self.kb.vectors.delete(gone)
-        self.cat.clear_pending(old_ids | set(new_ids))
+        applied = self.kb.apply(
+            change,
+            record=lambda c: self.cat.record_file(c, key, fhash, status, "; ".join(notes) or None, self.settings_key),
+            on_embedded=on_embedded,
+        )
         return FileReport(
             key,
             status,
@@ -317,7 +345,15 @@ class Ingestor:
             else None,
             documents=len(parsed),
             passages=len(all_chunks),
-            embedded=n_new,
-            doc_ids=new_doc_ids,
-            problems=list(problems),
+            embedded=applied.embedded,
+            doc_ids=list(dict.fromkeys(s.doc_id for s in sources)),
+            problems=notes,
+            merged=merged,
         )
+
+    def _title_of(self, doc_id: str, placed: list[SourceRecord]) -> str:
+        """The title of the document a source joined: one already stored, or one placed from this file."""
+        doc = self.cat.get_document(doc_id)
+        if doc is not None:
+            return doc.title
+        return next((s.document.title for s in placed if s.doc_id == doc_id), doc_id)

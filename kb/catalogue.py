@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kb.models import Chunk, Document, Tags, ToolkitEntry
+from kb.models import Chunk, Document, Edit, Emmie, OtherOutcome, SourceRecord, Tags, ToolkitEntry
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -81,12 +81,41 @@ CREATE TABLE IF NOT EXISTS files (
     settings_key TEXT NOT NULL DEFAULT '',
     updated_at TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS file_docs (
-    path TEXT NOT NULL REFERENCES files(path) ON DELETE CASCADE,
+-- Each source's contribution to a document (a file, or one entry of it): a document's row and passages
+-- are derived from its sources and analyst edits (kb/merge.py), so removing one keeps what the others gave.
+CREATE TABLE IF NOT EXISTS document_sources (
+    source_key TEXT PRIMARY KEY,
     doc_id TEXT NOT NULL,
-    PRIMARY KEY (path, doc_id)
+    path TEXT NOT NULL,
+    entry TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL,
+    own_id TEXT NOT NULL,
+    doi TEXT,
+    title TEXT NOT NULL,
+    year INTEGER,
+    content_hash TEXT NOT NULL DEFAULT '',
+    sensitivity TEXT NOT NULL,
+    front TEXT NOT NULL DEFAULT '',
+    match TEXT,
+    alone INTEGER NOT NULL DEFAULT 0,
+    added_at TEXT NOT NULL,
+    document TEXT NOT NULL,
+    passages TEXT NOT NULL DEFAULT '[]',
+    toolkit TEXT
 );
-CREATE INDEX IF NOT EXISTS file_docs_doc ON file_docs(doc_id);
+CREATE INDEX IF NOT EXISTS document_sources_doc ON document_sources(doc_id);
+CREATE INDEX IF NOT EXISTS document_sources_path ON document_sources(path);
+CREATE INDEX IF NOT EXISTS document_sources_doi ON document_sources(doi);
+CREATE INDEX IF NOT EXISTS document_sources_hash ON document_sources(content_hash);
+-- An analyst's value for a field, anchored to every source of the document it was made on, so it
+-- survives re-ingest, a changed file and a merge (documents may change id; sources keep theirs).
+CREATE TABLE IF NOT EXISTS document_edits (
+    source_key TEXT NOT NULL,
+    field TEXT NOT NULL,
+    value TEXT NOT NULL,
+    edited_at TEXT NOT NULL,
+    PRIMARY KEY (source_key, field)
+);
 CREATE TABLE IF NOT EXISTS runs (
     run_id INTEGER PRIMARY KEY,
     started_at TEXT NOT NULL,
@@ -111,11 +140,25 @@ CREATE TABLE IF NOT EXISTS toolkit (
     doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
     entry TEXT NOT NULL
 );
+CREATE VIEW IF NOT EXISTS file_docs AS SELECT DISTINCT path, doc_id FROM document_sources;
 """
+
+# Columns a catalogue of schema 1 lacks (ALTER TABLE ADD COLUMN is cheap in SQLite: no rewrite).
+_NEW_DOCUMENT_COLUMNS = {
+    "field_sources": "TEXT NOT NULL DEFAULT '{}'",
+    "study_design": "TEXT",
+    "study_design_evidence": "TEXT",
+    "country": "TEXT",
+}
 
 
 def now_iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def now_precise() -> str:
+    """To the microsecond: orders an analyst's edit against a source arriving in the same second."""
+    return datetime.now(UTC).isoformat()
 
 
 @dataclass
@@ -128,12 +171,6 @@ class FileRecord:
     doc_ids: list[str]
 
 
-_ADDED_DOC_COLUMNS = (
-    ("field_sources", "TEXT NOT NULL DEFAULT '{}'"),
-    ("study_design", "TEXT"),
-    ("study_design_evidence", "TEXT"),
-    ("country", "TEXT"),
-)
 _DOC_JSON = ("authors", "keywords", "districts", "field_sources")
 
 
@@ -143,6 +180,52 @@ def _doc_from_row(row: sqlite3.Row) -> Document:
         if key in d:  # field_sources is absent from catalogues made before it existed
             d[key] = json.loads(d[key])
     return Document(**d)
+
+
+def _chunk_dict(ch: Chunk) -> dict:
+    d = ch.to_dict()
+    for key in ("chunk_id", "doc_id", "index"):
+        d.pop(key)
+    return d
+
+
+def _chunk_from_dict(d: dict, i: int) -> Chunk:
+    return Chunk(chunk_id="", doc_id="", index=i, **{**d, "tags": Tags.from_dict(d["tags"])})
+
+
+def toolkit_from_dict(d: dict) -> ToolkitEntry:
+    return ToolkitEntry(
+        **{
+            **d,
+            "other_outcomes": [OtherOutcome(**o) for o in d.get("other_outcomes", [])],
+            "emmie": Emmie(**d.get("emmie", {})),
+            "sections": [tuple(x) for x in d.get("sections", [])],
+        }
+    )
+
+
+def _source_from_row(row: sqlite3.Row, passages: bool) -> SourceRecord:
+    return SourceRecord(
+        source_key=row["source_key"],
+        path=row["path"],
+        entry=row["entry"],
+        kind=row["kind"],
+        document=Document(**json.loads(row["document"])),
+        chunks=[_chunk_from_dict(d, i) for i, d in enumerate(json.loads(row["passages"]))] if passages else [],
+        toolkit=toolkit_from_dict(json.loads(row["toolkit"])) if passages and row["toolkit"] else None,
+        front=row["front"],
+        added_at=row["added_at"],
+        doc_id=row["doc_id"],
+        match=row["match"],
+        alone=bool(row["alone"]),
+    )
+
+
+def kind_of(doc: Document, has_toolkit: bool) -> str:
+    """What a source is, for documents that predate recorded sources."""
+    if has_toolkit:
+        return "toolkit"
+    return {"reference": "reference", "news": "feed"}.get(doc.doc_type, "fulltext")
 
 
 def _chunk_from_row(row: sqlite3.Row) -> Chunk:
@@ -189,21 +272,52 @@ class Catalogue:
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=ON")
         self.conn.execute("PRAGMA busy_timeout=60000")
-        with self.transaction():
+        with self.transaction() as c:
+            legacy = c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'file_docs'").fetchone()
+            if legacy:
+                c.execute("ALTER TABLE file_docs RENAME TO file_docs_v1")
+            have = {r[1] for r in c.execute("PRAGMA table_info(documents)")}
+            for name, decl in _NEW_DOCUMENT_COLUMNS.items():
+                if have and name not in have:
+                    c.execute(f"ALTER TABLE documents ADD COLUMN {name} {decl}")
             for stmt in SCHEMA.split(";\n"):
                 if stmt.strip():
-                    self.conn.execute(stmt)
-            self.conn.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
-            # A catalogue made before the study-design fields existed gains their columns (empty).
-            have = {r[1] for r in self.conn.execute("PRAGMA table_info(documents)")}
-            for col, decl in _ADDED_DOC_COLUMNS:
-                if col not in have:
-                    self.conn.execute(f"ALTER TABLE documents ADD COLUMN {col} {decl}")
+                    c.execute(stmt)
+            if legacy:
+                self._sources_from_v1(c)
+                c.execute("DROP TABLE file_docs_v1")
+            c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         self.conn.close()
+
+    def _sources_from_v1(self, c: sqlite3.Connection) -> None:
+        """Schema 1 mapped files to documents; each such pair becomes a recorded source of the document."""
+        rows = c.execute(
+            "SELECT f.path, d.* FROM file_docs_v1 f JOIN documents d ON d.doc_id = f.doc_id ORDER BY f.path"
+        ).fetchall()
+        for r in rows:
+            doc = _doc_from_row({k: r[k] for k in r.keys() if k != "path"})
+            chunks = [
+                _chunk_from_row(x)
+                for x in c.execute("SELECT * FROM chunks WHERE doc_id = ? ORDER BY idx", (doc.doc_id,))
+            ]
+            tk = c.execute("SELECT entry FROM toolkit WHERE doc_id = ?", (doc.doc_id,)).fetchone()
+            entry = doc.source.rpartition("#")[2] if "#" in doc.source else ""
+            self.put_source(
+                c,
+                SourceRecord(
+                    source_key=f"{r['path']}#{entry}" if entry else r["path"],
+                    path=r["path"],
+                    entry=entry,
+                    kind=kind_of(doc, tk is not None),
+                    document=doc,
+                    chunks=chunks,
+                    toolkit=toolkit_from_dict(json.loads(tk[0])) if tk else None,
+                    added_at=doc.ingested_at,
+                    doc_id=doc.doc_id,
+                ),
+            )
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -266,7 +380,7 @@ class Catalogue:
                 doc.ingested_at or now_iso(),
                 doc.status,
                 doc.n_chunks,
-                json.dumps(doc.field_sources),
+                json.dumps(doc.field_sources, sort_keys=True),
                 doc.study_design,
                 doc.study_design_evidence,
                 doc.country,
@@ -316,16 +430,91 @@ class Catalogue:
         c.execute("DELETE FROM toolkit WHERE doc_id = ?", (doc_id,))
         c.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
 
-    def delete_document(self, c: sqlite3.Connection, doc_id: str) -> None:
-        """Remove a document everywhere in the catalogue, and forget the files that only produced it."""
+    def delete_document_rows(self, c: sqlite3.Connection, doc_id: str) -> None:
+        """The derived rows of a document (its sources stay): before it is written again, maybe under a new id."""
         self._delete_document_rows(c, doc_id)
+
+    def delete_document(self, c: sqlite3.Connection, doc_id: str) -> None:
+        """Remove a document everywhere, with every source and edit of it; forget files that gave nothing else."""
         paths = self.paths_of(doc_id)
-        c.execute("DELETE FROM file_docs WHERE doc_id = ?", (doc_id,))
+        keys = [r[0] for r in c.execute("SELECT source_key FROM document_sources WHERE doc_id = ?", (doc_id,))]
+        self._delete_document_rows(c, doc_id)
+        self.delete_sources(c, keys)
+        c.executemany("DELETE FROM document_edits WHERE source_key = ?", [(k,) for k in keys])
         for p in paths:
-            left = c.execute("SELECT COUNT(*) FROM file_docs WHERE path = ?", (p,)).fetchone()[0]
+            left = c.execute("SELECT COUNT(*) FROM document_sources WHERE path = ?", (p,)).fetchone()[0]
             if not left:
                 # So that ingesting the file again brings the document back instead of "unchanged".
                 c.execute("DELETE FROM files WHERE path = ?", (p,))
+
+    # -- sources and edits ------------------------------------------------------------------------
+    def put_source(self, c: sqlite3.Connection, s: SourceRecord) -> None:
+        d = s.document
+        c.execute(
+            """INSERT OR REPLACE INTO document_sources(source_key, doc_id, path, entry, kind, own_id, doi, title,
+               year, content_hash, sensitivity, front, match, alone, added_at, document, passages, toolkit)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+            (
+                s.source_key,
+                s.doc_id,
+                s.path,
+                s.entry,
+                s.kind,
+                d.doc_id,
+                d.doi,
+                d.title,
+                d.year,
+                d.content_hash,
+                d.sensitivity,
+                s.front,
+                s.match,
+                int(s.alone),
+                s.added_at,
+                json.dumps(d.to_dict()),
+                json.dumps([_chunk_dict(ch) for ch in s.chunks]),
+                json.dumps(s.toolkit.to_dict()) if s.toolkit else None,
+            ),
+        )
+
+    def delete_sources(self, c: sqlite3.Connection, keys: Iterable[str]) -> None:
+        c.executemany("DELETE FROM document_sources WHERE source_key = ?", [(k,) for k in keys])
+
+    def sources(self, where: str = "", params: Iterable = (), passages: bool = True) -> list[SourceRecord]:
+        """Recorded sources (with their passages unless `passages` is False), in source-key order."""
+        sql = "SELECT * FROM document_sources " + (f"WHERE {where} " if where else "") + "ORDER BY source_key"
+        return [_source_from_row(r, passages) for r in self.query(sql, params)]
+
+    def sources_of(self, doc_id: str, passages: bool = True) -> list[SourceRecord]:
+        return self.sources("doc_id = ?", (doc_id,), passages)
+
+    def sources_of_path(self, path: str, passages: bool = True) -> list[SourceRecord]:
+        return self.sources("path = ?", (path,), passages)
+
+    def merged_documents(self) -> list[str]:
+        """Documents made of more than one source, for `kb docs --merged`."""
+        rows = self.query("SELECT doc_id FROM document_sources GROUP BY doc_id HAVING COUNT(*) > 1 ORDER BY doc_id")
+        return [r[0] for r in rows]
+
+    def edits_of(self, source_keys: Iterable[str]) -> list[Edit]:
+        keys = list(source_keys)
+        out: list[Edit] = []
+        for i in range(0, len(keys), 500):
+            part = keys[i : i + 500]
+            rows = self.query(
+                f"SELECT field, value, edited_at FROM document_edits WHERE source_key IN ({','.join('?' * len(part))})",
+                part,
+            )
+            out += [Edit(r[0], json.loads(r[1]), r[2]) for r in rows]
+        return out
+
+    def put_edit(self, c: sqlite3.Connection, source_key: str, edit: Edit) -> None:
+        c.execute(
+            "INSERT OR REPLACE INTO document_edits(source_key, field, value, edited_at) VALUES (?, ?, ?, ?)",
+            (source_key, edit.field, json.dumps(edit.value), edit.edited_at),
+        )
+
+    def delete_edits(self, c: sqlite3.Connection, source_key: str) -> None:
+        c.execute("DELETE FROM document_edits WHERE source_key = ?", (source_key,))
 
     def chunk_ids_of(self, doc_id: str) -> list[str]:
         return [r[0] for r in self.query("SELECT chunk_id FROM chunks WHERE doc_id = ? ORDER BY idx", (doc_id,))]
@@ -379,9 +568,8 @@ class Catalogue:
         status: str,
         reason: str | None,
         settings_key: str,
-        doc_ids: list[str] | None,
     ) -> None:
-        """Record a file's outcome; doc_ids None keeps the documents it gave last time."""
+        """Record a file's outcome; the documents it gave are its recorded sources."""
         c.execute(
             """INSERT INTO files(path, content_hash, status, reason, settings_key, updated_at)
                VALUES (?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET content_hash=excluded.content_hash,
@@ -389,9 +577,9 @@ class Catalogue:
                updated_at=excluded.updated_at""",
             (path, content_hash, status, reason, settings_key, now_iso()),
         )
-        if doc_ids is not None:
-            c.execute("DELETE FROM file_docs WHERE path = ?", (path,))
-            c.executemany("INSERT INTO file_docs(path, doc_id) VALUES (?, ?)", [(path, d) for d in doc_ids])
+
+    def forget_file(self, c: sqlite3.Connection, path: str) -> None:
+        c.execute("DELETE FROM files WHERE path = ?", (path,))
 
     def files(self, status: str | None = None) -> list[FileRecord]:
         """The file manifest (optionally one status), in two queries however many files there are."""
@@ -412,10 +600,6 @@ class Catalogue:
     def paths_of(self, doc_id: str) -> list[str]:
         """The files that gave a document (one document may come from several copies)."""
         return [r[0] for r in self.query("SELECT path FROM file_docs WHERE doc_id = ?", (doc_id,))]
-
-    def doc_referenced_elsewhere(self, doc_id: str, path: str) -> bool:
-        rows = self.query("SELECT 1 FROM file_docs WHERE doc_id = ? AND path != ? LIMIT 1", (doc_id, path))
-        return bool(rows)
 
     # -- runs -------------------------------------------------------------------------------------
     def start_run(self, command: str) -> int:

@@ -112,6 +112,8 @@ def _print_ingest_table(report) -> None:
     styles = {"ok": "green", "unchanged": "dim", "no_text": "yellow", "failed": "red"}
     for f in report.files:
         note = f.reason or ""
+        if f.merged:
+            note = (note + "; " if note else "") + "; ".join(f.merged)
         if f.problems:
             note = (note + "; " if note else "") + f"{len(f.problems)} problem(s): " + "; ".join(f.problems[:3])
         t.add_row(
@@ -125,7 +127,10 @@ def _print_ingest_table(report) -> None:
     c = console()
     c.print(t)
     s = report.to_dict()["summary"]
-    c.print(f"{s['files']} file(s): {s['by_status']}; {s['passages']} passages, {s['embedded']} newly embedded")
+    c.print(
+        f"{s['files']} file(s): {s['by_status']}; {s['passages']} passages, {s['embedded']} newly embedded; "
+        f"{s['duplicates_merged']} duplicates merged"
+    )
 
 
 def _filters(factor, polarity, priority, who, doc_type, since, until, district, design=()):
@@ -228,31 +233,52 @@ def stats(state: State, as_json: bool):
     c.print(f"passages by factor: {s['passages_by_factor']}")
 
 
+def _sources_json(cat, doc_id: str) -> list[dict]:
+    return [
+        {"source": s.source_key, "kind": s.kind, "matched_by": s.match, "title": s.document.title, "alone": s.alone}
+        for s in cat.sources_of(doc_id, passages=False)
+    ]
+
+
 @main.command()
+@click.option("--merged", is_flag=True, help="Only documents merged from several sources, with what gave them.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
-def docs(state: State, as_json: bool):
-    """List documents, and files that failed with the reason."""
+def docs(state: State, merged: bool, as_json: bool):
+    """List documents (each field with its source), and files that failed with the reason."""
     cat = state.kb.catalogue
     documents = cat.documents()
+    if merged:
+        keep = set(cat.merged_documents())
+        documents = [d for d in documents if d.doc_id in keep]
     failed = cat.files(status="failed")
     if as_json:
         emit_json(
             {
-                "documents": [d.to_dict() for d in documents],
+                "documents": [{**d.to_dict(), "sources": _sources_json(cat, d.doc_id)} for d in documents],
                 "failed_files": [{"path": f.path, "reason": f.reason} for f in failed],
             }
         )
         return
     from rich.table import Table
 
+    c = console()
+    if merged:
+        c.print(f"{len(documents)} documents merged from several sources (undo one: kb edit DOC_ID --split SOURCE)")
+        for d in documents:
+            c.print(f"\n[bold]{escape(d.title)}[/] ({d.year or 'n.d.'}) {d.doc_id}")
+            fields = ", ".join(f"{k}: {v}" for k, v in sorted(d.field_sources.items()))
+            c.print(f"  fields from: {escape(fields)}")
+            for s in _sources_json(cat, d.doc_id):
+                how = f" — {s['matched_by']}" if s["matched_by"] else ""
+                c.print(f"  {s['kind']}: {escape(_display_path(s['source']))}{escape(how)}")
+        return
     t = Table(title=f"{len(documents)} documents")
     for col in ("doc_id", "type", "design", "year", "status", "passages", "title"):
         t.add_column(col, overflow="fold")
     for d in documents:
         cells = (d.doc_id, d.doc_type, d.study_design or "", str(d.year or ""), d.status, str(d.n_chunks), d.title)
         t.add_row(*(escape(v) for v in cells))
-    c = console()
     c.print(t)
     for f in failed:
         c.print(f"[red]failed[/] {escape(f.path)}: {escape(f.reason or '')}")
@@ -260,14 +286,75 @@ def docs(state: State, as_json: bool):
 
 @main.command()
 @click.argument("doc_id")
+@click.option("--title")
+@click.option("--authors", help='Authors separated by semicolons: "Okely, Anthony D.; Cotton, Wayne G."')
+@click.option("--year", type=click.IntRange(1000, 2999))
+@click.option("--type", "doc_type", help="Document type (research, needs_assessment, strategy, ...).")
+@click.option("--sensitivity", type=click.Choice(["official", "official-sensitive"]))
+@click.option("--design", help="Study design: systematic_review, rct, quasi_experimental, observational, ...")
+@click.option(
+    "--split", "split_source", help="Undo a merge: this source (path or path#entry) becomes its own document."
+)
+@click.option("--json", "as_json", is_flag=True)
 @pass_state
-def remove(state: State, doc_id: str):
-    """Remove a document and its passages from the catalogue and the vector store."""
+def edit(state: State, doc_id, title, authors, year, doc_type, sensitivity, design, split_source, as_json):
+    """Correct a document's title, authors, year, type, sensitivity or design; the analyst's value wins
+    over every source and survives re-ingest and merges. A lower sensitivity set here is applied as asked."""
+    from kb.store import EditError
+
+    values = {
+        k: v
+        for k, v in (
+            ("title", title and " ".join(title.split())),
+            ("authors", [a.strip() for a in authors.split(";") if a.strip()] if authors is not None else None),
+            ("year", year),
+            ("doc_type", doc_type),
+            ("sensitivity", sensitivity),
+            ("study_design", design),
+        )
+        if v is not None
+    }
+    if not values and not split_source:
+        fail("nothing to change: give --title, --authors, --year, --type, --sensitivity, --design or --split")
     try:
-        n = state.kb.remove(doc_id)
+        if split_source:
+            docs_out = list(state.kb.split(doc_id, split_source))
+            if values:
+                docs_out[1] = state.kb.edit(docs_out[1].doc_id, values)
+        else:
+            docs_out = [state.kb.edit(doc_id, values)]
     except KeyError:
         fail(f"no document {doc_id!r}; `kb docs` lists the ids")
-    click.echo(f"removed {doc_id} ({n} passages)")
+    except EditError as exc:
+        fail(str(exc))
+    if as_json:
+        emit_json(
+            {"documents": [{**d.to_dict(), "sources": _sources_json(state.kb.catalogue, d.doc_id)} for d in docs_out]}
+        )
+        return
+    from rich.markup import escape
+
+    c = console()
+    for d in docs_out:
+        c.print(f"{d.doc_id}: [bold]{escape(d.title)}[/] ({d.year or 'n.d.'}, {d.doc_type}, {d.sensitivity})")
+
+
+@main.command()
+@click.argument("target")
+@pass_state
+def remove(state: State, target: str):
+    """Remove a document (DOC_ID) from both stores, or take one ingested file's contributions out (PATH):
+    documents it was merged into keep what their other sources gave."""
+    kb = state.kb
+    if kb.catalogue.get_document(target) is None:
+        path = str(Path(target).expanduser().resolve())
+        if kb.catalogue.get_file(path) is None:
+            fail(f"no document or ingested file {target!r}; `kb docs` lists the ids")
+        applied = kb.remove_path(path)
+        click.echo(f"removed {target}: {len(applied.documents)} document(s) kept from other sources")
+        return
+    n = kb.remove(target)
+    click.echo(f"removed {target} ({n} passages)")
 
 
 @main.command()

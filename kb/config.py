@@ -93,6 +93,7 @@ class Settings:
     chunk_overlap: int = 32
     hnsw_ef_search: int = 200
     public_url: str = "http://localhost:8501"
+    zotero_storage: Path | None = None  # Zotero's storage folder, for .bib attachments by absolute path
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     app: AppSettings = field(default_factory=AppSettings)
     lists: list[MailingList] = field(default_factory=list)
@@ -215,6 +216,9 @@ def load_settings(data_dir: str | Path | None = None, env: dict[str, str] | None
         s.embed_backend = env["KB_EMBED_BACKEND"]
     if env.get("KB_PUBLIC_URL"):
         s.public_url = env["KB_PUBLIC_URL"]
+    storage = env.get("KB_ZOTERO_STORAGE") or kb_raw.get("zotero_storage")
+    if storage:
+        s.zotero_storage = Path(str(storage)).expanduser()
     for key, attr in (
         ("KB_CHUNK_TOKENS", "chunk_tokens"),
         ("KB_CHUNK_OVERLAP", "chunk_overlap"),

@@ -69,6 +69,41 @@ def verify_default_weights(model_dir: Path, stamp_dir: Path | None) -> None:
         stamp.write_text(json.dumps({"key": key, "sha256": DEFAULT_WEIGHTS_SHA256}))
 
 
+def model_fingerprint(model_dir: Path, stamp_dir: Path | None) -> str:
+    """sha256 over a model folder's files (weights and configuration, by name and content).
+
+    Two models in folders of the same name are two models; the same model moved is the same one. The
+    result is remembered by the files' sizes and mtimes, so a large model is hashed once.
+    """
+    files = sorted(
+        p
+        for p in model_dir.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(model_dir).parts)
+    )
+    key = "|".join(f"{p.relative_to(model_dir)}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
+    stamp = stamp_dir / "models" / "fingerprints.json" if stamp_dir else None
+    known: dict = {}
+    if stamp and stamp.exists():
+        try:
+            known = json.loads(stamp.read_text())
+        except (OSError, ValueError):
+            known = {}
+    if key in known:
+        return known[key]
+    h = hashlib.sha256()
+    for p in files:
+        h.update(str(p.relative_to(model_dir)).encode() + b"\0")
+        with p.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        h.update(b"\0")
+    digest = h.hexdigest()
+    if stamp:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(json.dumps({**known, key: digest}))
+    return digest
+
+
 class Embedder:
     """Turns texts into normalised float32 vectors; caches by (model, text hash) in the catalogue."""
 
@@ -88,9 +123,13 @@ class Embedder:
 
     @cached_property
     def model_id(self) -> str:
-        """A short name for the model, safe inside a Chroma collection name."""
-        base = Path(self.name).name if self.model_path and self.name != DEFAULT_MODEL else self.name
-        return re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.")[:60] or "model"
+        """The model's identity, safe inside a Chroma collection name: it keys the embedding cache and the
+        collection. A model given by path is named by a hash of its weights and configuration (folder name
+        only as a readable prefix); the default model's weights are pinned by their published sha256."""
+        if self.name == DEFAULT_MODEL or not self.model_path:
+            return re.sub(r"[^A-Za-z0-9._-]+", "-", self.name).strip("-.")[:60] or "model"
+        base = re.sub(r"[^A-Za-z0-9._-]+", "-", self.model_path.name).strip("-.")[:40] or "model"
+        return f"{base}-{model_fingerprint(self.model_path, self.settings.data_dir)[:16]}"
 
     @cached_property
     def _st_config(self) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -126,7 +127,8 @@ def safe_filename(name: str, suffixes: Iterable[str]) -> str:
 def save_upload(
     settings: Settings, name: str, data: bytes, suffixes: Iterable[str], max_bytes: int = MAX_UPLOAD_BYTES
 ) -> Path:
-    """Write an upload into the uploads folder; the same name again replaces the file (a new version)."""
+    """Write an upload into the uploads folder, keyed by its content: the same file again is the same file
+    (nothing new to ingest); another file with the same name is kept beside it, never over it."""
     if len(data) > max_bytes:
         raise UploadError(
             f"{name!r} is {len(data) / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB upload limit; "
@@ -136,9 +138,16 @@ def save_upload(
         raise UploadError(f"{name!r} is empty")
     folder = uploads_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    target = (folder / safe_filename(name, suffixes)).resolve()
+    safe = safe_filename(name, suffixes)
+    target = (folder / safe).resolve()
     if target.parent != folder.resolve():
         raise UploadError(f"{name!r}: refused, the name points outside the uploads folder")
+    digest = hashlib.sha256(data).hexdigest()
+    if target.exists() and hashlib.sha256(target.read_bytes()).hexdigest() != digest:
+        suffix = next(x for x in sorted(suffixes, key=len, reverse=True) if safe.endswith(x.lower()))
+        target = folder.resolve() / f"{safe[: len(safe) - len(suffix)]}-{digest[:12]}{suffix}"
+    if target.exists():
+        return target
     # Written aside and renamed, so an ingest running now never reads half a file.
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-")
     try:
@@ -149,6 +158,37 @@ def save_upload(
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def editable_values(doc: Document) -> dict[str, object]:
+    """A document's fields as the Library edit form shows them."""
+    return {
+        "title": doc.title,
+        "authors": "; ".join(doc.authors),
+        "year": doc.year,
+        "doc_type": doc.doc_type,
+        "sensitivity": doc.sensitivity,
+    }
+
+
+def edit_document(kb: KnowledgeBase, doc_id: str, form: dict[str, object]) -> list[str]:
+    """Record what an analyst changed in the edit form (only the fields that differ); returns their names."""
+    doc = kb.catalogue.get_document(doc_id)
+    if doc is None:
+        raise KeyError(doc_id)
+    before = editable_values(doc)
+    changed: dict[str, object] = {}
+    for name, value in form.items():
+        if value in (None, "") or value == before.get(name):
+            continue
+        if name == "authors":
+            value = [a.strip() for a in str(value).split(";") if a.strip()]
+        elif name == "title":
+            value = " ".join(str(value).split())
+        changed[name] = value
+    if changed:
+        kb.edit(doc_id, changed)
+    return sorted(changed)
 
 
 def remove_document(kb: KnowledgeBase, doc_id: str) -> int:

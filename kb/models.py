@@ -43,13 +43,26 @@ class Document:
     ingested_at: str = ""
     status: str = "ok"
     n_chunks: int = 0
-    field_sources: dict[str, str] = field(default_factory=dict)  # field -> reference | metadata | layout | analyst | file date
-    study_design: str | None = None  # systematic_review | rct | quasi_experimental | observational | qualitative | other
+    # field -> reference | metadata | layout | analyst | file date
+    field_sources: dict[str, str] = field(default_factory=dict)
+    # systematic_review | rct | quasi_experimental | observational | qualitative | other
+    study_design: str | None = None
     study_design_evidence: str | None = None  # the phrase that decided the design
     country: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+SOURCE_KINDS = ("fulltext", "reference", "toolkit", "feed")
+# What `kb edit` may set; the analyst's value wins over every source's.
+EDITABLE_FIELDS = ("title", "authors", "year", "doc_type", "sensitivity", "study_design")
+
+
+def strictest(*sensitivities: str | None) -> str:
+    """The most restrictive of the given sensitivities (official when none is given)."""
+    ranks = [SENSITIVITIES.index(s) for s in sensitivities if s in SENSITIVITIES]
+    return SENSITIVITIES[max(ranks)] if ranks else SENSITIVITIES[0]
 
 
 @dataclass
@@ -73,6 +86,9 @@ class ParsedDocument:
     document: Document
     blocks: list[Block] = field(default_factory=list)
     toolkit: ToolkitEntry | None = None
+    kind: str | None = None  # fulltext | reference | toolkit | feed; None: the pipeline decides
+    entry: str = ""  # which part of the file it is (a BibTeX key, an attachment), "" for the whole file
+    full_text_of: str | None = None  # entry of the same file this is the full text of (a Zotero attachment)
 
 
 @dataclass
@@ -155,6 +171,37 @@ class Chunk:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class SourceRecord:
+    """One source's contribution to a document: a file (or one entry of it) as its reader gave it.
+
+    A document's row and passages are derived from all its sources plus analyst edits (kb/merge.py), so
+    removing or changing one source keeps what the others gave.
+    """
+
+    source_key: str  # path, or path#entry
+    path: str
+    entry: str
+    kind: str  # one of SOURCE_KINDS
+    document: Document  # metadata as this source gave it; document.doc_id is the id it would have alone
+    chunks: list[Chunk] = field(default_factory=list)  # its passages (ids are given when the document is written)
+    toolkit: ToolkitEntry | None = None
+    front: str = ""  # the start of its text, normalised, to match a reference's title against
+    added_at: str = ""  # when this content (and sensitivity) arrived; kept across unchanged re-ingests
+    doc_id: str = ""  # the document it belongs to
+    match: str | None = None  # why it joined that document: "same DOI", "same title, year and first author"
+    alone: bool = False  # split off by an analyst: never merged automatically
+
+
+@dataclass
+class Edit:
+    """An analyst's value for one field, anchored to the sources of the document it was made on."""
+
+    field: str
+    value: object
+    edited_at: str
 
 
 def chunk_id_for(doc_id: str, index: int) -> str:

@@ -87,6 +87,19 @@ def corpus_data_dir(tmp_path_factory) -> Path:
     return ingest_into(tmp_path_factory.mktemp("corpus-kb"), CORPUS)
 
 
+OKELY_PDF = "real-pdfs/ijbnpa2017_okely_girls_in_sport.pdf"
+
+
+@pytest.fixture(scope="session")
+def okely_kb(tmp_path_factory) -> Path:
+    """A real article (CC BY, ../shared/data) ingested once: tests copy it or seed their embedding cache from it."""
+    from conftest import SHARED_DATA
+
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared test data not found at {SHARED_DATA}")
+    return ingest_into(tmp_path_factory.mktemp("okely-kb"), SHARED_DATA / OKELY_PDF)
+
+
 @pytest.fixture
 def corpus_kb_copy(corpus_data_dir, tmp_path) -> Path:
     """A private copy of the ingested corpus for tests that change it."""

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,11 +41,35 @@ def test_kb_embed_model_names_a_local_model_directory(tmp_path):
     shutil.copytree(default_model_path(), local)
     settings = load_settings(tmp_path / "kb", env=kb_env(tmp_path / "kb", KB_EMBED_MODEL=str(local)))
     e = Embedder(settings)
-    assert e.model_id == "my-minilm" and e.dim == 384 and e.max_seq_length == 256
+    assert e.model_id.startswith("my-minilm-") and e.dim == 384 and e.max_seq_length == 256
     default = Embedder(load_settings(tmp_path / "kb2", env=kb_env(tmp_path / "kb2")))
     a = e.encode(["knife crime among young people"])[0]
     b = default.encode(["knife crime among young people"])[0]
     assert float(a @ b) > 0.9999
+
+
+def test_two_models_in_folders_of_the_same_name_have_two_identities(tmp_path):
+    """Regression (issue 9): the folder name was the model's identity, so two models shared a cache and a collection."""
+    a, b = tmp_path / "a" / "model", tmp_path / "b" / "model"
+    shutil.copytree(default_model_path(), a)
+    shutil.copytree(default_model_path(), b)
+    pooling = b / "1_Pooling" / "config.json"
+    pooling.write_text(
+        pooling.read_text().replace('"pooling_mode_mean_tokens": true', '"pooling_mode_mean_tokens": false')
+    )
+
+    def identity(folder: Path, data: str) -> str:
+        return Embedder(
+            load_settings(tmp_path / data, env=kb_env(tmp_path / data, KB_EMBED_MODEL=str(folder)))
+        ).model_id
+
+    assert identity(a, "kb1") != identity(b, "kb1")
+    # The same weights and configuration in another folder are the same model (and stay so once remembered).
+    moved = tmp_path / "elsewhere" / "renamed"
+    shutil.copytree(a, moved)
+    first = identity(a, "kb1")
+    assert identity(moved, "kb2").split("-")[-1] == first.split("-")[-1]
+    assert identity(a, "kb1") == first
 
 
 def test_vectors_are_normalised_and_cached_by_text(tmp_path):

@@ -49,6 +49,9 @@ def catalogue_state(data_dir: Path) -> dict:
             "SELECT COUNT(*) FROM chunk_tags WHERE chunk_rowid NOT IN (SELECT rowid FROM chunks)"
         ).fetchone()[0],
         "files": sorted((Path(r[0]).name, r[1]) for r in con.execute("SELECT path, status FROM files")),
+        "sources": sorted(
+            (Path(r[0]).name, r[1]) for r in con.execute("SELECT source_key, doc_id FROM document_sources")
+        ),
     }
     con.close()
     return state
@@ -133,15 +136,31 @@ def test_remove_leaves_nothing_in_either_store(tmp_path):
     kb.close()
 
 
+def add_references(folder: Path, paths: list[Path]) -> None:
+    """Give some notes a DOI and list them in two .bib files, one read before the notes and one after."""
+    entries = {"a-early.bib": [], "refs.bib": []}
+    for n, i in enumerate((2, 5, 8, 11)):
+        doi = f"10.5555/vru.note.{i}"
+        paths[i].write_text(f"---\ndoi: {doi}\n---\n" + paths[i].read_text(encoding="utf-8"), encoding="utf-8")
+        entries["a-early.bib" if n < 2 else "refs.bib"].append(
+            f"@article{{note{i}, title = {{Research note {i}: findings}}, author = {{Okafor, Ada}}, "
+            f"year = {{2024}}, doi = {{{doi}}}, abstract = {{What note {i} found about violence.}}}}\n"
+        )
+    for name, lines in entries.items():
+        (folder / name).write_text("".join(lines), encoding="utf-8")
+
+
 @pytest.mark.slow
 def test_killed_ingest_rerun_equals_one_clean_run(tmp_path):
     docs = tmp_path / "docs"
-    write_notes(docs, 24, paras_per_file=4)
+    add_references(docs, write_notes(docs, 24, paras_per_file=4))
     clean = tmp_path / "clean"
-    run_kb(clean, "ingest", str(docs), "--json", check=True)
+    report = json.loads(run_kb(clean, "ingest", str(docs), "--json", check=True).stdout)
+    assert report["summary"]["duplicates_merged"] == 4
     expected = catalogue_state(clean)
     expected_vectors = vector_ids(clean)
     assert expected["chunks"] == expected_vectors
+    assert len(expected["sources"]) == len(expected["documents"]) + 4, "merged documents are present"
 
     data = tmp_path / "killed"
     # Kill at several depths: while embedding the first files, and later with some files committed.

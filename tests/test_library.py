@@ -51,13 +51,44 @@ def test_long_names_keep_their_suffix():
     assert len(safe_filename("a" * 500 + ".toolkit.yaml", SUFFIXES)) == 120
 
 
-def test_save_upload_stays_in_the_uploads_folder_and_replaces_by_name(tmp_path):
+def test_save_upload_stays_in_the_uploads_folder_and_is_keyed_by_content(tmp_path):
     s = load_settings(tmp_path, env={})
     p = save_upload(s, "../../outside.md", b"# one", SUFFIXES)
     assert p.parent == uploads_dir(s).resolve() and p.read_bytes() == b"# one"
-    assert save_upload(s, "outside.md", b"# two", SUFFIXES) == p and p.read_bytes() == b"# two"
+    assert save_upload(s, "outside.md", b"# one", SUFFIXES) == p, "the same file again is the same file"
+    other = save_upload(s, "outside.md", b"# two", SUFFIXES)
+    assert other != p and other.parent == p.parent and other.name.startswith("outside-") and other.suffix == ".md"
+    assert p.read_bytes() == b"# one" and other.read_bytes() == b"# two", "nothing is overwritten"
+    assert save_upload(s, "outside.md", b"# two", SUFFIXES) == other
     assert not (tmp_path.parent / "outside.md").exists()
-    assert [x.name for x in uploads_dir(s).iterdir()] == ["outside.md"], "no temporary files left behind"
+    assert sorted(x.name for x in uploads_dir(s).iterdir()) == sorted([p.name, other.name]), "no temporary files"
+
+
+def test_two_uploads_named_report_pdf_are_two_documents(tmp_path):
+    """Regression (issue 9): an upload replaced any earlier upload of the same name."""
+    from pdfmaker import make_pdf
+
+    from ingest.pipeline import Ingestor
+    from ingest.sources import READERS
+
+    kb = open_kb(tmp_path / "kb")
+    made = []
+    for district in ("Bradford", "Calderdale"):
+        pdf = make_pdf(
+            tmp_path / f"{district}.pdf",
+            [[f"Youth violence in {district}", "", f"Referrals in {district} rose after the school programme."]],
+            metadata={"/Title": f"Youth violence in {district}"},
+        )
+        made.append(pdf.read_bytes())
+    paths = [save_upload(kb.settings, "report.pdf", data, READERS) for data in made]
+    paths.append(save_upload(kb.settings, "report.pdf", made[0], READERS))
+    assert paths[0] == paths[2] != paths[1]
+    report = Ingestor(kb).run(paths)
+    assert [f.status for f in report.files] == ["ok", "ok", "unchanged"]
+    docs = kb.catalogue.documents()
+    assert sorted(d.title for d in docs) == ["Youth violence in Bradford", "Youth violence in Calderdale"]
+    assert all(d.n_chunks == 1 for d in docs)
+    kb.close()
 
 
 def test_save_upload_refuses_big_and_empty_files(tmp_path):

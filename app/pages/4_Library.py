@@ -1,4 +1,4 @@
-"""Library page: the documents, uploads ingested with a progress bar, failed files with reasons, removal."""
+"""Library page: the documents, uploads ingested with a progress bar, failed files, corrections, removal."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from kb.library import (
     MAX_UPLOAD_BYTES,
     UploadError,
     document_tags,
+    edit_document,
+    editable_values,
     failed_files,
     remove_document,
     save_upload,
@@ -34,9 +36,29 @@ def _remove(doc_id: str, title: str) -> None:
     st.session_state["removed"] = f"Removed “{md(title)}” ({n} passages)."
 
 
+EDIT_FIELDS = ("title", "authors", "year", "doc_type", "sensitivity")
+
+
+def _load_edit(by_id: dict) -> None:
+    # Fill the form with the chosen document's current values (the keys outlive a rerun).
+    for name, value in editable_values(by_id[st.session_state["edit_doc"]]).items():
+        st.session_state[f"edit_{name}"] = value
+
+
+def _save_edit() -> None:
+    doc_id = st.session_state["edit_doc"]
+    changed = edit_document(res.kb, doc_id, {n: st.session_state.get(f"edit_{n}") for n in EDIT_FIELDS})
+    st.session_state["edited"] = (
+        f"Saved {', '.join(changed)}: the corrected values win over every source and survive re-ingest."
+        if changed
+        else "Nothing changed."
+    )
+
+
 st.title("Library")
-if msg := st.session_state.pop("removed", None):
-    st.success(msg)
+for key in ("removed", "edited"):
+    if msg := st.session_state.pop(key, None):
+        st.success(msg)
 if not res.settings.chroma_url:
     with st.expander("Running `kb ingest` while the app is open"):
         st.write(SERVER_MODE_HELP)
@@ -139,6 +161,29 @@ if failed:
     )
 else:
     st.caption("None.")
+
+st.subheader("Correct a document")
+if docs:
+    by_id = {d.doc_id: d for d in docs}
+    if st.session_state.get("edit_doc") not in by_id:
+        st.session_state["edit_doc"] = docs[0].doc_id
+        _load_edit(by_id)
+    st.selectbox(
+        "Document",
+        list(by_id),
+        format_func=lambda i: f"{by_id[i].title} ({by_id[i].doc_type}, {by_id[i].year or 'n.d.'})",
+        key="edit_doc",
+        on_change=_load_edit,
+        args=(by_id,),
+    )
+    e1, e2 = st.columns([3, 2])
+    e1.text_input("Title", key="edit_title")
+    e2.text_input("Authors (separated by ;)", key="edit_authors")
+    e3, e4, e5 = st.columns(3)
+    e3.number_input("Year", min_value=1000, max_value=2999, step=1, key="edit_year")
+    e4.selectbox("Type", DOC_TYPES, key="edit_doc_type")
+    e5.selectbox("Sensitivity", SENSITIVITIES, key="edit_sensitivity")
+    st.button("Save corrections", key="edit_go", on_click=_save_edit)
 
 st.subheader("Remove a document")
 if docs:

@@ -29,6 +29,7 @@ class ReadOptions:
     sensitivity: str = "official"
     cache_dir: Path | None = None  # where slow readers (OCR) keep results by file hash; None: no cache
     progress: Callable[[str], None] | None = None  # told of each step of a slow read ("OCR page 3 of 40")
+    zotero_storage: Path | None = None  # where Zotero keeps attachments a .bib's `file` fields name
 
 
 # Longest suffix first, so `x.toolkit.yaml` is a toolkit entry and not plain YAML.

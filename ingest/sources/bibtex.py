@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import bibtexparser
 from bibtexparser import middlewares as mw
@@ -12,7 +12,7 @@ from bibtexparser.library import Library
 from bibtexparser.model import Block as BibBlock
 from bibtexparser.model import DuplicateBlockKeyBlock, Entry, MiddlewareErrorBlock, ParsingFailedBlock
 
-from ingest.sources import ReadOptions, SourceError, decode_text
+from ingest.sources import ReadOptions, SourceError, decode_text, read_file
 from kb.ids import content_hash, doc_id_for, normalise_doi
 from kb.models import Block, Document, ParsedDocument, ReadResult
 
@@ -88,15 +88,24 @@ def _resolve(value: str, macros: dict[str, str]) -> str:
     return "".join(out)
 
 
+# Paths, not text: LaTeX decoding would eat their backslashes (Zotero writes `C\:\\Users\\...`).
+_RAW_FIELDS = {"file"}
+
+
 class _LatexDecode(mw.LatexDecodingMiddleware):
-    """LaTeX decoding that also reaches name lists, which the stock middleware skips."""
+    """LaTeX decoding that also reaches name lists, which the stock middleware skips, and leaves paths alone."""
 
     def transform_entry(self, entry: Entry, library: Library) -> BibBlock:
+        raw = {f.key: f.value for f in entry.fields if f.key.lower() in _RAW_FIELDS}
         for field in entry.fields:
             if isinstance(field.value, list):
                 # A name that fails to decode stays as written; one odd name should not drop the entry.
                 field.value = self._transform_all_strings(field.value, [])
-        return super().transform_entry(entry, library)
+        block = super().transform_entry(entry, library)
+        for field in getattr(block, "fields", []):
+            if field.key in raw:
+                field.value = raw[field.key]
+        return block
 
 
 _PARSE_STACK = [
@@ -127,6 +136,7 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
         parsed = _document(fields, path, options, result.problems)
         if parsed:
             result.documents.append(parsed)
+            result.documents += _attachments(fields, path, options, result.problems)
 
     if not result.documents:
         hint = f" ({result.problems[0]})" if result.problems else ""
@@ -213,7 +223,88 @@ def _document(fields: dict, path: Path, options: ReadOptions, problems: list[str
         block = Block(text=f"{title}{joiner}{abstract}", section=["Abstract"])
     else:
         block = Block(text=title)
-    return ParsedDocument(document=document, blocks=[block])
+    return ParsedDocument(document=document, blocks=[block], kind="reference", entry=key)
+
+
+def _split_unescaped(value: str, sep: str) -> list[str]:
+    parts, cur, i = [], [], 0
+    while i < len(value):
+        ch = value[i]
+        if ch == "\\" and i + 1 < len(value):
+            cur.append(value[i : i + 2])
+            i += 2
+            continue
+        if ch == sep:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+        i += 1
+    parts.append("".join(cur))
+    return parts
+
+
+def _unescape(value: str) -> str:
+    return re.sub(r"\\(.)", r"\1", value).strip()
+
+
+def file_field(value: str) -> list[str]:
+    """The attachment paths of a `file` field, in Zotero's `description:path:mime;...` form, Better
+    BibTeX's, or a bare path; escaped `\\:` and `\\;` (Windows drives) are kept."""
+    paths = []
+    for part in _split_unescaped(value, ";"):
+        bits = [_unescape(b) for b in _split_unescaped(part, ":")]
+        if len(bits) > 1 and len(bits[0]) == 1 and bits[0].isalpha() and bits[1][:1] in ("/", "\\"):
+            bits = [f"{bits[0]}:{bits[1]}", *bits[2:]]  # an unescaped drive letter
+        if len(bits) >= 3:
+            path = ":".join(bits[1:-1])
+        elif len(bits) == 2:
+            path = bits[0] if re.fullmatch(r"[\w.+-]+/[\w.+-]+", bits[1]) else bits[1]
+        else:
+            path = bits[0]
+        if path:
+            paths.append(path)
+    return paths
+
+
+def _find_attachment(raw: str, bib: Path, storage: Path | None) -> tuple[Path | None, list[Path]]:
+    """Where an attachment is: as written, beside the .bib, or in Zotero's storage folder."""
+    parts = PureWindowsPath(raw).parts if "\\" in raw or re.match(r"^[A-Za-z]:", raw) else Path(raw).parts
+    given = Path(raw).expanduser()
+    tried = [given] if given.is_absolute() else [bib.parent / given]
+    if storage is not None:
+        # Zotero keeps each attachment in storage/<item key>/<file>, wherever the library was exported.
+        tried += [storage / Path(*parts[-2:]), storage / parts[-1]] if parts else []
+        if not given.is_absolute():
+            tried.append(storage / given)
+    found = next((p for p in tried if p.is_file()), None)
+    return found, tried
+
+
+def _attachments(fields: dict, bib: Path, options: ReadOptions, problems: list[str]) -> list[ParsedDocument]:
+    """Each attached PDF becomes the full text of its entry (one document with it)."""
+    key = fields["ID"]
+    out: list[ParsedDocument] = []
+    for raw in file_field(str(fields.get("file") or "")):
+        if not raw.lower().endswith(".pdf"):
+            continue  # snapshots and notes: not full text
+        found, tried = _find_attachment(raw, bib, options.zotero_storage)
+        if found is None:
+            where = ", ".join(str(p) for p in tried)
+            hint = "" if options.zotero_storage else "; set KB_ZOTERO_STORAGE to your Zotero storage folder"
+            problems.append(f"entry {key}: attachment {raw} not found (looked at {where}){hint}; the entry is kept")
+            continue
+        try:
+            result = read_file(found, ReadOptions(doc_type=options.doc_type, sensitivity=options.sensitivity))
+        except SourceError as exc:
+            problems.append(f"entry {key}: attachment {found.name} could not be read: {exc.reason}; the entry is kept")
+            continue
+        problems += [f"entry {key}: attachment {found.name}: {p}" for p in result.problems]
+        for i, pd in enumerate(result.documents):
+            pd.kind, pd.full_text_of = "fulltext", key
+            pd.entry = f"{key}/file:{found.name}" + (f"#{i}" if i else "")
+            out.append(pd)
+    return out
 
 
 def _text(value: object) -> str | None:
