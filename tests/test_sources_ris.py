@@ -132,3 +132,67 @@ def test_shared_exports_ingest_with_their_record_counts(tmp_path, shared_data):
         "scopus.ris": ("ok", 6),
         "pubmed_endnote.txt": ("ok", 6),
     }
+
+
+SCOPUS_RIS = """TY  - JOUR
+AU  - Hughes, K.
+AU  - Bellis, M.A.
+TI  - Mentoring for young people at risk of violence: a systematic review
+PY  - 2021
+DO  - 10.5555/ment.2021.1
+T2  - Journal of Youth Violence
+ER  -
+TY  - JOUR
+AU  - Timpson, E.
+TI  - School exclusion and serious youth violence in England
+PY  - 2019
+ER  -
+TY  - JOUR
+AU  - Braga, A.A.
+TI  - Focused deterrence for gang violence: a meta-analysis
+PY  - 2018
+DO  - 10.5555/fd.2018.3
+ER  -
+"""
+# Web of Science via EndNote, as a .txt: upper-case titles, DOI in another case, one pair matching only by title.
+WOS_TXT = """TY  - JOUR
+AU  - Hughes, K
+AU  - Bellis, MA
+TI  - MENTORING FOR YOUNG PEOPLE AT RISK OF VIOLENCE - A SYSTEMATIC REVIEW
+PY  - 2021
+DO  - 10.5555/MENT.2021.1
+AN  - WOS:000111
+ER  -
+
+TY  - JOUR
+AU  - Timpson, Edward
+TI  - School exclusion and serious youth violence in England.
+PY  - 2019
+AN  - WOS:000222
+ER  -
+
+TY  - JOUR
+AU  - Goodall, C
+TI  - Hospital-based violence intervention programmes: outcomes at one year
+PY  - 2020
+AN  - WOS:000333
+ER  -
+"""
+
+
+def test_two_ris_exports_of_one_search_give_one_document_per_work(tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "scopus.ris").write_text(SCOPUS_RIS, encoding="utf-8")
+    (folder / "wos-endnote.txt").write_text(WOS_TXT, encoding="utf-8")
+    data = tmp_path / "kb"
+    report = json.loads(run_kb(data, "ingest", str(folder), "--json", check=True).stdout)
+    assert report["summary"]["duplicates_merged"] == 2
+    docs = json.loads(run_kb(data, "docs", "--json", check=True).stdout)["documents"]
+    assert len(docs) == 4, [d["title"] for d in docs]
+    merged = json.loads(run_kb(data, "docs", "--merged", "--json", check=True).stdout)["documents"]
+    how = {d["title"]: sorted(s["matched_by"] or "" for s in d["sources"]) for d in merged}
+    assert how == {
+        "Mentoring for young people at risk of violence: a systematic review": ["", "same DOI"],
+        "School exclusion and serious youth violence in England": ["", "same title, year and first author"],
+    }

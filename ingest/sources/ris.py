@@ -168,4 +168,6 @@ def _document(fields: dict, source: str, line_no: int, options: ReadOptions, pro
         block = Block(text=f"{title}{joiner}{abstract}", section=["Abstract"])
     else:
         block = Block(text=title)
-    return ParsedDocument(document=document, blocks=[block])
+    # The record's own id (ID, or accession number AN) keys it as a source within the file; else its line.
+    entry = _first(fields, "id", "accession_number") or f"line-{line_no}"
+    return ParsedDocument(document=document, blocks=[block], kind="reference", entry=entry)
