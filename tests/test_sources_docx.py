@@ -67,7 +67,10 @@ def test_placeholder_core_properties_are_not_metadata(tmp_path):
     d.paragraphs[0].style = d.styles["Normal"]
     d.core_properties.title = "draft.docx"
     d.save(path)
-    assert read_file(path, ReadOptions()).documents[0].document.title == "Introduction"
+    # No title line, a file name for a title property, and "Introduction" first: the file name is the last resort,
+    # recorded with no source, since "Introduction" names a section, never a document.
+    doc = read_file(path, ReadOptions()).documents[0].document
+    assert (doc.title, doc.field_sources.get("title")) == ("draft", None)
 
 
 @pytest.mark.parametrize("marking", ["OFFICIAL-SENSITIVE", "official sensitive", "Official – Sensitive"])
@@ -161,3 +164,16 @@ def test_shared_handbook_ingests(tmp_path, shared_data):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     [f] = json.loads(proc.stdout)["files"]
     assert f["status"] == "ok" and f["passages"] > 500
+
+
+@pytest.mark.shared_data
+def test_real_word_titles_come_from_the_cover_not_a_chapter_heading_or_a_template_placeholder(shared_data):
+    """Regression: the handbook came out as "CHAPTER 1 – INTRODUCTION" (its title is set in 36 pt on the cover, in
+    Normal style, with empty core properties); the PHS template's "Publication title" is its placeholder."""
+    folder = shared_data / "docx"
+    handbook = read_file(folder / "handbook-872p.docx", ReadOptions()).documents[0].document
+    assert handbook.title == "Handbook for Chapter 13 Standing Trustees"
+    sources = handbook.field_sources
+    assert (handbook.year, sources["title"], sources["year"]) == (2012, "layout", "layout")
+    phs = read_file(folder / "phs_offstats_summary_skeleton.docx", ReadOptions()).documents[0].document
+    assert phs.title.lower() != "publication title"

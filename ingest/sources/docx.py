@@ -17,7 +17,7 @@ from pathlib import Path
 from docx.enum.style import WD_STYLE_TYPE
 
 from ingest.sources import ReadOptions, SourceError, markings
-from ingest.sources.pdf_meta import plausible_title
+from ingest.sources.pdf_meta import generic_heading, plausible_title
 from kb.ids import content_hash, doc_id_for, normalise_doi
 from kb.models import Block, Document, ParsedDocument, ReadResult
 
@@ -41,7 +41,11 @@ _YEAR_CUE_RE = re.compile(
     r"|october|november|december)\s*(?:\d{1,2}(?:st|nd|rd|th)?,?\s*)?((?:19|20)\d{2})\b",
     re.I,
 )
-_DEFAULT_TITLE_RE = re.compile(r"^(?:document|doc|untitled)\s*\d*$", re.I)  # Word's "Document1"
+# Word's "Document1", and a template's own placeholder ("Publication title", "Report Title").
+_DEFAULT_TITLE_RE = re.compile(r"^(?:(?:document|doc|untitled)\s*\d*|(?:\w+\s+)?title)$", re.I)
+_TITLE_STYLE_RE = re.compile(r"(?<!sub)title$", re.I)  # "Title", "Publication Title"; never "Subtitle"
+_COVER_PARAGRAPHS = 30  # a cover's title is set in the largest type among the first paragraphs
+_MIN_TITLE_PT = 16.0
 _FRONT_PARAGRAPHS = 40  # a printed date, if any, is on the cover or the first page
 # What a damaged .docx (a zip of XML parts) makes python-docx, zipfile and zlib raise.
 _DAMAGE = (
@@ -68,7 +72,7 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
 
     try:
         document = docx.Document(str(path))
-        blocks, headings, title_style = _blocks(document)
+        blocks, headings, title_style, cover_title = _blocks(document)
         margins = _headers_and_footers(document)
         core = document.core_properties
     except (PackageNotFoundError, *_DAMAGE) as exc:
@@ -91,7 +95,7 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
         result.problems.append("marked OFFICIAL-SENSITIVE: stored as official-sensitive")
     doc = Document(
         doc_id=doc_id_for(doi, full_text),
-        title=_title(core.title, path) or title_style or (headings[0] if headings else None) or path.stem,
+        title=path.stem,
         doc_type=options.doc_type or "research",
         source=str(path),
         authors=_authors(core.author),
@@ -101,6 +105,7 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
         sensitivity=sensitivity,
         content_hash=content_hash(full_text),
     )
+    _set_provenance(doc, core, front, [_title(title_style, path), _title(cover_title, path)], headings, path)
     result.documents.append(ParsedDocument(document=doc, blocks=blocks))
     return result
 
@@ -142,7 +147,7 @@ def _styles(document) -> dict[str | None, _Style]:
             if base is None:
                 break
         name = style.name or ""
-        out[style.style_id] = _Style(level, bool(_LIST_STYLE_RE.match(name)), name.lower() == "title")
+        out[style.style_id] = _Style(level, bool(_LIST_STYLE_RE.match(name)), bool(_TITLE_STYLE_RE.search(name)))
         if style.element.default:
             default = out[style.style_id]
     out[None] = default or _Style(None, False, False)
@@ -174,8 +179,9 @@ def _table_rows(table) -> list[str]:
     return rows
 
 
-def _blocks(document) -> tuple[list[Block], list[str], str | None]:
-    """Blocks in reading order with their section path, the headings met, and a Title-style line."""
+def _blocks(document) -> tuple[list[Block], list[str], str | None, str | None]:
+    """Blocks in reading order with their section path, the headings met, a Title-style line and the cover's
+    title (the consecutive lines set in the largest type among the first paragraphs)."""
     from docx.table import Table
 
     styles = _styles(document)
@@ -184,6 +190,7 @@ def _blocks(document) -> tuple[list[Block], list[str], str | None]:
     title: str | None = None
     path: list[str] = []
     items: list[str] = []
+    cover: list[tuple[float, str]] = []  # (type size, text) of the first paragraphs before any heading
 
     def flush_list() -> None:
         if items:
@@ -202,6 +209,8 @@ def _blocks(document) -> tuple[list[Block], list[str], str | None]:
             continue
         style = _style_of(part, styles)
         level = style.heading
+        if level is None and not headings and len(cover) < _COVER_PARAGRAPHS:
+            cover.append((_type_size(part), text))
         if level is not None:
             flush_list()
             path = [*path[: level - 1], text]
@@ -216,7 +225,50 @@ def _blocks(document) -> tuple[list[Block], list[str], str | None]:
         flush_list()
         blocks.append(Block(text=text, section=list(path)))
     flush_list()
-    return blocks, headings, title
+    return blocks, headings, title, _largest_lines(cover)
+
+
+def _type_size(paragraph) -> float:
+    """The largest explicit run size of a paragraph in points (0 when the runs take the style's size)."""
+    sizes = [r.font.size.pt for r in paragraph.runs if r.font.size is not None and r.text.strip()]
+    return max(sizes, default=0.0)
+
+
+def _largest_lines(cover: list[tuple[float, str]]) -> str | None:
+    """ "Handbook for" / "Chapter 13" / "Standing Trustees" at 36 pt -> one title; None under 16 pt."""
+    top = max((size for size, _ in cover), default=0.0)
+    if top < _MIN_TITLE_PT:
+        return None
+    start = next(i for i, (size, _) in enumerate(cover) if size == top)
+    lines = []
+    for size, text in cover[start:]:
+        if size != top:
+            break
+        lines.append(text)
+    return " ".join(lines)
+
+
+def _first_heading(headings: list[str]) -> str | None:
+    """A document with no title line may be named by its first heading, never by "Introduction" or "Chapter 1 -
+    Introduction"; past the first heading a heading names a section, not the document."""
+    if not headings:
+        return None
+    first = headings[0]
+    return None if generic_heading(re.sub(r"^chapter\s+\w+\s*[-–—:]\s*", "", first, flags=re.I)) else first
+
+
+def _set_provenance(doc: Document, core, front: list[str], printed: list[str | None], headings, path) -> None:
+    """Title, authors and year with where each came from: plausible core properties, else the page itself."""
+    sources = doc.field_sources
+    if title := _title(core.title, path):
+        doc.title, sources["title"] = title, "metadata"
+    elif title := next((t for t in printed if t), None) or _first_heading(headings):
+        doc.title, sources["title"] = title, "layout"
+    if doc.authors:
+        sources["authors"] = "metadata"
+    if doc.year is not None:
+        printed_year = any(_YEAR_CUE_RE.search(t) for t in front)
+        sources["year"] = "layout" if printed_year else "file date"
 
 
 def _headers_and_footers(document) -> list[str]:
@@ -243,6 +295,8 @@ def _headers_and_footers(document) -> list[str]:
 
 
 def _title(value: str | None, path: Path) -> str | None:
+    if not value:
+        return None
     title = plausible_title(value, path, "")
     return None if title is None or _DEFAULT_TITLE_RE.match(title) else title
 
