@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.common import ROOT, SCIFACT, Section, machine, median, pct, table
 
-ALL = ("retrieval", "startup", "latency", "ingestion", "tagging", "design")
+ALL = ("retrieval", "startup", "latency", "ingestion", "tagging", "design", "pages")
 
 
 def tagging_section() -> Section:
@@ -71,6 +71,10 @@ def goals(sections: dict[str, Section]) -> str:
         n = sections["design"].data["n"]
         goal = f"study design macro-F1 >= 0.80 ({n} labelled abstracts)"
         rows.append([goal, f"{f1:.3f}", "yes" if f1 >= 0.8 else "no"])
+    if "pages" in sections:
+        from bench.pages import goal_rows
+
+        rows += goal_rows(sections["pages"].data)
     return table(["goal", "measured", "met"], rows)
 
 
@@ -155,6 +159,10 @@ def _run_one(name: str, scifact_kb: Path, work: Path) -> Section:
         from bench import design
 
         return design.run()
+    if name == "pages":
+        from bench import pages
+
+        return pages.run()
     return tagging_section()
 
 
