@@ -138,7 +138,7 @@ def render(sections: dict[str, Section], info: dict, seconds: float) -> str:
     return "\n".join(out)
 
 
-def _run_one(name: str, scifact_kb: Path, work: Path) -> Section:
+def _run_one(name: str, scifact_kb: Path, work: Path, page_runs: int = 5) -> Section:
     if name == "retrieval":
         from bench import retrieval
 
@@ -162,7 +162,7 @@ def _run_one(name: str, scifact_kb: Path, work: Path) -> Section:
     if name == "pages":
         from bench import pages
 
-        return pages.run()
+        return pages.run(page_runs)
     return tagging_section()
 
 
@@ -172,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     p.add_argument("--work", type=Path, help="scratch space for the 100k knowledge base (default: a temp dir)")
     p.add_argument("--json", action="store_true", help="also print every figure as JSON")
+    p.add_argument("--page-runs", type=int, default=5, help="runs per figure of the app pages benchmark")
     p.add_argument(
         "--update",
         action="store_true",
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: {name} ...", file=sys.stderr, flush=True)
             t = time.perf_counter()
             try:
-                sections[name] = _run_one(name, scifact_kb, Path(work))
+                sections[name] = _run_one(name, scifact_kb, Path(work), args.page_runs)
             except Exception as exc:  # one broken benchmark must not lose the others' figures
                 traceback.print_exc()
                 sections[name] = Section(name, f"**failed**: {type(exc).__name__}: {exc}", {})
