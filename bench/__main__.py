@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.common import ROOT, SCIFACT, Section, machine, median, pct, table
 
-ALL = ("retrieval", "startup", "latency", "ingestion", "tagging", "design", "ocr", "whatworks")
+ALL = ("retrieval", "startup", "latency", "ingestion", "tagging", "design", "ocr", "whatworks", "pages")
 
 
 def tagging_section() -> Section:
@@ -75,6 +75,10 @@ def goals(sections: dict[str, Section]) -> str:
         d = sections["whatworks"].data
         opened = max(median(d["new_session_s"]), d["new_server_first_open_s"])
         rows.append(["What works page opens <= 2 s (sample corpus)", f"{opened:.2f} s", "yes" if opened <= 2 else "no"])
+    if "pages" in sections:
+        from bench.pages import goal_rows
+
+        rows += goal_rows(sections["pages"].data)
     return table(["goal", "measured", "met"], rows)
 
 
@@ -138,7 +142,7 @@ def render(sections: dict[str, Section], info: dict, seconds: float) -> str:
     return "\n".join(out)
 
 
-def _run_one(name: str, scifact_kb: Path, work: Path) -> Section:
+def _run_one(name: str, scifact_kb: Path, work: Path, page_runs: int = 5) -> Section:
     if name == "retrieval":
         from bench import retrieval
 
@@ -167,6 +171,10 @@ def _run_one(name: str, scifact_kb: Path, work: Path) -> Section:
         from bench import whatworks
 
         return whatworks.run()
+    if name == "pages":
+        from bench import pages
+
+        return pages.run(page_runs)
     return tagging_section()
 
 
@@ -176,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     p.add_argument("--work", type=Path, help="scratch space for the 100k knowledge base (default: a temp dir)")
     p.add_argument("--json", action="store_true", help="also print every figure as JSON")
+    p.add_argument("--page-runs", type=int, default=5, help="runs per figure of the app pages benchmark")
     p.add_argument(
         "--update",
         action="store_true",
@@ -205,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: {name} ...", file=sys.stderr, flush=True)
             t = time.perf_counter()
             try:
-                sections[name] = _run_one(name, scifact_kb, Path(work))
+                sections[name] = _run_one(name, scifact_kb, Path(work), args.page_runs)
             except Exception as exc:  # one broken benchmark must not lose the others' figures
                 traceback.print_exc()
                 sections[name] = Section(name, f"**failed**: {type(exc).__name__}: {exc}", {})

@@ -219,7 +219,16 @@ def test_evidence_map_shows_gaps_and_a_cells_evidence(corpus_data_dir, use_kb):
     assert passages(at), "a chosen cell lists its studies with their best passage"
     # The strategy is a plan, not evidence: it is not among the studies until asked for.
     assert not any(STRATEGY in m.value for m in at.markdown if m.value.startswith("- "))
-    assert any("Design: design not recorded" in m.value for m in at.markdown if m.value.startswith("- "))
+    # Each study says its design, as the classifier (or an analyst) recorded it.
+    studies = [m.value for m in at.markdown if m.value.startswith("- ")]
+    assert studies and all(
+        re.search(
+            r"Design: (systematic review|RCT|quasi-experimental|observational|qualitative|"
+            r"other \(no empirical design\)|design not recorded)",
+            v,
+        )
+        for v in studies
+    )
     at.multiselect(key="map_include").set_value(["strategy"]).run()
     assert any(STRATEGY in m.value for m in at.markdown if m.value.startswith("- "))
     at.radio(key="map_columns").set_value("who_level").run()
