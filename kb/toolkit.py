@@ -8,6 +8,9 @@ import re
 import threading
 from dataclasses import dataclass
 
+import numpy as np
+
+from kb.ids import sha256_text
 from kb.models import NOT_CAPTURED, NOT_PUBLISHED, Emmie, OtherOutcome, ToolkitEntry
 from kb.search import STOPWORDS, Filters, Hit, Searcher
 from kb.store import KnowledgeBase
@@ -261,12 +264,27 @@ def local_evidence(
         return []
     # The passage's own words, not its stored vector: that one also reads the document title and heading,
     # which lifts a passage under a heading such as "Child to Parent Violence" towards "Parenting programmes".
-    vectors = kb.embedder.encode_queries([h.chunk.text for h in candidates])
+    vectors = _plain_vectors(kb, [h.chunk.text for h in candidates])
     scores = vectors @ kb.embedder.encode_query(_plain_name(entry.approach))
     kept = [h for h, s in zip(candidates, scores.tolist(), strict=True) if s >= min_similarity][:k]
     for rank, h in enumerate(kept, start=1):
         h.rank = rank
     return kept
+
+
+def _plain_vectors(kb: KnowledgeBase, texts: list[str]) -> np.ndarray:
+    """Vectors of passages' own words, kept in the embedding cache: the same candidates come back for many
+    approaches and after every knowledge-base change, and embedding them again took most of a page open."""
+    cat, model = kb.catalogue, kb.embedder.model_id
+    hashes = [sha256_text(t) for t in texts]
+    have = cat.cached_vectors(model, hashes)
+    todo = list(dict.fromkeys(h for h in hashes if h not in have))
+    if todo:
+        by_hash = dict(zip(hashes, texts, strict=True))
+        vecs = kb.embedder.encode_queries([by_hash[h] for h in todo])
+        cat.cache_vectors(model, list(zip(todo, vecs, strict=True)))
+        have.update(zip(todo, vecs, strict=True))
+    return np.vstack([have[h] for h in hashes])
 
 
 LOCAL_EVIDENCE_META = "toolkit_local_evidence"
