@@ -67,6 +67,7 @@ def variants(model_onnx: Path, out_dir: Path) -> dict[str, Path]:
 
 def run(scifact_kb: Path | None = None) -> Section:
     from kb.config import load_settings
+    from kb.embed import export_onnx
     from kb.store import KnowledgeBase
 
     if scifact_kb is None:
@@ -81,7 +82,7 @@ def run(scifact_kb: Path | None = None) -> Section:
     kb = KnowledgeBase(load_settings(scifact_kb, env={"HF_HUB_OFFLINE": "1"}))
     onnx_path = kb.embedder.onnx_path
     if not onnx_path.exists():
-        kb.embedder.onnx  # exports once
+        export_onnx(kb.embedder.model_path, onnx_path)
     kb.close()
     paths = variants(onnx_path, onnx_path.parent / "bench")
     ref = scifact_kb / "bench-torch-reference.npy"
