@@ -56,7 +56,7 @@ def build(data_dir: Path) -> dict:
     kb = KnowledgeBase(load_settings(data_dir, env={"HF_HUB_OFFLINE": "1"}))
     try:
         t = time.perf_counter()
-        report = Ingestor(kb).run([PDFS])
+        report = Ingestor(kb).run(sorted(PDFS.glob("*.pdf")))  # the PDFs, not their PROVENANCE.md
         n = kb.catalogue.query("SELECT COUNT(*) FROM chunks")[0][0]
         return {"seconds": time.perf_counter() - t, "passages": n, "failed": [str(f.path) for f in report.failed]}
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import defaultdict
 from typing import TYPE_CHECKING
@@ -17,6 +18,10 @@ if TYPE_CHECKING:
 TAG_FIELDS = {"priorities": "priority", "who_levels": "who_level"}
 # How many resolved filters are kept; researchers flip between a handful while reading results.
 RESOLVED_CACHE = 64
+# A heading that opens a reference list: its passages are citations, not findings (see kb.search.REFERENCES_WEIGHT).
+REFERENCES_HEADING = re.compile(
+    r"^\s*(?:\d+[.)]?\s*)?(?:references|bibliography|reference list|literature cited|works cited)\s*$", re.I
+)
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -54,6 +59,10 @@ class FilterIndex:
                 self._seen = sig
             return self._data
 
+    def references(self) -> BitMap:
+        """Passages under a reference-list heading."""
+        return self._current().references
+
     def resolve(self, filters: Filters) -> BitMap:
         """The rowids of the passages the filters allow (frozen: cached and shared between searches)."""
         data = self._current()
@@ -76,13 +85,19 @@ class _Bitmaps:
         self.docs: dict[tuple[str, object], BitMap] = {}  # (column, value)
         self.years: dict[int, BitMap] = {}
         self.districts: dict[str, BitMap] = {}  # slug -> passages of documents naming that district
+        self.references = BitMap()
 
     @classmethod
     def load(cls, cat, columns: list[str]) -> _Bitmaps:
         b = cls()
         by_doc: dict[str, list[int]] = defaultdict(list)
-        for rowid, doc_id in cat.query("SELECT rowid, doc_id FROM chunks"):
+        refs: list[int] = []
+        for rowid, doc_id, section in cat.query("SELECT rowid, doc_id, section FROM chunks"):
             by_doc[doc_id].append(rowid)
+            if "eferen" in section or "ibliograph" in section or "ited" in section:  # cheap pre-test
+                if any(REFERENCES_HEADING.match(h) for h in json.loads(section) if isinstance(h, str)):
+                    refs.append(rowid)
+        b.references = BitMap(refs)
         rows_of = {d: BitMap(r) for d, r in by_doc.items()}
         b.all = BitMap.union(*rows_of.values()) if rows_of else BitMap()
         cols = ", ".join(["doc_id", "year", "districts", *columns])

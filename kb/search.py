@@ -24,6 +24,9 @@ MODES = ("hybrid", "dense", "bm25")
 # beat reciprocal-rank fusion (nDCG@10 0.746 vs 0.725-0.730), and title words count as much as text words.
 DENSE_WEIGHT = 0.6
 BM25_COLUMN_WEIGHTS = (1.0, 1.0)  # chunks_fts columns: text, heading (= document title + section path)
+# A passage under a reference-list heading ("References", "Bibliography") scores this share of its fused score:
+# a list of titles shares many words with a question yet answers none (real-PDF questions, docs/benchmarks.md).
+REFERENCES_WEIGHT = 0.5
 # Both runs are read this deep before fusing, whatever `depth` asks: fusion needs each run's tail
 # (it sets the score a passage missing from one run gets), and 300 scored better than 100.
 FUSION_DEPTH = 300
@@ -475,8 +478,13 @@ class Searcher:
 
     def rank(self, query: str, bm: list[tuple[int, float]], de: list[tuple[int, float]]) -> list[tuple[int, float]]:
         """The hybrid ordering of passages, best first: what `search(mode="hybrid")` returns."""
+        fused = self.fuse(bm, de)
+        refs = self._filter_index.references() if fused else None
+        if refs:
+            for rid in refs.intersection(BitMap(fused)):
+                fused[rid] *= REFERENCES_WEIGHT
         # Ties (rare) go to the lower rowid, so repeated searches list passages in the same order.
-        return sorted(self.fuse(bm, de).items(), key=lambda x: (-x[1], x[0]))
+        return sorted(fused.items(), key=lambda x: (-x[1], x[0]))
 
     def _result(self, query: str, mode: str, bm, de, k: int) -> SearchResult:
         bm_rank = {rid: i for i, (rid, _) in enumerate(bm, start=1)}
