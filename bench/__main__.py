@@ -159,7 +159,7 @@ def _run_one(name: str, scifact_kb: Path, work: Path, passages: int | None) -> S
     if name == "realpdf":
         from bench import realpdf
 
-        return realpdf.run(work)
+        return realpdf.run()
     if name == "embedding":
         from bench import embedding
 
@@ -271,9 +271,12 @@ def main(argv: list[str] | None = None) -> int:
                 "load_average": load,
                 "nproc": info["nproc"],
             }
-            fresh[key] = sections[key] = sec
+            fresh[key] = sec
             print(f"bench: {name} done in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
-            if not args.print:  # saved section by section: a long run that dies keeps what it measured
+            # Saved section by section (a long run that dies keeps what it measured), over what the file holds
+            # now, so two runs of different sections at once do not drop each other's figures.
+            sections = {**load_results(results), **fresh}
+            if not args.print:
                 save_results(results, sections)
                 args.out.write_text(render(_ordered(sections), info), encoding="utf-8")
     text = render(_ordered(sections), info)

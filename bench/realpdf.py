@@ -80,9 +80,17 @@ def evaluate(data_dir: Path, questions: list[dict]) -> dict:
         kb.close()
 
 
-def run(work: Path) -> Section:
+def data_dir_default() -> Path:
+    """Kept between runs, like kb eval's SciFact knowledge base: ingest is idempotent, so a rerun embeds nothing
+    unless the PDFs or the pipeline's settings changed."""
+    from kb.commands.evaluate import default_cache_root
+
+    return default_cache_root() / "realpdf"
+
+
+def run(data_dir: Path | None = None) -> Section:
     questions = load_questions()
-    data_dir = work / "kb-realpdf"
+    data_dir = data_dir or data_dir_default()
     built = build(data_dir)
     res = evaluate(data_dir, questions)
     share = res["share"]
@@ -118,8 +126,4 @@ def run(work: Path) -> Section:
 
 
 if __name__ == "__main__":
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        sec = run(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tmp))
-        print(sec.markdown)
+    print(run(Path(sys.argv[1]) if len(sys.argv) > 1 else None).markdown)
