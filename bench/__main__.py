@@ -211,8 +211,12 @@ def load_results(path: Path) -> dict[str, Section]:
 
 
 def save_results(path: Path, sections: dict[str, Section]) -> None:
-    raw = {k: {"title": s.title, "markdown": s.markdown, "data": s.data} for k, s in sections.items()}
-    path.write_text(json.dumps(raw, indent=1, default=str) + "\n", encoding="utf-8")
+    """One line per section (raw latencies make long lists), so a rerun of one section is a one-line diff."""
+    lines = [
+        f"{json.dumps(k)}: " + json.dumps({"title": s.title, "markdown": s.markdown, "data": s.data}, default=str)
+        for k, s in sections.items()
+    ]
+    path.write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
