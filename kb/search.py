@@ -399,7 +399,11 @@ class Searcher:
     def dense(
         self, vector: np.ndarray, filters: Filters, n: int, allowed: BitMap | None = None
     ) -> list[tuple[int, float]]:
-        exact = self._exact_index()
+        return self._dense(vector, filters, n, allowed, self._exact_index())
+
+    def _dense(
+        self, vector: np.ndarray, filters: Filters, n: int, allowed: BitMap | None, exact: ExactIndex | None
+    ) -> list[tuple[int, float]]:
         if filters.is_empty():
             if exact is not None and len(exact) <= UNFILTERED_EXACT_LIMIT:
                 return exact.search(vector, n)
@@ -435,19 +439,18 @@ class Searcher:
         # Filters are resolved and the exact index refreshed here, once, before the runs start: both read
         # the catalogue connection, which the BM25 run holds while FTS5 works.
         allowed = None if filters.is_empty() else self.allowed(filters)
-        if mode in ("hybrid", "dense"):
-            self._exact_index()
+        exact = self._exact_index() if mode in ("hybrid", "dense") else None
         bm: list[tuple[int, float]] = []
         de: list[tuple[int, float]] = []
         if mode == "bm25":
             bm = self.bm25(query, filters, n, allowed)
         elif mode == "dense":
-            de = self.dense(self.kb.embedder.encode_query(query), filters, n, allowed)
+            de = self._dense(self.kb.embedder.encode_query(query), filters, n, allowed, exact)
         else:
             # BM25 in a second thread while this one embeds the query and runs the dense search: SQLite,
             # ONNX Runtime and numpy all release the GIL, so on two cores the runs overlap.
             pending = _pool().submit(self.bm25, query, filters, n, allowed)
-            de = self.dense(self.kb.embedder.encode_query(query), filters, n, allowed)
+            de = self._dense(self.kb.embedder.encode_query(query), filters, n, allowed, exact)
             bm = pending.result()
         return self._result(query, mode, bm, de, k)
 
