@@ -374,12 +374,13 @@ def export_onnx(model_dir: Path, out: Path) -> None:
 class OnnxEncoder:
     """The same sentence embedding as sentence-transformers: tokenizer, transformer, pooling, normalise."""
 
-    def __init__(self, onnx_path: Path, model_dir: Path, max_seq_length: int, pooling: str):
+    def __init__(self, onnx_path: Path, model_dir: Path, max_seq_length: int, pooling: str, threads: int = 0):
         import onnxruntime
         from tokenizers import Tokenizer
 
         opts = onnxruntime.SessionOptions()
         opts.log_severity_level = 3
+        opts.intra_op_num_threads = threads  # 0: one per core
         self.session = onnxruntime.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         # sentence-transformers truncates at max_seq_length; so must we, or vectors would differ.

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import sqlite3
 import threading
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
+from typing import ClassVar
 
 import numpy as np
+from pyroaring import BitMap
 
+from kb.filterindex import FilterIndex
 from kb.models import Chunk, Document
 from kb.store import KnowledgeBase
 from kb.vectors import ExactIndex
@@ -19,6 +24,9 @@ MODES = ("hybrid", "dense", "bm25")
 # beat reciprocal-rank fusion (nDCG@10 0.746 vs 0.725-0.730), and title words count as much as text words.
 DENSE_WEIGHT = 0.6
 BM25_COLUMN_WEIGHTS = (1.0, 1.0)  # chunks_fts columns: text, heading (= document title + section path)
+# A passage under a reference-list heading ("References", "Bibliography") scores this share of its fused score:
+# a list of titles shares many words with a question yet answers none (real-PDF questions, docs/benchmarks.md).
+REFERENCES_WEIGHT = 0.5
 # Both runs are read this deep before fusing, whatever `depth` asks: fusion needs each run's tail
 # (it sets the score a passage missing from one run gets), and 300 scored better than 100.
 FUSION_DEPTH = 300
@@ -59,6 +67,11 @@ class SearchError(ValueError):
     pass
 
 
+# Document-level filters: Filters field -> documents column; the passages of a document whose column holds
+# one of the listed values pass. One line here adds such a filter to both the SQL clause and the bitmaps.
+DOC_FIELDS = {"doc_types": "doc_type", "study_designs": "study_design", "sensitivities": "sensitivity"}
+
+
 @dataclass
 class Filters:
     factors: list[str] = field(default_factory=list)
@@ -73,22 +86,22 @@ class Filters:
     # None = every sensitivity; the app narrows this for viewers who are not signed in as internal.
     sensitivities: list[str] | None = None
 
+    # Fields where an empty list allows nothing (rather than meaning "no filter"): fail closed.
+    EMPTY_MEANS_NONE: ClassVar[frozenset[str]] = frozenset({"sensitivities"})
+
     def is_empty(self) -> bool:
-        return not (
-            self.factors
-            or self.polarity
-            or self.priorities
-            or self.who_levels
-            or self.doc_types
-            or self.year_from
-            or self.year_to
-            or self.districts
-            or self.study_designs
-            or self.sensitivities is not None
+        return not any(
+            v is not None if f.name in self.EMPTY_MEANS_NONE else bool(v)
+            for f in fields(self)
+            for v in [getattr(self, f.name)]
         )
 
+    def district_slugs(self) -> list[str]:
+        """Passage place tags are taxonomy slugs ("leeds"); document districts are labels ("Leeds")."""
+        return [re.sub(r"\s+", "-", d.strip().lower()) for d in self.districts]
+
     def sql(self) -> tuple[str, list]:
-        """A WHERE clause over `chunks c JOIN documents d`."""
+        """A WHERE clause over `chunks c JOIN documents d` (kb.filterindex resolves the same rows from bitmaps)."""
         where: list[str] = []
         params: list = []
 
@@ -110,12 +123,11 @@ class Filters:
             tag_exists("priority", [str(p) for p in self.priorities])
         if self.who_levels:
             tag_exists("who_level", self.who_levels)
-        if self.doc_types:
-            where.append(f"d.doc_type IN ({','.join('?' * len(self.doc_types))})")
-            params += self.doc_types
-        if self.study_designs:
-            where.append(f"d.study_design IN ({','.join('?' * len(self.study_designs))})")
-            params += self.study_designs
+        for name, column in DOC_FIELDS.items():
+            values = getattr(self, name)
+            if values is not None and (values or name in self.EMPTY_MEANS_NONE):
+                where.append(f"d.{column} IN ({','.join('?' * len(values)) or 'NULL'})")
+                params += values
         if self.year_from:
             where.append("d.year >= ?")
             params.append(self.year_from)
@@ -123,8 +135,7 @@ class Filters:
             where.append("d.year <= ?")
             params.append(self.year_to)
         if self.districts:
-            # Passage place tags are taxonomy slugs ("leeds"); document districts are labels ("Leeds").
-            slugs = [re.sub(r"\s+", "-", d.strip().lower()) for d in self.districts]
+            slugs = self.district_slugs()
             marks = ",".join("?" * len(slugs))
             where.append(
                 f"""(EXISTS (SELECT 1 FROM chunk_tags t WHERE t.chunk_rowid = c.rowid AND t.kind = 'place'
@@ -133,9 +144,6 @@ class Filters:
                                WHERE replace(lower(j.value), ' ', '-') IN ({marks})))"""
             )
             params += slugs + slugs
-        if self.sensitivities is not None:
-            where.append(f"d.sensitivity IN ({','.join('?' * len(self.sensitivities)) or 'NULL'})")
-            params += self.sensitivities
         return (" AND ".join(where) or "1"), params
 
 
@@ -282,6 +290,21 @@ def prune_terms(terms: list[str], df: dict[str, int], n_passages: int, max_df: f
     return keep or [min(terms, key=lambda t: df.get(t, 0))]
 
 
+# The allowed rowids of each filtered BM25 run in flight, by key: kb_allowed(key, rowid) is one SQL function
+# per connection, shared by every Searcher and thread on it.
+_LIVE: dict[int, BitMap] = {}
+_keys = itertools.count()
+
+
+def _is_allowed(key: int, rowid: int) -> bool:
+    return rowid in _LIVE[key]
+
+
+@lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="kb-bm25")
+
+
 class Searcher:
     def __init__(self, kb: KnowledgeBase, weights: tuple[float, float] = (1 - DENSE_WEIGHT, DENSE_WEIGHT)):
         self.kb = kb
@@ -292,6 +315,8 @@ class Searcher:
         self._df_sig: tuple[int, int] | None = None
         self._df: dict[str, int] = {}
         self._n_passages = 0
+        self._filter_index = FilterIndex(self.cat, DOC_FIELDS)
+        self._udf = False  # kb_allowed() registered on the catalogue connection
 
     def _exact_index(self) -> ExactIndex | None:
         if self.kb.settings.chroma_url:
@@ -338,7 +363,8 @@ class Searcher:
         df, n = self._term_df(terms)
         return prune_terms(terms, df, n, BM25_MAX_DF) if n >= BM25_PRUNE_FROM else terms
 
-    def bm25(self, query: str, filters: Filters, n: int) -> list[tuple[int, float]]:
+    def bm25(self, query: str, filters: Filters, n: int, allowed: BitMap | None = None) -> list[tuple[int, float]]:
+        """Best n (rowid, BM25 score) passages; `allowed` (from `allowed()`) spares resolving the filters again."""
         q = fts_query(self.bm25_terms(query))
         if q is None:
             return []
@@ -351,48 +377,59 @@ class Searcher:
                 [q, n],
             )
             return [(r[0], -float(r[1])) for r in rows]
-        where, params = filters.sql()
-        rows = self.cat.query(
-            f"""SELECT c.rowid, bm25(chunks_fts, {w_text}, {w_heading}) AS s FROM chunks_fts
-                JOIN chunks c ON c.rowid = chunks_fts.rowid JOIN documents d ON d.doc_id = c.doc_id
-                WHERE chunks_fts MATCH ? AND {where} ORDER BY s LIMIT ?""",
-            [q, *params, n],
-        )
+        allowed = self.allowed(filters) if allowed is None else allowed
+        if not len(allowed):
+            return []
+        # FTS5 restricted by rowid: SQLite tests the WHERE clause before it computes bm25() for the ORDER BY,
+        # so only allowed passages are scored, and no join or EXISTS runs per matching row.
+        if not self._udf:
+            self.cat.conn.create_function("kb_allowed", 2, _is_allowed)
+            self._udf = True
+        key = next(_keys)
+        _LIVE[key] = allowed
+        try:
+            rows = self.cat.query(
+                f"""SELECT rowid, bm25(chunks_fts, {w_text}, {w_heading}) AS s FROM chunks_fts
+                    WHERE chunks_fts MATCH ? AND kb_allowed(?, rowid) ORDER BY s LIMIT ?""",
+                [q, key, n],
+            )
+        finally:
+            del _LIVE[key]
         return [(r[0], -float(r[1])) for r in rows]
 
-    def _allowed(self, filters: Filters) -> list[int]:
-        where, params = filters.sql()
-        return [
-            r[0]
-            for r in self.cat.query(
-                f"SELECT c.rowid FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE {where}", params
-            )
-        ]
+    def allowed(self, filters: Filters) -> BitMap:
+        """The rowids of the passages the (non-empty) filters allow, from the in-memory bitmaps."""
+        return self._filter_index.resolve(filters)
 
-    def dense(self, vector: np.ndarray, filters: Filters, n: int) -> list[tuple[int, float]]:
-        exact = self._exact_index()
-        if exact is not None and not filters.is_empty():
-            return exact.search(vector, n, self._allowed(filters))
-        if exact is not None and len(exact) <= UNFILTERED_EXACT_LIMIT:
-            return exact.search(vector, n)
+    def dense(
+        self, vector: np.ndarray, filters: Filters, n: int, allowed: BitMap | None = None
+    ) -> list[tuple[int, float]]:
+        return self._dense(vector, filters, n, allowed, self._exact_index())
+
+    def _dense(
+        self, vector: np.ndarray, filters: Filters, n: int, allowed: BitMap | None, exact: ExactIndex | None
+    ) -> list[tuple[int, float]]:
         if filters.is_empty():
+            if exact is not None and len(exact) <= UNFILTERED_EXACT_LIMIT:
+                return exact.search(vector, n)
             hits = self.kb.vectors.query(vector, n)
             ids = self.cat.rowids_for_chunk_ids([i for i, _ in hits])
             return [(ids[i], s) for i, s in hits if i in ids]
-        allowed = self._allowed(filters)
-        if not allowed:
+        allowed = self.allowed(filters) if allowed is None else allowed
+        if not len(allowed):
             return []
+        if exact is not None:
+            return exact.search(vector, n, np.frombuffer(allowed.to_array(), dtype=np.uint32))
         if len(allowed) <= EXACT_FILTER_LIMIT:
-            rowids, mat = self.cat.vectors_for_rowids(self.kb.embedder.model_id, allowed)
+            rowids, mat = self.cat.vectors_for_rowids(self.kb.embedder.model_id, list(allowed))
             if not rowids:
                 return []
             scores = mat @ vector
             top = np.argsort(-scores)[:n]
             return [(rowids[i], float(scores[i])) for i in top]
-        allowed_set = set(allowed)
         hits = self.kb.vectors.query(vector, min(n * 20, 5000))
         ids = self.cat.rowids_for_chunk_ids([i for i, _ in hits])
-        return [(ids[i], s) for i, s in hits if ids.get(i) in allowed_set][:n]
+        return [(ids[i], s) for i, s in hits if ids.get(i) in allowed][:n]
 
     # -- fused ------------------------------------------------------------------------------------
     def search(
@@ -404,8 +441,22 @@ class Searcher:
             raise SearchError("the query is empty: type some words to search for")
         filters = filters or Filters()
         n = max(depth, k, FUSION_DEPTH if mode == "hybrid" else 0)
-        bm = self.bm25(query, filters, n) if mode in ("hybrid", "bm25") else []
-        de = self.dense(self.kb.embedder.encode_query(query), filters, n) if mode in ("hybrid", "dense") else []
+        # Filters are resolved and the exact index refreshed here, once, before the runs start: both read
+        # the catalogue connection, which the BM25 run holds while FTS5 works.
+        allowed = None if filters.is_empty() else self.allowed(filters)
+        exact = self._exact_index() if mode in ("hybrid", "dense") else None
+        bm: list[tuple[int, float]] = []
+        de: list[tuple[int, float]] = []
+        if mode == "bm25":
+            bm = self.bm25(query, filters, n, allowed)
+        elif mode == "dense":
+            de = self._dense(self.kb.embedder.encode_query(query), filters, n, allowed, exact)
+        else:
+            # BM25 in a second thread while this one embeds the query and runs the dense search: SQLite,
+            # ONNX Runtime and numpy all release the GIL, so on two cores the runs overlap.
+            pending = _pool().submit(self.bm25, query, filters, n, allowed)
+            de = self._dense(self.kb.embedder.encode_query(query), filters, n, allowed, exact)
+            bm = pending.result()
         return self._result(query, mode, bm, de, k)
 
     def similar(self, chunk_id: str, k: int = 10, filters: Filters | None = None) -> SearchResult:
@@ -445,8 +496,13 @@ class Searcher:
 
     def rank(self, query: str, bm: list[tuple[int, float]], de: list[tuple[int, float]]) -> list[tuple[int, float]]:
         """The hybrid ordering of passages, best first: what `search(mode="hybrid")` returns."""
+        fused = self.fuse(bm, de)
+        refs = self._filter_index.references() if fused else None
+        if refs:
+            for rid in refs.intersection(BitMap(fused)):
+                fused[rid] *= REFERENCES_WEIGHT
         # Ties (rare) go to the lower rowid, so repeated searches list passages in the same order.
-        return sorted(self.fuse(bm, de).items(), key=lambda x: (-x[1], x[0]))
+        return sorted(fused.items(), key=lambda x: (-x[1], x[0]))
 
     def _result(self, query: str, mode: str, bm, de, k: int) -> SearchResult:
         bm_rank = {rid: i for i, (rid, _) in enumerate(bm, start=1)}

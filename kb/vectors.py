@@ -11,6 +11,9 @@ import numpy as np
 from kb.config import Settings
 from kb.embed import PASSAGE_FORMAT
 
+# A filtered exact search gathers the allowed vectors when they are fewer than 1/GATHER_FRACTION of all
+# (copying a row costs about what scoring it does), and otherwise scores every vector and picks.
+GATHER_FRACTION = 3
 # Raised when embedding settings or chunking change in a way that changes vector contents.
 INDEX_VERSION = 1
 
@@ -146,15 +149,22 @@ class ExactIndex:
     def __len__(self) -> int:
         return len(self._data[0])
 
-    def search(self, vector: np.ndarray, n: int, allowed: list[int] | None = None) -> list[tuple[int, float]]:
-        """Best n (rowid, cosine) pairs, optionally only among the allowed rowids."""
+    def search(self, vector: np.ndarray, n: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Best n (rowid, cosine) pairs, optionally only among the allowed rowids (sorted ascending)."""
         rowids, matrix = self._data
-        if allowed is not None:
-            keep = np.isin(rowids, np.asarray(allowed, dtype=np.int64))
-            rowids, matrix = rowids[keep], matrix[keep]
         if not len(rowids) or n <= 0:
             return []
-        scores = matrix @ np.asarray(vector, dtype=np.float32)
+        vector = np.asarray(vector, dtype=np.float32)
+        if allowed is None:
+            scores = matrix @ vector
+        else:
+            pos = np.minimum(np.searchsorted(rowids, allowed), len(rowids) - 1)
+            pos = pos[rowids[pos] == allowed]  # allowed passages without a vector drop out
+            if not len(pos):
+                return []
+            # A small subset is cheaper to gather; a large one to score whole and pick from.
+            scores = matrix[pos] @ vector if len(pos) * GATHER_FRACTION < len(rowids) else (matrix @ vector)[pos]
+            rowids = rowids[pos]
         n = min(n, len(scores))
         top = np.argpartition(-scores, n - 1)[:n]
         top = top[np.argsort(-scores[top], kind="stable")]
