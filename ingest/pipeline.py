@@ -249,18 +249,11 @@ class Ingestor:
         return DesignClassifier(self.tagger.taxonomy)
 
     def _set_design(self, pd: ParsedDocument) -> None:
-        """Study design, its deciding phrase and country from the text (ingest/design.py); never over a value
-        the reader gave, nor over one an analyst stored (field_sources "analyst", e.g. by `kb edit --design`)."""
+        """Study design, its deciding phrase and country from the text (ingest/design.py), unless the reader gave
+        them; an analyst's value (`kb edit --design`) is an edit that wins when the document is derived."""
         from ingest.design import design_text
 
         doc = pd.document
-        stored = self.cat.get_document(doc.doc_id)
-        for fld in ("study_design", "country"):
-            if stored and stored.field_sources.get(fld) == "analyst":
-                setattr(doc, fld, getattr(stored, fld))
-                doc.field_sources[fld] = "analyst"
-                if fld == "study_design":
-                    doc.study_design_evidence = stored.study_design_evidence
         if doc.study_design is not None and doc.country is not None:
             return
         found = self.designer.classify(*design_text(pd))

@@ -237,12 +237,7 @@ def test_analyst_design_is_kept_when_the_file_is_read_again(design_kb, records, 
     kb = open_kb(data)
     try:
         doc = next(d for d in kb.catalogue.documents() if d.title == survey_title)
-        with kb.catalogue.transaction() as c:
-            c.execute(
-                "UPDATE documents SET study_design = 'quasi_experimental', study_design_evidence = NULL,"
-                ' field_sources = \'{"study_design": "analyst"}\' WHERE doc_id = ?',
-                (doc.doc_id,),
-            )
+        kb.edit(doc.doc_id, {"study_design": "quasi_experimental"})  # as `kb edit --design` records it
         # A different --type changes what the files become, so both are read and prepared again.
         report = Ingestor(kb, doc_type="evaluation").run([design_kb / "src"])
         assert {f.status for f in report.files} == {"ok"}
