@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kb.config import ConfigError, Settings
-from kb.visibility import Audience, allowed, for_viewer
+from kb.visibility import Audience, allowed, for_viewer, may_manage
 
 ROLES = ("internal", "external")
 # OWASP's scrypt minimum (N=2^17, r=8, p=1) costs ~128 MiB and ~0.3 s per sign-in: fine for a form.
@@ -99,7 +99,7 @@ class AuthConfig:
 
     def may_manage(self, viewer: Viewer) -> bool:
         """Upload, edit and removal change what everyone sees: an internal sign-in (or a single-user desktop)."""
-        return self.audience(viewer).clearance == "internal"
+        return may_manage(self.audience(viewer))
 
     def authenticate(self, username: str, password: str) -> Viewer | None:
         user = self.users.get(username.strip())

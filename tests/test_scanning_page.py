@@ -359,6 +359,7 @@ def test_a_catalogue_from_before_the_scanning_page_is_upgraded(tmp_path):
     # Regression: CREATE TABLE IF NOT EXISTS leaves an existing alerts table without the owner column.
     from kb.alerts import alerts_of, list_alerts
     from kb.scanning import source_statuses
+    from kb.visibility import OPERATOR
 
     kb = open_kb(tmp_path / "kb")
     try:
@@ -371,7 +372,7 @@ def test_a_catalogue_from_before_the_scanning_page_is_upgraded(tmp_path):
             c.execute("INSERT INTO alerts VALUES ('knives', 'knife crime', '{}', 0.45, '2026-11-01T00:00:00+00:00')")
         assert [(a.name, a.owner) for a in list_alerts(kb)] == [("knives", None)]
         assert [a.name for a in alerts_of(kb, None)] == ["knives"] and alerts_of(kb, "analyst") == []
-        assert source_statuses(kb, kb.settings) == []
+        assert source_statuses(kb, kb.settings, OPERATOR) == []
     finally:
         kb.close()
 
