@@ -91,6 +91,9 @@ class AuthConfig:
         return bool(self.users) or self.oidc is not None
 
     def audience(self, viewer: Viewer) -> Audience:
+        # With no way to sign in, no session's claim to be someone counts: fail closed.
+        if not self.enabled:
+            return for_viewer(None, None, self.single_user)
         return for_viewer(viewer.username, viewer.role, self.single_user)
 
     def sensitivities(self, viewer: Viewer) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from kbfixtures import ingest_into, open_kb
 
-from kb.auth import ANONYMOUS, AuthConfig, Viewer
+from kb.auth import ANONYMOUS, AuthConfig, User, Viewer
 from kb.config import MailingList
 from kb.visibility import INTERNAL, OPERATOR, Audience, allowed, for_list, for_viewer, hidden_count, may_see
 
@@ -73,7 +73,10 @@ def test_the_decision_fails_closed():
     assert OPERATOR.clearance == INTERNAL
     # The app's sign-in asks the same function.
     assert AuthConfig().sensitivities(ANONYMOUS) == allowed(EXTERNAL)
-    assert AuthConfig().sensitivities(Viewer("ana", "internal")) == allowed(INSIDER)
+    signed_in = AuthConfig(users={"ana": User("ana", "internal", "scrypt$unused")})
+    assert signed_in.sensitivities(Viewer("ana", "internal")) == allowed(INSIDER)
+    assert AuthConfig().sensitivities(Viewer("ana", "internal")) == allowed(EXTERNAL), "no sign-in: no claim counts"
+    assert not AuthConfig().may_manage(Viewer("ana", "internal"))
 
 
 def test_the_note_is_sensitive_and_counted_as_hidden(kb, secret):
