@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kb.config import ConfigError, Settings
-from kb.visibility import Audience, allowed, for_viewer
+from kb.visibility import Audience, allowed, for_viewer, may_manage
 
 ROLES = ("internal", "external")
 # OWASP's scrypt minimum (N=2^17, r=8, p=1) costs ~128 MiB and ~0.3 s per sign-in: fine for a form.
@@ -91,6 +91,9 @@ class AuthConfig:
         return bool(self.users) or self.oidc is not None
 
     def audience(self, viewer: Viewer) -> Audience:
+        # With no way to sign in, no session's claim to be someone counts: fail closed.
+        if not self.enabled:
+            return for_viewer(None, None, self.single_user)
         return for_viewer(viewer.username, viewer.role, self.single_user)
 
     def sensitivities(self, viewer: Viewer) -> list[str]:
@@ -99,7 +102,7 @@ class AuthConfig:
 
     def may_manage(self, viewer: Viewer) -> bool:
         """Upload, edit and removal change what everyone sees: an internal sign-in (or a single-user desktop)."""
-        return self.audience(viewer).clearance == "internal"
+        return may_manage(self.audience(viewer))
 
     def authenticate(self, username: str, password: str) -> Viewer | None:
         user = self.users.get(username.strip())

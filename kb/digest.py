@@ -165,23 +165,27 @@ class Composer:
         allowed = allowed_for(for_list(name, audience))
         digest = Digest(name, audience, since, now_iso())
 
-        docs = self._new_documents(name if mlist else None, since, allowed)
+        docs = self.new_documents(name if mlist else None, since, allowed)
         items = [d for d in docs if d.doc_type != "toolkit"]
         digest.doc_ids = [d.doc_id for d in docs]
-        digest.sections = self._sections(items)
+        digest.sections = self.sections(items)
         digest.toolkit = self._toolkit_changes(name if mlist else None, since, allowed)
-        digest.alerts = self._alerts([d.doc_id for d in items], allowed)
+        digest.alerts = self.alert_sections([d.doc_id for d in items], allowed)
         return digest
 
     # -- what is new ------------------------------------------------------------------------------
-    def _new_documents(self, list_name: str | None, since: str, allowed: list[str] | None) -> list[Document]:
+    def new_documents(
+        self, list_name: str | None, since: str, allowed: list[str], until: str | None = None
+    ) -> list[Document]:
+        """Documents first seen from `since` (to before `until`) with a sensitivity in `allowed`, newest first;
+        with a list name, less what that list was already sent. The digest and the Scanning page both ask this."""
         # >=, not >: timestamps have one-second resolution, so a document first seen in the second of the
         # last send would otherwise never be new. What that send carried is excluded by digest_items.
-        where = ["f.first_seen >= ?", "d.status = 'ok'"]
-        params: list = [since]
-        if allowed is not None:
-            where.append(f"d.sensitivity IN ({','.join('?' * len(allowed))})")
-            params += allowed
+        where = ["f.first_seen >= ?", "d.status = 'ok'", f"d.sensitivity IN ({','.join('?' * len(allowed))})"]
+        params: list = [since, *allowed]
+        if until is not None:
+            where.append("f.first_seen < ?")
+            params.append(until)
         if list_name is not None:
             where.append("NOT EXISTS (SELECT 1 FROM digest_items i WHERE i.list_name = ? AND i.doc_id = d.doc_id)")
             params.append(list_name)
@@ -192,12 +196,13 @@ class Composer:
         )
         return [self.cat.get_document(r[0]) for r in rows]
 
-    def _first_seen(self, doc_id: str) -> str:
+    def first_seen(self, doc_id: str) -> str:
         rows = self.cat.query("SELECT first_seen FROM doc_first_seen WHERE doc_id = ?", (doc_id,))
         return rows[0][0] if rows else ""
 
     # -- grouping ---------------------------------------------------------------------------------
-    def _sections(self, docs: list[Document]) -> list[Section]:
+    def sections(self, docs: list[Document]) -> list[Section]:
+        """Each document placed once, under its strongest priority then factor; groups capped at `group_cap`."""
         origins = item_origins(self.kb, [d.doc_id for d in docs])
         placed: dict[tuple[int | None, str | None], list[tuple[int, Item]]] = {}
         for doc in docs:
@@ -251,7 +256,7 @@ class Composer:
             doc_id=doc.doc_id,
             title=doc.title,
             source=origin.get("source") or doc.publisher or doc.journal or doc.doc_type.replace("_", " "),
-            date=self._first_seen(doc.doc_id)[:10],
+            date=self.first_seen(doc.doc_id)[:10],
             citation=cite(doc, chunk) if chunk else doc.title,
             link=self.link(doc, origin.get("url")),
             key_sentence=sentence,
@@ -302,7 +307,7 @@ class Composer:
         return candidates[int(np.argmax(vecs @ centroid))]
 
     # -- toolkit ----------------------------------------------------------------------------------
-    def _toolkit_changes(self, list_name: str | None, since: str, allowed: list[str] | None) -> list[ToolkitChange]:
+    def _toolkit_changes(self, list_name: str | None, since: str, allowed: list[str]) -> list[ToolkitChange]:
         snapshot = (
             {
                 r["slug"]: r["band"]
@@ -322,20 +327,21 @@ class Composer:
                             entry["slug"], entry["approach"], "band", band, snapshot[entry["slug"]], link, doc.doc_id
                         )
                     )
-            elif self._first_seen(doc.doc_id) >= since:  # the snapshot stops a repeat, as digest_items does
+            elif self.first_seen(doc.doc_id) >= since:  # the snapshot stops a repeat, as digest_items does
                 changes.append(ToolkitChange(entry["slug"], entry["approach"], "new", band, None, link, doc.doc_id))
         return changes
 
-    def toolkit_entries(self, allowed: list[str] | None) -> list[tuple[dict, Document]]:
+    def toolkit_entries(self, allowed: list[str]) -> list[tuple[dict, Document]]:
         out = []
         for entry in self.cat.toolkit_entries():
             doc = self.cat.get_document(entry["doc_id"])
-            if doc is not None and (allowed is None or doc.sensitivity in allowed):
+            if doc is not None and doc.sensitivity in allowed:
                 out.append((entry, doc))
         return out
 
     # -- saved searches ---------------------------------------------------------------------------
-    def _alerts(self, doc_ids: list[str], allowed: list[str] | None) -> list[AlertSection]:
+    def alert_sections(self, doc_ids: list[str], allowed: list[str]) -> list[AlertSection]:
+        """Every saved search's passages among these (new) documents, best first, `ALERT_CAP` shown."""
         out = []
         for alert in list_alerts(self.kb) if doc_ids else []:
             matches = match_alert(self.kb, alert, doc_ids, allowed)

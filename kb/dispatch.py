@@ -196,7 +196,7 @@ class Dispatcher:
                 c.execute("UPDATE digest_sends SET error = ? WHERE send_id = ?", (str(exc), send_id))
             outcome.status, outcome.reason = "failed", f"{exc}; will retry on the next run"
             return outcome
-        self._complete(mlist.name, send_id, digest, payload["toolkit_state"], period)
+        self._complete(mlist.name, send_id, digest, payload, period)
         if outcome.delivered:
             docs = [self.cat.get_document(d) for d in digest.doc_ids]
             audit.record(self.cat, f"list:{mlist.name}", "mail", docs, ", ".join(outcome.delivered))
@@ -229,9 +229,14 @@ class Dispatcher:
         digest.doc_ids = [d for d in digest.doc_ids if ok(d)]
         return digest
 
-    def _complete(self, list_name: str, send_id: int, digest: Digest, toolkit_state: dict, period: str) -> None:
-        """Every recipient's server accepted it: only now are its items sent and the toolkit baseline moved."""
+    def _complete(self, list_name: str, send_id: int, digest: Digest, payload: dict, period: str) -> None:
+        """Every recipient's server accepted it: only now are its items sent and the toolkit baseline moved.
+
+        The stored digest becomes the one sent (after `recheck`), so past digests show only what went out.
+        """
         subject = subject_for(digest, period)
+        toolkit_state = payload["toolkit_state"]
+        sent = json.dumps({**payload, "digest": digest.to_dict()})
         # Archived as every recipient read it, less their own unsubscribe link, so it can be shared.
         text, html = render(digest, subject, self.settings.public_url)
         with self.cat.transaction() as c:
@@ -240,8 +245,9 @@ class Dispatcher:
                 (send_id, subject, html, text),
             )
             c.execute(
-                "UPDATE digest_sends SET status = 'sent', sent_at = ?, error = NULL WHERE send_id = ?",
-                (now_iso(), send_id),
+                """UPDATE digest_sends SET status = 'sent', sent_at = ?, error = NULL, payload = ?, n_items = ?
+                   WHERE send_id = ?""",
+                (now_iso(), sent, digest.n_items, send_id),
             )
             c.executemany(
                 "INSERT OR IGNORE INTO digest_items(list_name, doc_id, send_id) VALUES (?, ?, ?)",

@@ -23,6 +23,7 @@ from kb.scan import IngestFn, Scanner, ScanReport
 from kb.search import Filters
 from kb.store import KnowledgeBase
 from kb.tracking import ensure_schema, note_documents
+from kb.visibility import Audience, allowed, for_list, may_manage, may_see, visible
 
 PERIODS = ("since the last digest", "this week", "last week", "date range")
 # The page lists everything new; the email caps each group (GROUP_CAP) but places items the same way.
@@ -31,6 +32,12 @@ ALL_ITEMS = 10**6
 
 class ScanningError(ValueError):
     """A period, source or alert the user gave cannot be used; the message says why and what to change."""
+
+
+def _manager(audience: Audience, what: str) -> None:
+    """Sending and source changes reach every list and reader: the same rule as upload and removal."""
+    if not may_manage(audience):
+        raise ScanningError(f"only an internal user may {what}; sign in as one (see docs/app.md)")
 
 
 # -- the period ----------------------------------------------------------------------------------------
@@ -92,19 +99,16 @@ def page_composer(kb: KnowledgeBase) -> Composer:
     return Composer(kb, group_cap=ALL_ITEMS)
 
 
-def _new_documents(composer: Composer, period: Period, sensitivities: list[str] | None):
+def _new_documents(composer: Composer, period: Period, audience: Audience):
     note_documents(composer.cat)
     # The digest's own query for "new", so the page and the email cannot disagree on what is new.
-    docs = composer._new_documents(None, period.since, sensitivities)
-    if period.until:
-        docs = [d for d in docs if composer._first_seen(d.doc_id) < period.until]
-    return docs
+    return composer.new_documents(None, period.since, allowed(audience), until=period.until)
 
 
 def new_items(
     kb: KnowledgeBase,
     period: Period,
-    sensitivities: list[str] | None,
+    audience: Audience,
     sources: Iterable[str] = (),
     priorities: Iterable[int] = (),
     factors: Iterable[str] = (),
@@ -113,8 +117,8 @@ def new_items(
     """Documents first seen in the period that the viewer may see, grouped by priority then factor as the
     digest groups them; the filters narrow what is shown, never where an item is placed."""
     composer = composer or page_composer(kb)
-    docs = _new_documents(composer, period, sensitivities)
-    sections = composer._sections([d for d in docs if d.doc_type != "toolkit"])
+    docs = _new_documents(composer, period, audience)
+    sections = composer.sections([d for d in docs if d.doc_type != "toolkit"])
     out = NewItems(period, [], 0, doc_ids=[d.doc_id for d in docs])
     out.sources = sorted({i.source for s in sections for g in s.groups for i in g.items})
     out.priorities = sorted({s.priority for s in sections if s.priority is not None})
@@ -177,8 +181,17 @@ def next_digests(
     return out
 
 
-def send_now(kb: KnowledgeBase, settings: Settings, list_name: str, now: datetime | None = None) -> SendOutcome:
-    """Send one list's digest exactly as `kb digest send --list` does: at most once per period."""
+def previews_for(previews: list[ListPreview], audience: Audience) -> list[ListPreview]:
+    """The previews of lists whose audience sees nothing this viewer may not: an internal list's is for insiders."""
+    mine = set(allowed(audience))
+    return [p for p in previews if set(allowed(for_list(p.list_name, p.audience))) <= mine]
+
+
+def send_now(
+    kb: KnowledgeBase, settings: Settings, list_name: str, audience: Audience, now: datetime | None = None
+) -> SendOutcome:
+    """Send one list's digest exactly as `kb digest send --list` does: at most once per period; insiders only."""
+    _manager(audience, f"send the {list_name} digest")
     try:
         mlist = settings.mailing_list(list_name)
     except ConfigError as exc:
@@ -186,23 +199,23 @@ def send_now(kb: KnowledgeBase, settings: Settings, list_name: str, now: datetim
     return Dispatcher(kb, settings).send_list(mlist, now)
 
 
-def visible_digest(kb: KnowledgeBase, digest: Digest, sensitivities: list[str] | None) -> tuple[Digest, int]:
-    """The digest less what the viewer may not see, and how many documents that took out.
+def visible_digest(kb: KnowledgeBase, digest: Digest, audience: Audience) -> tuple[Digest, int]:
+    """The digest less what the viewer may not see, and how many documents that took out (0: the digest itself).
 
     A document no longer in the catalogue counts as not visible: its sensitivity cannot be checked."""
-    if sensitivities is None:
-        return digest, 0
-    allowed = set(sensitivities)
+    ids = digest.doc_ids + [t.doc_id for t in digest.toolkit] + [m.doc_id for a in digest.alerts for m in a.matches]
     known = {}
-    for doc_id in digest.doc_ids + [m.doc_id for a in digest.alerts for m in a.matches]:
-        if doc_id not in known:
-            doc = kb.catalogue.get_document(doc_id)
-            known[doc_id] = doc is not None and doc.sensitivity in allowed
+    for doc_id in dict.fromkeys(ids):
+        doc = kb.catalogue.get_document(doc_id)
+        known[doc_id] = doc is not None and may_see(audience, doc.sensitivity)
     # An item carries the sensitivity it was sent with; either being hidden hides it.
     for s in digest.sections:
         for g in s.groups:
             for i in g.items:
-                known[i.doc_id] = known.get(i.doc_id, True) and i.sensitivity in allowed
+                known[i.doc_id] = known.get(i.doc_id, True) and may_see(audience, i.sensitivity)
+    hidden = sum(not v for v in known.values())
+    if not hidden:
+        return digest, 0
 
     def ok(doc_id: str) -> bool:
         return known.get(doc_id, False)
@@ -225,7 +238,7 @@ def visible_digest(kb: KnowledgeBase, digest: Digest, sensitivities: list[str] |
     ]
     d.alerts = [a for a in alerts if a.matches]
     d.doc_ids = [x for x in d.doc_ids if ok(x)]
-    return d, len(digest.doc_ids) - len(d.doc_ids)
+    return d, hidden
 
 
 # -- past digests --------------------------------------------------------------------------------------
@@ -242,11 +255,11 @@ class PastDigest:
     subject: str
 
 
-def past_digests(kb: KnowledgeBase, settings: Settings, sensitivities: list[str] | None = None) -> list[PastDigest]:
+def past_digests(kb: KnowledgeBase, settings: Settings, audience: Audience) -> list[PastDigest]:
     """Every digest that reached all its recipients, newest first; for a viewer who may not see all of one,
     its subject and count as they would be without the hidden items (none left: not listed)."""
     ensure_schema(kb.catalogue)
-    audience = {m.name: m.audience for m in settings.lists}
+    list_audience = {m.name: m.audience for m in settings.lists}
     rows = kb.catalogue.query(
         """SELECT s.send_id, s.list_name, s.period, s.sent_at, s.n_items, a.subject, s.payload
            FROM digest_sends s LEFT JOIN digest_archive a ON a.send_id = s.send_id
@@ -256,7 +269,7 @@ def past_digests(kb: KnowledgeBase, settings: Settings, sensitivities: list[str]
     for r in rows:
         digest = _stored_digest(r["payload"])
         subject, n_items = r["subject"] or subject_for(digest, r["period"]), r["n_items"]
-        shown, hidden = visible_digest(kb, digest, sensitivities)
+        shown, hidden = visible_digest(kb, digest, audience)
         if hidden:
             if shown.is_empty:
                 continue
@@ -265,7 +278,7 @@ def past_digests(kb: KnowledgeBase, settings: Settings, sensitivities: list[str]
             PastDigest(
                 r["send_id"],
                 r["list_name"],
-                audience.get(r["list_name"], "unknown"),
+                list_audience.get(r["list_name"], "unknown"),
                 r["period"],
                 r["sent_at"],
                 n_items,
@@ -279,9 +292,7 @@ def _stored_digest(payload: str) -> Digest:
     return Digest.from_dict(json.loads(payload)["digest"])
 
 
-def past_digest_html(
-    kb: KnowledgeBase, settings: Settings, send_id: int, sensitivities: list[str] | None
-) -> str | None:
+def past_digest_html(kb: KnowledgeBase, settings: Settings, send_id: int, audience: Audience) -> str | None:
     """The email as it was sent; for a viewer who may not see all of it, re-rendered without those items."""
     ensure_schema(kb.catalogue)
     rows = kb.catalogue.query(
@@ -292,7 +303,7 @@ def past_digest_html(
     if not rows:
         return None
     digest = _stored_digest(rows[0]["payload"])
-    shown, hidden = visible_digest(kb, digest, sensitivities)
+    shown, hidden = visible_digest(kb, digest, audience)
     if not hidden and rows[0]["html"]:
         return rows[0]["html"]
     # Sent before the archive existed, or partly hidden from this viewer: drawn again from what was sent.
@@ -347,8 +358,9 @@ def plain_error(message: str | None) -> str | None:
     return message.split(": ", 1)[-1] if message.startswith(("http://", "https://")) else message
 
 
-def source_statuses(kb: KnowledgeBase, settings: Settings) -> list[SourceStatus]:
-    """Each source in kb.toml with its last scan (`kb scan` or the app records it)."""
+def source_statuses(kb: KnowledgeBase, settings: Settings, audience: Audience) -> list[SourceStatus]:
+    """Each source in kb.toml with its last scan (`kb scan` or the app records it) that this audience may see:
+    even the name and address of an official-sensitive source are for those who may read what it brings."""
     ensure_schema(kb.catalogue)
     rows = {r["source"]: r for r in kb.catalogue.query("SELECT * FROM scan_status")}
     out = []
@@ -373,7 +385,7 @@ def source_statuses(kb: KnowledgeBase, settings: Settings) -> list[SourceStatus]
             st.detail = r["error"]
             st.error = plain_error(r["error"])
         out.append(st)
-    return out
+    return visible(audience, out, lambda s: s.sensitivity)
 
 
 def config_path(settings: Settings) -> Path:
@@ -429,9 +441,10 @@ def _edit_sources(settings: Settings, change: Callable) -> list[Source]:
     return settings.sources
 
 
-def add_source(settings: Settings, source: Source) -> list[Source]:
+def add_source(settings: Settings, source: Source, audience: Audience) -> list[Source]:
     import tomlkit
 
+    _manager(audience, "add a source")
     source = validate_source(source, settings.sources)
     table = tomlkit.table()
     table["name"] = source.name
@@ -450,7 +463,9 @@ def _index(aot, name: str) -> int:
     raise ScanningError(f"no source named {name!r} in kb.toml")
 
 
-def set_paused(settings: Settings, name: str, paused: bool) -> list[Source]:
+def set_paused(settings: Settings, name: str, paused: bool, audience: Audience) -> list[Source]:
+    _manager(audience, f"{'pause' if paused else 'resume'} a source")
+
     def change(aot):
         table = aot[_index(aot, name)]
         if paused:
@@ -461,8 +476,9 @@ def set_paused(settings: Settings, name: str, paused: bool) -> list[Source]:
     return _edit_sources(settings, change)
 
 
-def remove_source(settings: Settings, name: str) -> list[Source]:
+def remove_source(settings: Settings, name: str, audience: Audience) -> list[Source]:
     """Take a source out of kb.toml; what it already brought in stays in the knowledge base."""
+    _manager(audience, "remove a source")
 
     def change(aot):
         del aot[_index(aot, name)]
@@ -474,10 +490,12 @@ def scan_sources(
     kb: KnowledgeBase,
     sources: list[Source],
     ingest: IngestFn,
+    audience: Audience,
     fetch_links: bool = True,
     on_source: Callable[[int, int, Source], None] | None = None,
 ) -> ScanReport:
-    """Scan the sources that are not paused, one at a time so a caller can show progress."""
+    """Scan the sources that are not paused, one at a time so a caller can show progress; insiders only."""
+    _manager(audience, "run a scan")
     active = [s for s in sources if not s.paused]
     report = ScanReport()
     for i, source in enumerate(active):
@@ -516,7 +534,7 @@ def alert_views(
     kb: KnowledgeBase,
     owner: str | None,
     period: Period,
-    sensitivities: list[str] | None,
+    audience: Audience,
     composer: Composer | None = None,
 ) -> list[AlertView]:
     """A user's alerts, each with the new passages matching it in the period, found as the digest finds them."""
@@ -524,6 +542,6 @@ def alert_views(
     mine = alerts_of(kb, owner)
     if not mine:
         return []
-    docs = [d.doc_id for d in _new_documents(composer, period, sensitivities) if d.doc_type != "toolkit"]
-    sections = {a.name: a for a in composer._alerts(docs, sensitivities)}
+    docs = [d.doc_id for d in _new_documents(composer, period, audience) if d.doc_type != "toolkit"]
+    sections = {a.name: a for a in composer.alert_sections(docs, allowed(audience))}
     return [AlertView(a, sections.get(a.name)) for a in mine]

@@ -44,6 +44,11 @@ def may_see(audience: Audience, sensitivity: str | None) -> bool:
     return sensitivity in allowed(audience)
 
 
+def may_manage(audience: Audience) -> bool:
+    """Upload, removal, sending a digest and changing sources reach everyone: internal only."""
+    return audience.clearance == INTERNAL
+
+
 def visible(audience: Audience, items: Iterable[T], sensitivity: Callable[[T], str | None]) -> list[T]:
     """The items whose sensitivity (read by `sensitivity`) this audience may see, in order."""
     ok = set(allowed(audience))

@@ -299,6 +299,14 @@ def test_a_retry_re_reads_every_item_reclassified_or_removed_ones_never_go(data)
             assert "Substance misuse bulletin" in text, "the items that still fit are sent"
         sent = {r[0] for r in kb.catalogue.query("SELECT doc_id FROM digest_items WHERE list_name = 'partners'")}
         assert ids[reclassified] not in sent and ids[removed] not in sent, "what was dropped is not marked sent"
+        # Past digests show what went out, even to an insider who may read the reclassified item.
+        from kb.scanning import past_digest_html, past_digests
+        from kb.visibility import OPERATOR
+
+        (past,) = past_digests(kb, settings, OPERATOR)
+        assert past.n_items == 2 and "2 new items" in past.subject, past
+        archived = past_digest_html(kb, settings, past.send_id, OPERATOR)
+        assert reclassified not in archived and removed not in archived and "Substance misuse bulletin" in archived
     finally:
         kb.close()
 

@@ -258,6 +258,30 @@ def test_admin_adds_pauses_removes_a_source_and_runs_a_scan(scanned_kb, feed_sit
     assert [s["name"] for s in out["sources"]] == ["VRU news", "Restricted briefings"]
 
 
+def test_with_no_sign_in_configured_no_one_sends_or_changes_sources(
+    scanned_kb, feed_site, tmp_path, use_kb, monkeypatch
+):
+    # Sign-in fails closed: with no [auth] every viewer is external, even one whose session claims the
+    # internal role, so Send now, Run scan and the source forms are not offered; single_user opts out.
+    data = copy_kb(scanned_kb, tmp_path / "kb", feed_site.base)
+    config = data / "kb.toml"
+    config.write_text(config.read_text(encoding="utf-8").split("[[auth.users]]")[0], encoding="utf-8")
+    use_kb(data)
+    managing = {"scan_go", "source_add", "source_pause", "source_remove", "send_hub", "send_partners"}
+    for viewer in (ANONYMOUS, ANALYST):
+        at = run_page(viewer=viewer)
+        assert not managing & {b.key for b in at.button}, viewer
+        assert SENSITIVE_TITLE not in page_text(at), "official-sensitive items are hidden from everyone"
+        assert "sign-in is not configured" in " ".join(c.value for c in at.tabs[TABS["sources"]].caption)
+    # Another config file, as the app opens its resources once per (data directory, config).
+    desktop_toml = data / "desktop.toml"
+    desktop_toml.write_text(config.read_text(encoding="utf-8") + "\n[app]\nsingle_user = true\n", encoding="utf-8")
+    monkeypatch.setenv("KB_CONFIG", str(desktop_toml))
+    desktop = run_page(viewer=ANONYMOUS)
+    assert {"scan_go", "source_add", "send_hub", "send_partners"} <= {b.key for b in desktop.button}
+    assert SENSITIVE_TITLE in page_text(desktop)
+
+
 # -- alerts ----------------------------------------------------------------------------------------
 
 
@@ -359,6 +383,7 @@ def test_a_catalogue_from_before_the_scanning_page_is_upgraded(tmp_path):
     # Regression: CREATE TABLE IF NOT EXISTS leaves an existing alerts table without the owner column.
     from kb.alerts import alerts_of, list_alerts
     from kb.scanning import source_statuses
+    from kb.visibility import OPERATOR
 
     kb = open_kb(tmp_path / "kb")
     try:
@@ -371,7 +396,7 @@ def test_a_catalogue_from_before_the_scanning_page_is_upgraded(tmp_path):
             c.execute("INSERT INTO alerts VALUES ('knives', 'knife crime', '{}', 0.45, '2026-11-01T00:00:00+00:00')")
         assert [(a.name, a.owner) for a in list_alerts(kb)] == [("knives", None)]
         assert [a.name for a in alerts_of(kb, None)] == ["knives"] and alerts_of(kb, "analyst") == []
-        assert source_statuses(kb, kb.settings) == []
+        assert source_statuses(kb, kb.settings, OPERATOR) == []
     finally:
         kb.close()
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from kbfixtures import ingest_into, open_kb
 
-from kb.auth import ANONYMOUS, AuthConfig, Viewer
+from kb.auth import ANONYMOUS, AuthConfig, User, Viewer
 from kb.config import MailingList
 from kb.visibility import INTERNAL, OPERATOR, Audience, allowed, for_list, for_viewer, hidden_count, may_see
 
@@ -73,7 +73,10 @@ def test_the_decision_fails_closed():
     assert OPERATOR.clearance == INTERNAL
     # The app's sign-in asks the same function.
     assert AuthConfig().sensitivities(ANONYMOUS) == allowed(EXTERNAL)
-    assert AuthConfig().sensitivities(Viewer("ana", "internal")) == allowed(INSIDER)
+    signed_in = AuthConfig(users={"ana": User("ana", "internal", "scrypt$unused")})
+    assert signed_in.sensitivities(Viewer("ana", "internal")) == allowed(INSIDER)
+    assert AuthConfig().sensitivities(Viewer("ana", "internal")) == allowed(EXTERNAL), "no sign-in: no claim counts"
+    assert not AuthConfig().may_manage(Viewer("ana", "internal"))
 
 
 def test_the_note_is_sensitive_and_counted_as_hidden(kb, secret):
@@ -176,3 +179,67 @@ def test_library_views(kb, secret):
     assert overview(cat, allowed(INSIDER)).documents == overview(cat, allowed(EXTERNAL)).documents + 1
     assert document_view(cat, secret.doc_id, allowed(EXTERNAL)) is None
     assert document_view(cat, secret.doc_id, allowed(INSIDER)).passages
+
+
+def test_scanning_page_views(kb, secret):
+    # The Scanning page's new items, alert matches, list previews and sources ask the same decision.
+    from kb.alerts import Alert, add_alert, remove_alert
+    from kb.config import Source
+    from kb.scanning import ListPreview, Period, alert_views, new_items, previews_for, source_statuses
+    from kb.tracking import ensure_schema
+
+    period = Period("all", "2000-01-01T00:00:00+00:00")
+    outside, inside = new_items(kb, period, EXTERNAL), new_items(kb, period, INSIDER)
+    assert secret.doc_id in inside.doc_ids and secret.doc_id not in outside.doc_ids
+    titles = [i.title for s in outside.sections for g in s.groups for i in g.items]
+    assert titles and SECRET_TITLE not in titles
+    assert len(inside.doc_ids) == len(outside.doc_ids) + 1
+
+    add_alert(kb, Alert("pilot", "mentoring by a trusted adult reduced school exclusion", threshold=0.3, owner="ana"))
+    try:
+        matched = {v.alert.name: v for v in alert_views(kb, "ana", period, EXTERNAL)}["pilot"]
+        assert secret.doc_id not in [m.doc_id for m in (matched.section.matches if matched.section else [])]
+        assert SECRET_WORD not in str(matched)
+        inner = {v.alert.name: v for v in alert_views(kb, "ana", period, INSIDER)}["pilot"]
+        assert secret.doc_id in [m.doc_id for m in inner.section.matches]
+    finally:
+        remove_alert(kb, "pilot")
+
+    hub = ListPreview("hub", "internal", "2026-W49", "", None, False)
+    partners = ListPreview("partners", "external", "2026-W49", "", None, False)
+    assert previews_for([hub, partners], EXTERNAL) == [partners], "an internal list's preview is for insiders"
+    assert previews_for([hub, partners], INSIDER) == [hub, partners]
+
+    ensure_schema(kb.catalogue)
+    kb.settings.sources[:] = [
+        Source("open", feed="https://a.example/f"),
+        Source("closed", feed="https://b.example/f", sensitivity="official-sensitive"),
+    ]
+    try:
+        assert [s.name for s in source_statuses(kb, kb.settings, EXTERNAL)] == ["open"]
+        assert [s.name for s in source_statuses(kb, kb.settings, INSIDER)] == ["open", "closed"]
+    finally:
+        kb.settings.sources[:] = []
+
+
+def test_sending_and_source_changes_need_an_insider(kb, tmp_path):
+    # With no sign-in every viewer is external: they may read the Scanning page but change nothing.
+    from kb.config import Source
+    from kb.scanning import ScanningError, add_source, remove_source, scan_sources, send_now, set_paused
+
+    settings = kb.settings
+    before = list(settings.sources)
+    calls = []
+    for change in (
+        lambda a: send_now(kb, settings, "partners", a),
+        lambda a: add_source(settings, Source("x", feed="https://a.example/f"), a),
+        lambda a: set_paused(settings, "x", True, a),
+        lambda a: remove_source(settings, "x", a),
+        lambda a: scan_sources(kb, [Source("x", folder=str(tmp_path))], lambda *args: calls.append(args), a),
+    ):
+        for who in (EXTERNAL, for_viewer("pat", "external")):
+            with pytest.raises(ScanningError, match="only an internal user may"):
+                change(who)
+    assert settings.sources == before and not calls, "nothing was changed, sent or scanned"
+    with pytest.raises(ScanningError, match="no mailing list|partners"):
+        send_now(kb, settings, "partners", INSIDER)  # past the sign-in check: this corpus has no lists

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import streamlit as st
 
-from app.common import chip, factor_label, page, priority_label, viewer, visible_sensitivities
+from app.common import audience, chip, factor_label, page, priority_label, record, viewer
 from ingest.pipeline import Ingestor
 from kb.alerts import AlertError, remove_own_alert
 from kb.config import Source
@@ -28,6 +28,7 @@ from kb.scanning import (
     past_digest_html,
     past_digests,
     period_bounds,
+    previews_for,
     remove_source,
     scan_sources,
     send_now,
@@ -43,8 +44,8 @@ tax = res.taxonomy
 kb = res.kb
 settings = res.settings
 who = viewer()
-sensitivities = visible_sensitivities(res)
-sees_everything = sensitivities is None or set(SENSITIVITIES) <= set(sensitivities)
+# kb.visibility decides what this viewer sees and whether they may send or change sources (kb.scanning asks it).
+aud = audience(res)
 may_manage = res.auth.may_manage(who)
 composer = page_composer(kb)
 ss = st.session_state
@@ -96,7 +97,7 @@ if msg := ss.pop("scanning_message", None):
 
 shared = st.query_params.get("send")
 if shared:
-    body = past_digest_html(kb, settings, int(shared), sensitivities) if shared.isdigit() else None
+    body = past_digest_html(kb, settings, int(shared), aud) if shared.isdigit() else None
     with st.container(border=True, key="shared_digest"):
         if body is None:
             st.warning("That digest was not found; check the link.")
@@ -128,7 +129,7 @@ with tab_new:
     found = new_items(
         kb,
         period,
-        sensitivities,
+        aud,
         sources=ss.get("new_source", []),
         priorities=ss.get("new_priority", []),
         factors=ss.get("new_factor", []),
@@ -145,13 +146,16 @@ with tab_new:
     if not found.n_items:
         st.info("Nothing new in this period. Run a scan on the Sources tab, or pick another period.")
     show_sections(found.sections)
+    shown_ids = [i.doc_id for s in found.sections for g in s.groups for i in g.items]
+    record(res, "view", map(kb.catalogue.get_document, shown_ids), "app: Scanning, new items")
 
 # -- the next digest of each list ----------------------------------------------------------------------
 
 
 def _send(list_name: str) -> None:
+    # The viewer is read again here: a callback runs on the next rerun, after a sign-out too.
     try:
-        out = send_now(kb, settings, list_name)
+        out = send_now(kb, settings, list_name, audience(res))
     except ScanningError as exc:
         ss["scanning_message"] = ("error", str(exc))
         return
@@ -185,10 +189,9 @@ def show_digest(d: Digest, list_name: str) -> None:
 
 
 with tab_next:
-    previews = next_digests(kb, settings)
-    if not sees_everything:
-        # An internal list's digest may carry official-sensitive items: its preview is for internal users.
-        previews = [p for p in previews if p.audience == "external"]
+    every = next_digests(kb, settings)
+    previews = previews_for(every, aud)
+    if len(previews) < len(every):
         st.caption("Previews of internal lists are shown to signed-in internal users.")
     if not settings.lists:
         st.info("No mailing lists in kb.toml; this is what an internal list would get. See docs/operations.md.")
@@ -196,7 +199,7 @@ with tab_next:
     for col, p in zip(cols, sorted(previews, key=lambda p: p.audience != "internal"), strict=False):
         with col, st.container(border=True, key=f"next_{p.list_name}"):
             st.markdown(f"#### {html.escape(p.list_name)} · {p.audience}")
-            d, _ = visible_digest(kb, p.digest, sensitivities)
+            d, _ = visible_digest(kb, p.digest, aud)
             if d.is_empty:
                 st.info(f"Nothing to send: nothing new since {d.since[:10]}.")
             else:
@@ -206,6 +209,8 @@ with tab_next:
                 st.caption(f"The {p.period} digest has gone out; these items wait for the next period.")
             if not d.is_empty:
                 show_digest(d, p.list_name)
+                shown_ids = [i.doc_id for s in d.sections for g in s.groups for i in g.items]
+                record(res, "view", map(kb.catalogue.get_document, shown_ids), f"app: Scanning, {p.list_name} preview")
             if may_manage and p.list_name in {m.name for m in settings.lists}:
                 sure = st.checkbox(
                     f"Send the {p.list_name} digest now (once per period, recorded as `kb digest send` does)",
@@ -215,7 +220,7 @@ with tab_next:
 
 # -- past digests --------------------------------------------------------------------------------------
 with tab_past:
-    sent = past_digests(kb, settings, sensitivities)
+    sent = past_digests(kb, settings, aud)
     if not sent:
         st.info("No digest has been sent yet.")
     else:
@@ -245,14 +250,14 @@ with tab_past:
         )
         st.caption(f"Share it: {settings.public_url.rstrip('/')}/Scanning?send={chosen}")
         with st.container(border=True, key="past_body"):
-            st.html(past_digest_html(kb, settings, chosen, sensitivities) or "")
+            st.html(past_digest_html(kb, settings, chosen, aud) or "")
 
 # -- sources -------------------------------------------------------------------------------------------
 
 
 def _toggle(name: str, paused: bool) -> None:
     try:
-        set_paused(settings, name, paused)
+        set_paused(settings, name, paused, audience(res))
         ss["scanning_message"] = ("success", f"{name} {'paused' if paused else 'resumed'} (kb.toml updated).")
     except ScanningError as exc:
         ss["scanning_message"] = ("error", str(exc))
@@ -260,7 +265,7 @@ def _toggle(name: str, paused: bool) -> None:
 
 def _remove(name: str) -> None:
     try:
-        remove_source(settings, name)
+        remove_source(settings, name, audience(res))
         ss["scanning_message"] = ("success", f"{name} removed from kb.toml; what it brought in stays.")
     except ScanningError as exc:
         ss["scanning_message"] = ("error", str(exc))
@@ -279,7 +284,7 @@ def _add() -> None:
         sensitivity=ss.get("source_sensitivity", "official"),
     )
     try:
-        add_source(settings, source)
+        add_source(settings, source, audience(res))
     except ScanningError as exc:
         ss["scanning_message"] = ("error", str(exc))
         return
@@ -288,10 +293,7 @@ def _add() -> None:
 
 
 with tab_sources:
-    statuses = source_statuses(kb, settings)
-    if not sees_everything:
-        # Even the name and address of an official-sensitive source are for those who may read what it brings.
-        statuses = [s for s in statuses if s.sensitivity in (sensitivities or [])]
+    statuses = source_statuses(kb, settings, aud)
     if not statuses:
         st.info("No sources in kb.toml yet." + (" Add a feed or a folder below." if may_manage else ""))
     else:
@@ -329,7 +331,7 @@ with tab_sources:
             def on_source(i: int, n: int, source: Source) -> None:
                 bar.progress(i / n, text=f"Scanning {source.name} ({i + 1} of {n})")
 
-            report = scan_sources(kb, settings.sources, ingest, on_source=on_source)
+            report = scan_sources(kb, settings.sources, ingest, aud, on_source=on_source)
             new = sum(s.count("new") for s in report.sources)
             failed = [s.name for s in report.sources if s.status == "failed"]
             text = f"Scan finished: {new} new item(s) from {len(report.sources)} source(s)"
@@ -359,7 +361,10 @@ with tab_sources:
                 sure = st.checkbox("Remove it from kb.toml", key="source_remove_confirm")
                 st.button("Remove source", key="source_remove", disabled=not sure, on_click=_remove, args=(pick,))
     else:
-        st.caption("Sign in as an internal user to add, pause or remove sources and to run a scan.")
+        st.caption(
+            "Sign in as an internal user to add, pause or remove sources, to run a scan and to send a digest"
+            + ("." if res.auth.enabled else ": sign-in is not configured yet (see the sidebar).")
+        )
 
 # -- alerts --------------------------------------------------------------------------------------------
 
@@ -376,7 +381,7 @@ with tab_alerts:
     if res.auth.enabled and not who.signed_in:
         st.info("Sign in to see your alerts. Save one from the Search page with “Save as alert”.")
     else:
-        views = alert_views(kb, who.username, period, sensitivities, composer=composer)
+        views = alert_views(kb, who.username, period, aud, composer=composer)
         if not views:
             st.info("You have no alerts. Search on the Search page, then press “Save as alert”.")
         for v in views:
@@ -395,6 +400,8 @@ with tab_alerts:
                         f"{html.escape(m.citation)}</a></div><div>{html.escape(m.text)}</div>",
                         unsafe_allow_html=True,
                     )
+                matched = [m.doc_id for m in v.section.matches] if v.section else []
+                record(res, "view", map(kb.catalogue.get_document, matched), f"app: Scanning, alert {v.alert.name}")
                 st.button(
                     "Remove alert", key=f"alert_remove_{v.alert.name}", on_click=_remove_alert, args=(v.alert.name,)
                 )

@@ -24,6 +24,7 @@ def scan(state: State, only: tuple[str, ...], no_links: bool, as_json: bool, sta
         return
     from ingest.pipeline import Ingestor
     from kb.scanning import scan_sources
+    from kb.visibility import OPERATOR
 
     sources = state.settings.sources
     if only:
@@ -40,7 +41,7 @@ def scan(state: State, only: tuple[str, ...], no_links: bool, as_json: bool, sta
     def ingest(paths: list[Path], doc_type: str | None, sensitivity: str):
         return Ingestor(kb, doc_type=doc_type, sensitivity=sensitivity).run(paths)
 
-    report = scan_sources(kb, sources, ingest, fetch_links=not no_links)  # paused sources are skipped
+    report = scan_sources(kb, sources, ingest, OPERATOR, fetch_links=not no_links)  # paused sources are skipped
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -66,8 +67,9 @@ def _show_status(state: State, as_json: bool) -> None:
     from dataclasses import asdict
 
     from kb.scanning import source_statuses
+    from kb.visibility import OPERATOR
 
-    statuses = source_statuses(state.kb, state.settings)
+    statuses = source_statuses(state.kb, state.settings, OPERATOR)
     if as_json:
         emit_json([asdict(s) for s in statuses])
         return
