@@ -130,6 +130,7 @@ class Ingestor:
             raise IngestError(f"--sensitivity must be one of {', '.join(SENSITIVITIES)}, not {sensitivity!r}")
         self.kb = kb
         self.cat = kb.catalogue
+        self.on_step: Callable[[str], None] | None = None
         self.doc_type = doc_type
         self.sensitivity = sensitivity
 
@@ -168,8 +169,11 @@ class Ingestor:
         on_done: Callable[[FileReport], None] | None = None,
         on_embedded: Callable[[int], None] | None = None,
         files: list[tuple[Path, str | None]] | None = None,
+        on_step: Callable[[str], None] | None = None,
     ) -> IngestReport:
+        """`on_step` hears the slow steps inside one file ("OCR page 3 (3 of 40)"), so a long scan shows progress."""
         report = IngestReport()
+        self.on_step = on_step
         files = files if files is not None else expand_paths(paths)
         run_id = self.cat.start_run("ingest")
         _ = self.kb.vectors  # recover a killed run before writing anything new
@@ -199,6 +203,7 @@ class Ingestor:
             return FileReport(key, "unchanged", documents=len(prev.doc_ids), doc_ids=prev.doc_ids)
         try:
             options = ReadOptions(
+                progress=self.on_step,
                 doc_type=self.doc_type,
                 sensitivity=self.sensitivity or "official",
                 cache_dir=self.kb.settings.data_dir / "ocr-cache",

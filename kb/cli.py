@@ -88,6 +88,7 @@ def ingest(state: State, paths: tuple[str, ...], doc_type: str | None, sensitivi
             on_file=lambda p: progress.update(ftask, description=f"files: {Path(p).name[:40]}"),
             on_done=lambda fr: progress.advance(ftask),
             on_embedded=lambda n: progress.advance(ptask, n),
+            on_step=lambda step: progress.update(ftask, description=f"files: {step}"),
         )
     if as_json:
         emit_json(report.to_dict())

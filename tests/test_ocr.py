@@ -125,3 +125,20 @@ def test_shared_book_page_scan_gives_its_known_phrases(shared_data):
     ]:
         assert _norm(phrase) in text, phrase
     assert {b.page_label for b in parsed.blocks} == {"1"}
+
+
+def test_the_ingest_run_passes_ocr_progress_per_page_to_its_caller(tmp_path):
+    """`kb ingest` shows "OCR page N (N of M)" in its progress bar: the pipeline hands the reader its callback."""
+    from kbfixtures import open_kb
+
+    from ingest.pipeline import Ingestor
+
+    pdf = make_image_pdf(tmp_path / "scan.pdf", SCAN_PAGES)
+    kb = open_kb(tmp_path / "kb")
+    try:
+        steps: list[str] = []
+        report = Ingestor(kb).run([pdf], on_step=steps.append)
+    finally:
+        kb.close()
+    assert [f.status for f in report.files] == ["ok"]
+    assert steps == ["OCR page 1 (1 of 2)", "OCR page 2 (2 of 2)"]
