@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +120,23 @@ def record(
     and so the viewer, cannot be read.
     """
     audit.record(res.kb.catalogue, actor or audience(res).name, action, documents, destination)
+
+
+def brief_download(res: Resources, question: str, where: str, **scope) -> Callable[[], bytes]:
+    """A "Download brief" button's data: built only when pressed, for this viewer's sensitivities, and audited.
+
+    The viewer is read now: the download runs outside the page's script, where the session cannot be read.
+    """
+    from kb.brief import build_brief, render
+
+    actor, sens = audience(res).name, visible_sensitivities(res)
+
+    def build() -> bytes:
+        b = build_brief(res.kb, question, sensitivities=sens, searcher=res.searcher, taxonomy=res.taxonomy, **scope)
+        record(res, "brief", [e.document for e in b.evidence], f"app: {where}, brief download", actor=actor)
+        return render(b, "docx")
+
+    return build
 
 
 def _hidden_note(res: Resources) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from kb.commands import State, console, emit_json, fail, pass_state, progress_bar
+from kb.commands import State, audit_cli, console, emit_json, fail, pass_state, progress_bar
 from kb.models import STUDY_DESIGNS
 
 # Feature commands live in their own modules and load only when invoked, so `kb stats` stays fast.
@@ -197,7 +197,7 @@ def search(
         result = Searcher(state.kb).search(" ".join(query), k=k, mode=mode, filters=filters)
     except (SearchError, ModelError) as exc:
         fail(str(exc))
-    _audit_cli(state, "view", [g.document for g in result.groups], f"kb search {' '.join(query)!r}")
+    audit_cli(state, "view", [g.document for g in result.groups], f"kb search {' '.join(query)!r}")
     if as_json:
         emit_json(result.to_dict())
         return
@@ -385,15 +385,6 @@ def tag(text: tuple[str, ...], lines_file: str | None, as_json: bool):
         c.print(f"  factors: {factors}; priorities: {it['priorities']}; WHO: {it['who_levels']}")
         if it["crime_types"] or it["cohorts"] or it["places"]:
             c.print(f"  crime types: {it['crime_types']}; cohorts: {it['cohorts']}; places: {it['places']}")
-
-
-def _audit_cli(state: State, action: str, documents, destination: str) -> None:
-    """Official-sensitive documents a command showed go in the audit trail, under the login that ran it."""
-    import getpass
-
-    from kb.audit import record
-
-    record(state.kb.catalogue, f"cli:{getpass.getuser()}", action, documents, destination)
 
 
 @main.command()

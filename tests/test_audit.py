@@ -109,3 +109,24 @@ def test_views_and_mailings_are_listed_by_kb_audit(data, monkeypatch):
         assert len(entries(kb.catalogue, started)) == len(listed["entries"])
     finally:
         kb.close()
+
+
+def test_a_brief_with_sensitive_material_is_in_the_trail_and_one_without_is_not(data, tmp_path):
+    out = tmp_path / "brief.md"
+    run_kb(data, "brief", "gangs recruiting excluded teenagers in Bradford", "-o", str(out), check=True)
+    assert SECRET not in out.read_text(encoding="utf-8")
+    assert not [e for e in json.loads(run_kb(data, "audit", "--json", check=True).stdout)["entries"]]
+
+    run_kb(
+        data,
+        "brief",
+        "gangs recruiting excluded teenagers in Bradford",
+        "--include-sensitive",
+        "-o",
+        str(out),
+        check=True,
+    )
+    assert SECRET in out.read_text(encoding="utf-8")
+    [entry] = json.loads(run_kb(data, "audit", "--json", check=True).stdout)["entries"]
+    assert (entry["action"], entry["title"], entry["destination"]) == ("brief", SECRET, str(out.resolve()))
+    assert entry["actor"] == f"cli:{getpass.getuser()}"

@@ -9,6 +9,7 @@ import streamlit as st
 from app.common import (
     SERVER_MODE_HELP,
     audience,
+    brief_download,
     embedded_store_error,
     factor_label,
     md,
@@ -20,8 +21,7 @@ from app.common import (
     viewer,
     visible_sensitivities,
 )
-from kb.brief import DOCX_MIME, build_brief
-from kb.brief import render as render_brief
+from kb.brief import DOCX_MIME
 from kb.embed import ModelError
 from kb.export import documents_of, to_bibtex, to_csv, to_ris
 from kb.models import DOC_TYPES, STUDY_DESIGNS
@@ -240,17 +240,12 @@ if query and not like:
     # Built only when clicked; official-sensitive material only for a reader allowed to see it (kb.brief).
     e4.download_button(
         "Download brief",
-        lambda: render_brief(
-            build_brief(
-                res.kb,
-                query,
-                factor=ss.f_factor[0] if len(ss.f_factor) == 1 else None,
-                priority=ss.f_priority[0] if len(ss.f_priority) == 1 else None,
-                sensitivities=visible_sensitivities(res),
-                searcher=res.searcher,
-                taxonomy=tax,
-            ),
-            "docx",
+        brief_download(
+            res,
+            query,
+            "Search",
+            factor=ss.f_factor[0] if len(ss.f_factor) == 1 else None,
+            priority=ss.f_priority[0] if len(ss.f_priority) == 1 else None,
         ),
         "evidence-brief.docx",
         DOCX_MIME,

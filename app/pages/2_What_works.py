@@ -6,9 +6,18 @@ import html
 
 import streamlit as st
 
-from app.common import band_badge, factor_label, md, page, priority_label, record, safe_link, visible_sensitivities
-from kb.brief import DOCX_MIME, build_brief
-from kb.brief import render as render_brief
+from app.common import (
+    band_badge,
+    brief_download,
+    factor_label,
+    md,
+    page,
+    priority_label,
+    record,
+    safe_link,
+    visible_sensitivities,
+)
+from kb.brief import DOCX_MIME
 from kb.models import NOT_CAPTURED
 from kb.render import passage_html
 from kb.toolkit import (
@@ -114,18 +123,7 @@ scope = " and ".join(
 question = f"What works for {scope}?" if scope else "What works to prevent serious violence?"
 st.download_button(
     "Download brief",
-    lambda: render_brief(
-        build_brief(
-            res.kb,
-            question,
-            factor=chosen_factor,
-            priority=chosen_priority,
-            sensitivities=sens,
-            searcher=res.searcher,
-            taxonomy=tax,
-        ),
-        "docx",
-    ),
+    brief_download(res, question, "What works", factor=chosen_factor, priority=chosen_priority),
     "what-works-brief.docx",
     DOCX_MIME,
     key="ww_brief",

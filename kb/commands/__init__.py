@@ -67,3 +67,12 @@ def progress_bar():
         transient=True,
         disable=not err.is_terminal,
     )
+
+
+def audit_cli(state: State, action: str, documents, destination: str) -> None:
+    """Official-sensitive documents a command showed go in the audit trail, under the login that ran it."""
+    import getpass
+
+    from kb.audit import record
+
+    record(state.kb.catalogue, f"cli:{getpass.getuser()}", action, documents, destination)

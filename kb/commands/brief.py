@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kb.commands import State, fail, pass_state
+from kb.commands import State, audit_cli, fail, pass_state
 
 
 @click.command()
@@ -46,6 +46,7 @@ def brief(state: State, question: str, factor, priority, fmt, output: str, inclu
         path.write_bytes(data)
     except OSError as exc:
         fail(f"cannot write {path}: {exc.strerror}; choose another -o path")
+    audit_cli(state, "brief", [e.document for e in b.evidence], str(path.resolve()))
     click.echo(
         f"wrote {path} ({fmt}): {len(b.approaches)} toolkit approaches, {len(b.evidence)} local documents, "
         f"{len(b.thin)} thin map cells" + (" — contains OFFICIAL-SENSITIVE material" if b.sensitive else "")
