@@ -214,6 +214,8 @@ def _export(fmt: str, make):
     return build
 
 
+# Downloads do not rerun the page: a rerun would re-register every button's deferred file, and a second
+# download clicked meanwhile would ask for one that no longer exists.
 e1, e2, e3, e4, _ = st.columns([1, 1, 1, 1, 2])
 e1.download_button(
     "Export CSV",
@@ -221,6 +223,7 @@ e1.download_button(
     "search-results.csv",
     "text/csv",
     key="export_csv",
+    on_click="ignore",
 )
 e2.download_button(
     "Export BibTeX",
@@ -228,6 +231,7 @@ e2.download_button(
     "search-results.bib",
     "application/x-bibtex",
     key="export_bib",
+    on_click="ignore",
 )
 e3.download_button(
     "Export RIS",
@@ -235,6 +239,7 @@ e3.download_button(
     "search-results.ris",
     "application/x-research-info-systems",
     key="export_ris",
+    on_click="ignore",
 )
 if query and not like:
     # Built only when clicked; official-sensitive material only for a reader allowed to see it (kb.brief).
@@ -250,6 +255,7 @@ if query and not like:
         "evidence-brief.docx",
         DOCX_MIME,
         key="export_brief",
+        on_click="ignore",
         help="An evidence brief for this question (Word): toolkit ratings, local studies by design, gaps.",
     )
 

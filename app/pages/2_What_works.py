@@ -127,6 +127,7 @@ st.download_button(
     "what-works-brief.docx",
     DOCX_MIME,
     key="ww_brief",
+    on_click="ignore",
     help=f"An evidence brief (Word) for: {question}",
 )
 for e in entries:
