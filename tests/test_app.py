@@ -127,6 +127,16 @@ def test_search_with_filters_returns_the_expected_document(corpus_data_dir, use_
     assert {b.proto.id.split("-")[-1] for b in at.get("download_button")} >= {"export_csv", "export_bib", "export_ris"}
 
 
+def test_search_finds_the_sample_corpus_research_pdfs_cited_at_their_printed_pages(corpus_data_dir, use_kb):
+    """What `make run` shows: real studies from corpus/research, with the study design and a page citation."""
+    use_kb(corpus_data_dir)
+    at = run_page("search", {"q": "school sport sessions for adolescent girls", "type": ["research"]})
+    girls = "Promoting physical activity among adolescent girls: the Girls in Sport group randomized trial"
+    assert titles(at)[0] == girls
+    assert re.search(re.escape(girls) + r" \(2017\), pp?\. \d", passages(at)[0]), "cited at its printed page"
+    assert any("RCT" in c.value or "rct" in c.value for c in at.caption), "its design is shown"
+
+
 def test_search_shows_the_strategys_lists_as_lists_and_its_tags_explain_themselves(corpus_data_dir, use_kb):
     use_kb(corpus_data_dir)
     at = run_page("search", {"q": "Integrated partnership work research interventions", "type": ["strategy"]})
