@@ -249,7 +249,8 @@ def derive(sources: list[SourceRecord], edits: list[Edit]) -> tuple[Document, li
         for i, c in enumerate(c for s in givers for c in s.chunks)
     ]
     if chunks:
-        doc.status = "ok"
+        # Passages read by OCR stay marked as such: a citation says "OCR text" so a reader checks the scan.
+        doc.status = "ocr" if any(s.document.status == "ocr" for s in givers) else "ok"
     elif texts:
         doc.status = texts[0].document.status
 
