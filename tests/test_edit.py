@@ -176,6 +176,8 @@ def test_library_page_corrects_a_document(tmp_path, app_env):
     data = tmp_path / "kb"
     run_kb(data, "ingest", str(note), check=True)
     (doc,) = _docs(data)
+    # A single-user desktop: with no sign-in configured at all the page would fail closed and offer no edits.
+    (data / "kb.toml").write_text("[app]\nsingle_user = true\n", encoding="utf-8")
     app_env(data)
     page = Path(__file__).resolve().parents[1] / "app" / "pages" / "4_Library.py"
     at = AppTest.from_file(str(page), default_timeout=180)
