@@ -82,9 +82,22 @@ def ingest_into(data: Path, *paths: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def corpus_data_dir(tmp_path_factory) -> Path:
-    """The sample corpus ingested once (read-only for tests)."""
-    return ingest_into(tmp_path_factory.mktemp("corpus-kb"), CORPUS)
+def corpus_master(tmp_path_factory) -> Path:
+    """The sample corpus ingested once per session; tests use copies of it (corpus_data_dir), never this one."""
+    return ingest_into(tmp_path_factory.mktemp("corpus-master"), CORPUS)
+
+
+@pytest.fixture(scope="module")
+def corpus_data_dir(corpus_master, tmp_path_factory) -> Path:
+    """The ingested sample corpus, one copy per test module (read-only for tests).
+
+    One copy per module, not one per session: a full run opens the session's copy from many threads,
+    subprocesses and cached app resources, and once left it failing every later write with "disk I/O error".
+    A module's own copy keeps what one module does to its files away from the next.
+    """
+    dst = tmp_path_factory.mktemp("corpus-kb") / "kb"
+    shutil.copytree(corpus_master, dst)
+    return dst
 
 
 OKELY_PDF = "real-pdfs/ijbnpa2017_okely_girls_in_sport.pdf"
@@ -126,6 +139,35 @@ def wait_for_http(url: str, proc: subprocess.Popen, what: str, timeout: float = 
                 proc.kill()
                 pytest.fail(f"{what} did not answer at {url} within {timeout:.0f} s (exit code {proc.poll()})")
             time.sleep(0.3)
+
+
+def serve_app(data_dir: Path, **env: str) -> tuple[str, subprocess.Popen]:
+    """The app by `streamlit run` on a free loopback port, for the browser tests: its URL and process (stop it)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app" / "Home.py"),
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        env=kb_env(data_dir, **env),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_for_http(f"{url}/_stcore/health", proc, "streamlit run")
+    return url, proc
 
 
 @pytest.fixture

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from kbfixtures import free_port, ingest_into, kb_env, open_kb, run_kb, wait_for_http
-from test_browser import ARGS, CHROMIUM, ROOT
+from kbfixtures import ingest_into, open_kb, run_kb, serve_app
+from test_browser import ARGS, CHROMIUM
 from test_visibility import NOTE, SECRET_TITLE
 
 from kb.auth import hash_password
@@ -40,34 +38,6 @@ def data(corpus_data_dir, tmp_path_factory) -> Path:
     return ingest_into(kb_dir, root / "note.md", root / "clubs.md")
 
 
-def _serve(data: Path, config: Path):
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "app" / "Home.py"),
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        env=kb_env(data, KB_CONFIG=str(config)),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_for_http(f"{url}/_stcore/health", proc, "streamlit run")
-    return url, proc
-
-
 @pytest.fixture(scope="module")
 def apps(data, tmp_path_factory):
     """The same knowledge base served twice: with no sign-in configured, and with local users."""
@@ -81,7 +51,7 @@ def apps(data, tmp_path_factory):
     procs = []
     urls = {}
     for name in ("none", "users"):
-        urls[name], proc = _serve(data, cfg / f"{name}.toml")
+        urls[name], proc = serve_app(data, KB_CONFIG=str(cfg / f"{name}.toml"))
         procs.append(proc)
     yield urls
     for proc in procs:

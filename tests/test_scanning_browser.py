@@ -4,13 +4,10 @@ and an alert saved from Search is listed (Playwright driving Debian's headless C
 # ruff: noqa: F811  (pytest fixtures imported from scanfixtures are used as arguments)
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
-from kbfixtures import free_port, kb_env, wait_for_http
+from kbfixtures import serve_app
 from scanfixtures import feed_site, scanned_kb  # noqa: F401 (fixtures)
-from test_browser import ARGS, CHROMIUM, ROOT, _settle, _shot
+from test_browser import ARGS, CHROMIUM, _settle, _shot
 
 pytestmark = [
     pytest.mark.browser,
@@ -23,30 +20,7 @@ QUERY = "drug treatment for young adults"
 
 @pytest.fixture(scope="module")
 def app_url(scanned_kb):
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "app" / "Home.py"),
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        env=kb_env(scanned_kb),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_for_http(f"{url}/_stcore/health", proc, "streamlit run")
+    url, proc = serve_app(scanned_kb)
     yield url
     proc.terminate()
     proc.wait(timeout=30)
