@@ -127,7 +127,8 @@ def brief_download(res: Resources, question: str, where: str, **scope) -> Callab
 
     The viewer is read now: the download runs outside the page's script, where the session cannot be read.
     """
-    from kb.brief import build_brief, render
+    from kb.brief import build_brief
+    from kb.brief_render import render
 
     actor, sens = audience(res).name, visible_sensitivities(res)
 

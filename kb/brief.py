@@ -1,27 +1,24 @@
-"""Evidence briefs: the answer to a commissioner's question, as Word (python-docx) or Markdown.
+"""Evidence briefs: the answer to a commissioner's question, gathered from the toolkit, local studies and the map.
 
 Sections: the question; the toolkit approaches that bear on it, with their ratings exactly as published;
 the local evidence, studies grouped by design, strongest first, each with its key passage and citation;
-where the evidence is thin (its map cells); a reference list. Nothing is generated or computed: every
+where the evidence is thin (its map cells); a reference list (rendered by kb.brief_render). Nothing is generated or computed: every
 figure is a toolkit entry's or a cited passage's own. Official-sensitive material appears only when the
 caller says the reader may see it, and is then marked.
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from kb.evidence_map import DESIGN_LABELS, DESIGN_ORDER, NOT_RECORDED, build_map, design_key, design_rank
+from kb.evidence_map import DESIGN_ORDER, NOT_RECORDED, build_map, design_key, design_rank
 from kb.models import Chunk, Document, ToolkitEntry
 from kb.search import Filters, Searcher, cite
 from kb.store import KnowledgeBase
 from kb.taxonomy import Taxonomy, load_taxonomy
 from kb.toolkit import approaches, display, resolve_factor
 
-FORMATS = ("docx", "md")
-DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 SENSITIVE = "official-sensitive"
 MARK = "OFFICIAL-SENSITIVE"
 # Local evidence is what the VRU and its partners hold beyond the national toolkit.
@@ -29,16 +26,6 @@ LOCAL_TYPES = ("research", "evaluation", "needs_assessment", "reference", "strat
 # Plans and news are not studies: they are listed after every study design.
 NOT_STUDIES = ("strategy", "news")
 PLANS = "plans_and_news"
-GROUP_TITLES = {
-    "systematic_review": "Systematic reviews and meta-analyses",
-    "rct": "Randomised controlled trials",
-    "quasi_experimental": "Quasi-experimental studies",
-    "observational": "Observational studies",
-    "qualitative": "Qualitative studies",
-    "other": "Other documents (no empirical design)",
-    NOT_RECORDED: "Design not recorded",
-    PLANS: "Strategy, plans and news (not studies)",
-}
 SEARCH_DEPTH = 60
 # The approaches a question alone bears on: those among the toolkit passages it finds first.
 TOOLKIT_HITS = 10
@@ -46,7 +33,6 @@ MAX_STUDIES = 12
 MAX_APPROACHES = 8
 # A map cell with fewer studies than this, or none stronger than observational, is thin.
 THIN_BELOW = 3
-PASSAGE_CHARS = 700
 
 
 class BriefError(ValueError):
@@ -228,142 +214,3 @@ def build_brief(
         if column is not None and column.empty_reason:
             brief.empty_reasons.append(column.empty_reason)
     return brief
-
-
-# -- rendering ------------------------------------------------------------------------------------
-
-
-def _scope(brief: Brief) -> str:
-    parts = []
-    if brief.factor:
-        parts.append(f"factor: {brief.factor}")
-    if brief.priority is not None:
-        parts.append(f"strategy priority {brief.priority}")
-    return "; ".join(parts) or "the whole knowledge base"
-
-
-def _audience(brief: Brief) -> str:
-    if SENSITIVE not in brief.sensitivities:
-        return "Official material only: official-sensitive documents are left out of this brief."
-    if brief.sensitive:
-        return f"Contains {MARK} material, marked where it appears. Share only with readers allowed to see it."
-    return "Includes official-sensitive documents where relevant (none matched this question)."
-
-
-def _approach_lines(a: Approach) -> list[tuple[str, str]]:
-    f = a.figures
-    return [
-        ("Impact band", f["band"]),
-        ("Impact (% with the outcome it measures)", f["impact"]),
-        ("Confidence", f["confidence"]),
-        ("Evidence basis", f["evidence_basis"]),
-        ("Cost", f["cost"]),
-        ("Other outcomes", f["other_outcomes"]),
-        ("Source", f["source"]),
-    ]
-
-
-def _passage(e: Evidence) -> str:
-    text = " ".join(e.chunk.text.split())
-    return text if len(text) <= PASSAGE_CHARS else text[:PASSAGE_CHARS].rsplit(" ", 1)[0] + " …"
-
-
-def _thin_text(t: ThinCell) -> str:
-    designs = ", ".join(f"{n} {DESIGN_LABELS[d]}" for d, n in t.designs.items()) or "none"
-    return f"{t.factor} × {t.column}: {t.reason} (studies by design: {designs})"
-
-
-def to_markdown(brief: Brief) -> str:
-    out = []
-    if brief.sensitive:
-        out += [f"**{MARK}**", ""]
-    out += [f"# Evidence brief: {brief.question}", "", f"Written {brief.written}. Scope: {_scope(brief)}.", ""]
-    out += [f"_{_audience(brief)}_", "", "## The question", "", brief.question, ""]
-    out += ["## What works: toolkit approaches", ""]
-    if not brief.approaches:
-        out += ["No toolkit approach bears on this question.", ""]
-    for a in brief.approaches:
-        mark = f" [{MARK}]" if a.sensitive else ""
-        out += [f"### {a.entry.approach}{mark}", ""]
-        out += [f"- **{name}:** {value}" for name, value in _approach_lines(a)]
-        out.append("")
-    out += ["## Local evidence, strongest design first", ""]
-    if not brief.evidence:
-        out += ["No local document in the knowledge base answers this question.", ""]
-    for group, items in brief.groups():
-        out += [f"### {GROUP_TITLES[group]}", ""]
-        for e in items:
-            mark = f" [{MARK}]" if e.sensitive else ""
-            out += [f"**{e.document.title}**{mark} — {e.citation}", "", f"> {_passage(e)}", ""]
-    out += ["## Where the evidence is thin", ""]
-    out += [f"- {_thin_text(t)}" for t in brief.thin] or ["No thin cells in the evidence map for this scope."]
-    out += [f"- {reason}" for reason in brief.empty_reasons]
-    out += ["", "## References", ""]
-    out += [f"{i}. {r}" for i, r in enumerate(brief.references(), start=1)] or ["None."]
-    return "\n".join(out) + "\n"
-
-
-def to_docx(brief: Brief) -> bytes:
-    from docx import Document as Word
-    from docx.shared import Pt, RGBColor
-
-    doc = Word()
-    if brief.sensitive:
-        for section in doc.sections:
-            run = section.header.paragraphs[0].add_run(MARK)
-            run.bold = True
-        marking = doc.add_paragraph()
-        run = marking.add_run(MARK)
-        run.bold, run.font.color.rgb = True, RGBColor(0xB7, 0x1C, 0x1C)
-    doc.add_heading(f"Evidence brief: {brief.question}", level=0)
-    doc.add_paragraph(f"Written {brief.written}. Scope: {_scope(brief)}.")
-    doc.add_paragraph().add_run(_audience(brief)).italic = True
-
-    doc.add_heading("The question", level=1)
-    doc.add_paragraph(brief.question)
-
-    doc.add_heading("What works: toolkit approaches", level=1)
-    if not brief.approaches:
-        doc.add_paragraph("No toolkit approach bears on this question.")
-    for a in brief.approaches:
-        doc.add_heading(a.entry.approach + (f" [{MARK}]" if a.sensitive else ""), level=2)
-        table = doc.add_table(rows=0, cols=2)
-        table.style = "Light Grid Accent 1"
-        for name, value in _approach_lines(a):
-            cells = table.add_row().cells
-            cells[0].text, cells[1].text = name, value
-
-    doc.add_heading("Local evidence, strongest design first", level=1)
-    if not brief.evidence:
-        doc.add_paragraph("No local document in the knowledge base answers this question.")
-    for group, items in brief.groups():
-        doc.add_heading(GROUP_TITLES[group], level=2)
-        for e in items:
-            p = doc.add_paragraph()
-            p.add_run(e.document.title).bold = True
-            if e.sensitive:
-                p.add_run(f" [{MARK}]").bold = True
-            p.add_run(f" — {e.citation}")
-            quote = doc.add_paragraph(_passage(e), style="Quote")
-            quote.runs[0].font.size = Pt(10)
-
-    doc.add_heading("Where the evidence is thin", level=1)
-    for t in brief.thin:
-        doc.add_paragraph(_thin_text(t), style="List Bullet")
-    for reason in brief.empty_reasons:
-        doc.add_paragraph(reason, style="List Bullet")
-    if not brief.thin and not brief.empty_reasons:
-        doc.add_paragraph("No thin cells in the evidence map for this scope.")
-
-    doc.add_heading("References", level=1)
-    for r in brief.references():
-        doc.add_paragraph(r, style="List Number")
-    buf = io.BytesIO()
-    doc.save(buf)
-    return buf.getvalue()
-
-
-def render(brief: Brief, fmt: str) -> bytes:
-    if fmt not in FORMATS:
-        raise BriefError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    return to_docx(brief) if fmt == "docx" else to_markdown(brief).encode("utf-8")

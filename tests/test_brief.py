@@ -12,7 +12,8 @@ from docx import Document as Word
 from kbfixtures import CORPUS, ROOT, open_kb, run_kb
 
 from ingest.sources.toolkit import load_entry
-from kb.brief import MARK, build_brief, to_markdown
+from kb.brief import MARK, build_brief
+from kb.brief_render import to_markdown
 from kb.toolkit import display
 
 DATA = ROOT / "tests" / "data" / "briefs"

@@ -21,7 +21,7 @@ from app.common import (
     viewer,
     visible_sensitivities,
 )
-from kb.brief import DOCX_MIME
+from kb.brief_render import DOCX_MIME
 from kb.embed import ModelError
 from kb.export import documents_of, to_bibtex, to_csv, to_ris
 from kb.models import DOC_TYPES, STUDY_DESIGNS

@@ -17,7 +17,7 @@ from app.common import (
     safe_link,
     visible_sensitivities,
 )
-from kb.brief import DOCX_MIME
+from kb.brief_render import DOCX_MIME
 from kb.models import NOT_CAPTURED
 from kb.render import passage_html
 from kb.toolkit import (

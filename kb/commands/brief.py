@@ -23,7 +23,8 @@ from kb.commands import State, audit_cli, fail, pass_state
 @pass_state
 def brief(state: State, question: str, factor, priority, fmt, output: str, include_sensitive: bool):
     """Write an evidence brief: toolkit ratings as published, local studies by design, thin cells, references."""
-    from kb.brief import BriefError, build_brief, render
+    from kb.brief import BriefError, build_brief
+    from kb.brief_render import render
     from kb.embed import ModelError
     from kb.models import SENSITIVITIES
     from kb.search import SearchError
