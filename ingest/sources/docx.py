@@ -11,41 +11,18 @@ import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from docx.enum.style import WD_STYLE_TYPE
 
-from ingest.sources import ReadOptions, SourceError, markings
-from ingest.sources.pdf_meta import generic_heading, plausible_title
+from ingest.sources import ReadOptions, SourceError, docx_meta, markings
 from kb.ids import content_hash, doc_id_for, normalise_doi
 from kb.models import Block, Document, ParsedDocument, ReadResult
 
 _HEADING_RE = re.compile(r"^heading\s*([1-9])$", re.I)
 _LIST_STYLE_RE = re.compile(r"^(list|bullet|numbered)", re.I)
-# Account names and defaults that Word and converters write as the "author".
-_PLACEHOLDER_AUTHORS = {
-    "admin",
-    "administrator",
-    "author",
-    "user",
-    "owner",
-    "windows user",
-    "microsoft office user",
-    "python-docx",
-    "unknown",
-    "guest",
-}
-_YEAR_CUE_RE = re.compile(
-    r"(?:©|\(c\)|copyright|published|january|february|march|april|may|june|july|august|september"
-    r"|october|november|december)\s*(?:\d{1,2}(?:st|nd|rd|th)?,?\s*)?((?:19|20)\d{2})\b",
-    re.I,
-)
-# Word's "Document1", and a template's own placeholder ("Publication title", "Report Title").
-_DEFAULT_TITLE_RE = re.compile(r"^(?:(?:document|doc|untitled)\s*\d*|(?:\w+\s+)?title)$", re.I)
 _TITLE_STYLE_RE = re.compile(r"(?<!sub)title$", re.I)  # "Title", "Publication Title"; never "Subtitle"
 _COVER_PARAGRAPHS = 30  # a cover's title is set in the largest type among the first paragraphs
-_MIN_TITLE_PT = 16.0
 _FRONT_PARAGRAPHS = 40  # a printed date, if any, is on the cover or the first page
 # What a damaged .docx (a zip of XML parts) makes python-docx, zipfile and zlib raise.
 _DAMAGE = (
@@ -98,14 +75,21 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
         title=path.stem,
         doc_type=options.doc_type or "research",
         source=str(path),
-        authors=_authors(core.author),
-        year=_year(front, core.created),
+        authors=docx_meta.word_authors(core.author),
+        year=docx_meta.printed_year(front, core.created),
         doi=doi,
         keywords=[k for k in re.split(r"\s*[;,]\s*", core.keywords or "") if k],
         sensitivity=sensitivity,
         content_hash=content_hash(full_text),
     )
-    _set_provenance(doc, core, front, [_title(title_style, path), _title(cover_title, path)], headings, path)
+    docx_meta.set_provenance(
+        doc,
+        core,
+        front,
+        [docx_meta.plausible_word_title(title_style, path), docx_meta.plausible_word_title(cover_title, path)],
+        headings,
+        path,
+    )
     result.documents.append(ParsedDocument(document=doc, blocks=blocks))
     return result
 
@@ -117,10 +101,6 @@ def _corrupt(path: Path, exc: BaseException) -> SourceError:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:200]
-
-
-def _clean(text: str) -> str:
-    return " ".join(text.replace("\t", " ").split())
 
 
 @dataclass
@@ -170,7 +150,7 @@ def _table_rows(table) -> list[str]:
     for row in table.rows:
         cells: list[str] = []
         for cell in row.cells:
-            text = " ".join(_clean(line) for line in cell.text.split("\n") if line.strip())
+            text = " ".join(docx_meta.clean(line) for line in cell.text.split("\n") if line.strip())
             # A merged cell is repeated once per grid column it spans: keep it once.
             if text and (not cells or cells[-1] != text):
                 cells.append(text)
@@ -204,7 +184,7 @@ def _blocks(document) -> tuple[list[Block], list[str], str | None, str | None]:
             if rows:
                 blocks.append(Block(text="\n".join(rows), section=list(path)))
             continue
-        text = _clean(part.text)
+        text = docx_meta.clean(part.text)
         if not text:
             continue
         style = _style_of(part, styles)
@@ -225,50 +205,13 @@ def _blocks(document) -> tuple[list[Block], list[str], str | None, str | None]:
         flush_list()
         blocks.append(Block(text=text, section=list(path)))
     flush_list()
-    return blocks, headings, title, _largest_lines(cover)
+    return blocks, headings, title, docx_meta.largest_lines(cover)
 
 
 def _type_size(paragraph) -> float:
     """The largest explicit run size of a paragraph in points (0 when the runs take the style's size)."""
     sizes = [r.font.size.pt for r in paragraph.runs if r.font.size is not None and r.text.strip()]
     return max(sizes, default=0.0)
-
-
-def _largest_lines(cover: list[tuple[float, str]]) -> str | None:
-    """ "Handbook for" / "Chapter 13" / "Standing Trustees" at 36 pt -> one title; None under 16 pt."""
-    top = max((size for size, _ in cover), default=0.0)
-    if top < _MIN_TITLE_PT:
-        return None
-    start = next(i for i, (size, _) in enumerate(cover) if size == top)
-    lines = []
-    for size, text in cover[start:]:
-        if size != top:
-            break
-        lines.append(text)
-    return " ".join(lines)
-
-
-def _first_heading(headings: list[str]) -> str | None:
-    """A document with no title line may be named by its first heading, never by "Introduction" or "Chapter 1 -
-    Introduction"; past the first heading a heading names a section, not the document."""
-    if not headings:
-        return None
-    first = headings[0]
-    return None if generic_heading(re.sub(r"^chapter\s+\w+\s*[-–—:]\s*", "", first, flags=re.I)) else first
-
-
-def _set_provenance(doc: Document, core, front: list[str], printed: list[str | None], headings, path) -> None:
-    """Title, authors and year with where each came from: plausible core properties, else the page itself."""
-    sources = doc.field_sources
-    if title := _title(core.title, path):
-        doc.title, sources["title"] = title, "metadata"
-    elif title := next((t for t in printed if t), None) or _first_heading(headings):
-        doc.title, sources["title"] = title, "layout"
-    if doc.authors:
-        sources["authors"] = "metadata"
-    if doc.year is not None:
-        printed_year = any(_YEAR_CUE_RE.search(t) for t in front)
-        sources["year"] = "layout" if printed_year else "file date"
 
 
 def _headers_and_footers(document) -> list[str]:
@@ -292,29 +235,3 @@ def _headers_and_footers(document) -> list[str]:
                 if text.strip():
                     texts.append(text)
     return texts
-
-
-def _title(value: str | None, path: Path) -> str | None:
-    if not value:
-        return None
-    title = plausible_title(value, path, "")
-    return None if title is None or _DEFAULT_TITLE_RE.match(title) else title
-
-
-def _authors(value: str | None) -> list[str]:
-    if not value:
-        return []
-    names = [_clean(n) for n in re.split(r"\s*;\s*|\s+and\s+", value)]
-    plausible = [n for n in names if n.lower() not in _PLACEHOLDER_AUTHORS and len(n) < 100]
-    return [n for n in plausible if re.search(r"[^\W\d_]{2}", n)]
-
-
-def _year(front: list[str], created: datetime | None) -> int | None:
-    """A date printed near the start, else the file's creation year when it is a possible one."""
-    for text in front:
-        cue = _YEAR_CUE_RE.search(text)
-        if cue:
-            return int(cue.group(1))
-    if created and 1990 <= created.year <= datetime.now().year:
-        return created.year
-    return None
