@@ -13,8 +13,9 @@ from ingest.chunk import Chunker
 from ingest.sources import ReadOptions, SourceError, is_supported, read_file
 from kb.catalogue import kind_of, now_iso, now_precise
 from kb.ids import file_hash
-from kb.merge import FULL_TEXT, Resolver, front_text
+from kb.merge import Resolver
 from kb.models import DOC_TYPES, SENSITIVITIES, Chunk, ParsedDocument, SourceRecord, strictest
+from kb.same_work import FULL_TEXT, front_text
 from kb.store import Change, KnowledgeBase, MergeError
 
 

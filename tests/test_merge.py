@@ -310,8 +310,8 @@ def test_a_schema_1_catalogue_is_upgraded_in_place(tmp_path):
 
 def _ref(key: str, title: str, year: int | None, authors: list[str], doi: str | None = None, kind="reference"):
     from kb.ids import content_hash
-    from kb.merge import front_text
     from kb.models import Chunk, Document, SourceRecord
+    from kb.same_work import front_text
 
     doc = Document(
         doc_id=f"doi:{doi}" if doi else f"sha256:{content_hash(key + title)[:32]}",
@@ -369,7 +369,7 @@ PUBLISHED = "School-based violence prevention for adolescents: a cluster randomi
     ],
 )
 def test_same_work_rules(a, b, expected):
-    from kb.merge import same_work
+    from kb.same_work import same_work
 
     assert same_work(a, b) == expected and same_work(b, a) == expected
 
