@@ -72,24 +72,26 @@ def main(ctx: click.Context, data_dir: str | None) -> None:
 @pass_state
 def ingest(state: State, paths: tuple[str, ...], doc_type: str | None, sensitivity: str | None, as_json: bool):
     """Ingest files or folders (PDF, text, Markdown, BibTeX, toolkit entries). Exit 1 if any file failed."""
-    from ingest.pipeline import IngestError, Ingestor, expand_paths
+    from kb.ingestion import IngestError, expand_paths, ingest_paths
 
     try:
-        ingestor = Ingestor(state.kb, doc_type=doc_type, sensitivity=sensitivity)
+        files = expand_paths(paths)
+        with progress_bar() as progress:
+            ftask = progress.add_task("files", total=len(files))
+            ptask = progress.add_task("passages embedded", total=None)
+            report = ingest_paths(
+                state.kb,
+                paths,
+                doc_type,
+                sensitivity,
+                files=files,
+                on_file=lambda p: progress.update(ftask, description=f"files: {Path(p).name[:40]}"),
+                on_done=lambda fr: progress.advance(ftask),
+                on_embedded=lambda n: progress.advance(ptask, n),
+                on_step=lambda step: progress.update(ftask, description=f"files: {step}"),
+            )
     except IngestError as exc:
         fail(str(exc))
-    files = expand_paths(paths)
-    with progress_bar() as progress:
-        ftask = progress.add_task("files", total=len(files))
-        ptask = progress.add_task("passages embedded", total=None)
-        report = ingestor.run(
-            paths,
-            files=files,
-            on_file=lambda p: progress.update(ftask, description=f"files: {Path(p).name[:40]}"),
-            on_done=lambda fr: progress.advance(ftask),
-            on_embedded=lambda n: progress.advance(ptask, n),
-            on_step=lambda step: progress.update(ftask, description=f"files: {step}"),
-        )
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -364,7 +366,7 @@ def remove(state: State, target: str):
 @click.option("--json", "as_json", is_flag=True)
 def tag(text: tuple[str, ...], lines_file: str | None, as_json: bool):
     """Show the tags the tagger gives each text: factors with polarity, priorities, places."""
-    from ingest.tag import Tagger
+    from kb.ingestion import IngestError, pipeline
     from kb.taxonomy import load_taxonomy
 
     if lines_file:
@@ -373,7 +375,10 @@ def tag(text: tuple[str, ...], lines_file: str | None, as_json: bool):
         texts = [" ".join(text)] if text else []
     if not texts:
         fail("give a text to tag, or --lines FILE")
-    tags = Tagger(load_taxonomy()).tag_many(texts)
+    try:
+        tags = pipeline().tagger(load_taxonomy()).tag_many(texts)
+    except IngestError as exc:
+        fail(str(exc))
     items = [{"text": t, **g.to_dict()} for t, g in zip(texts, tags, strict=True)]
     if as_json:
         emit_json(items)

@@ -7,7 +7,6 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import yaml
 
@@ -24,15 +23,13 @@ from kb.feeds import (
     title_key,
 )
 from kb.html_text import main_text
+from kb.models import IngestReport
 from kb.store import KnowledgeBase
 from kb.tracking import ensure_schema, note_documents, record_scan_status
 
-if TYPE_CHECKING:
-    from ingest.pipeline import IngestReport
-
-# (paths, doc_type or None for the reader's own guess, sensitivity) -> report. The command layer passes
-# the real pipeline in, so `kb` does not import `ingest` (arrows point one way).
-IngestFn = Callable[[list[Path], str | None, str], "IngestReport"]
+# (paths, doc_type or None for the reader's own guess, sensitivity) -> report: `partial(kb.ingestion.ingest_paths, kb)`
+# outside tests, which pass their own to see what a scan asks for.
+IngestFn = Callable[[list[Path], str | None, str], IngestReport]
 
 # A linked page is worth ingesting over the feed's summary only when it says clearly more.
 PAGE_MIN_EXTRA_CHARS = 200

@@ -332,7 +332,8 @@ def sending(data: Path):
 
 def test_next_week_only_new_items_toolkit_band_change_and_unsubscribe(data, tmp_path):
     from ingest.pipeline import Ingestor
-    from kb.dispatch import Dispatcher, unsubscribe
+    from kb.dispatch import Dispatcher
+    from kb.subscribers import unsubscribe
 
     now = datetime.now(UTC)
     with sending(data) as (kb, settings, sink):
