@@ -14,7 +14,6 @@ from kb.digest import PERIOD_DAYS, Composer, Digest
 from kb.mail import MailError, SmtpConnection, build_message, render, subject_for
 from kb.store import KnowledgeBase
 from kb.subscribers import recipients
-from kb.tracking import ensure_schema
 from kb.visibility import allowed as allowed_for
 from kb.visibility import for_list, may_see
 
@@ -50,7 +49,6 @@ class Dispatcher:
         self.cat = kb.catalogue
         self.settings = settings
         self.composer = composer or Composer(kb)
-        ensure_schema(self.cat)
 
     def send(self, lists: list[MailingList], now: datetime | None = None) -> list[SendOutcome]:
         return [self.send_list(m, now) for m in lists]

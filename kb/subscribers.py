@@ -8,7 +8,6 @@ import secrets
 from kb.catalogue import now_iso
 from kb.config import MailingList
 from kb.store import KnowledgeBase
-from kb.tracking import ensure_schema
 
 # What secrets.token_urlsafe makes: anything else in a link is not a token (an address, above all).
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{8,}")
@@ -24,7 +23,6 @@ def _norm_email(email: str) -> str:
 
 def recipients(kb: KnowledgeBase, mlist: MailingList) -> list[tuple[str, str]]:
     """(email, unsubscribe token) of everyone on the list who has not unsubscribed; tokens made on first use."""
-    ensure_schema(kb.catalogue)
     wanted = list(dict.fromkeys(_norm_email(e) for e in mlist.recipients if e.strip()))
     with kb.catalogue.transaction() as c:
         c.executemany(
@@ -40,7 +38,6 @@ def recipients(kb: KnowledgeBase, mlist: MailingList) -> list[tuple[str, str]]:
 
 def unsubscribe(kb: KnowledgeBase, list_name: str, token_or_email: str) -> str:
     """Take someone off a list by their token (from the email) or address; returns the address."""
-    ensure_schema(kb.catalogue)
     value = token_or_email.strip()
     with kb.catalogue.transaction() as c:
         if "@" in value:
