@@ -24,6 +24,7 @@ LAZY_COMMANDS = {
     "alert": "kb.commands.digest:alert",
     "eval": "kb.commands.evaluate:eval_group",
     "app": "kb.commands.app:app",
+    "audit": "kb.commands.audit:audit",
 }
 
 
@@ -390,33 +391,6 @@ def tag(text: tuple[str, ...], lines_file: str | None, as_json: bool):
         c.print(f"  factors: {factors}; priorities: {it['priorities']}; WHO: {it['who_levels']}")
         if it["crime_types"] or it["cohorts"] or it["places"]:
             c.print(f"  crime types: {it['crime_types']}; cohorts: {it['cohorts']}; places: {it['places']}")
-
-
-@main.command()
-@click.option("--since", help="Only entries at or after this date (YYYY-MM-DD) or ISO date-time (UTC).")
-@click.option("--json", "as_json", is_flag=True)
-@pass_state
-def audit(state: State, since: str | None, as_json: bool):
-    """Views, exports, briefs and mailings of official-sensitive documents: who, what, when, to where."""
-    from kb.audit import entries
-    from kb.commands.digest import _since
-
-    when = _since(since)
-    rows = entries(state.kb.catalogue, when)
-    if as_json:
-        emit_json({"since": when, "count": len(rows), "entries": [e.to_dict() for e in rows]})
-        return
-    if not rows:
-        click.echo("no views, exports or sends of official-sensitive documents" + (f" since {since}" if since else ""))
-        return
-    from rich.table import Table
-
-    t = Table(title=f"{len(rows)} audit entries")
-    for col in ("when", "who", "action", "document", "to / where"):
-        t.add_column(col, overflow="fold")
-    for e in rows:
-        t.add_row(e.at, escape(e.actor), e.action, escape(f"{e.title} ({e.doc_id})"), escape(e.destination))
-    console().print(t)
 
 
 if __name__ == "__main__":
