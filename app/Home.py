@@ -23,8 +23,8 @@ from app.common import (
     viewer,
     visible_sensitivities,
 )
-from kb.dispatch import UnsubscribeError
-from kb.library import document_view, mask_email, overview, unsubscribe_by_link
+from kb.library import document_view, overview
+from kb.subscribers import UnsubscribeError, mask_email, unsubscribe_by_link
 
 res = page("Home", "📚")
 tax = res.taxonomy

@@ -4,69 +4,28 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from functools import cached_property
 from pathlib import Path
 
 from ingest.chunk import Chunker
-from ingest.sources import ReadOptions, SourceError, is_supported, read_file
+from ingest.sources import READERS, ReadOptions, SourceError, is_supported, read_file
 from kb.catalogue import kind_of, now_iso, now_precise
 from kb.ids import file_hash
+from kb.ingestion import IngestError, Pipeline
 from kb.merge import Resolver
-from kb.models import DOC_TYPES, SENSITIVITIES, Chunk, ParsedDocument, SourceRecord, strictest
+from kb.models import (
+    DOC_TYPES,
+    SENSITIVITIES,
+    Chunk,
+    FileReport,
+    IngestReport,
+    ParsedDocument,
+    SourceRecord,
+    strictest,
+)
 from kb.same_work import FULL_TEXT, front_text
 from kb.store import Change, KnowledgeBase, MergeError
-
-
-class IngestError(ValueError):
-    pass
-
-
-@dataclass
-class FileReport:
-    path: str
-    status: str  # ok | no_text | unchanged | failed
-    reason: str | None = None
-    documents: int = 0
-    passages: int = 0
-    embedded: int = 0
-    doc_ids: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    merged: list[str] = field(default_factory=list)  # "merged with: <title> (same DOI)", one per duplicate
-
-
-@dataclass
-class IngestReport:
-    files: list[FileReport] = field(default_factory=list)
-
-    @property
-    def failed(self) -> list[FileReport]:
-        return [f for f in self.files if f.status == "failed"]
-
-    @property
-    def embedded(self) -> int:
-        return sum(f.embedded for f in self.files)
-
-    @property
-    def duplicates_merged(self) -> int:
-        return sum(len(f.merged) for f in self.files)
-
-    def to_dict(self) -> dict:
-        counts: dict[str, int] = {}
-        for f in self.files:
-            counts[f.status] = counts.get(f.status, 0) + 1
-        return {
-            "files": [f.__dict__ for f in self.files],
-            "summary": {
-                "files": len(self.files),
-                "by_status": counts,
-                "passages": sum(f.passages for f in self.files),
-                "embedded": self.embedded,
-                "duplicates_merged": self.duplicates_merged,
-            },
-        }
-
 
 IGNORE_FILE = ".kbignore"
 
@@ -356,3 +315,19 @@ class Ingestor:
         if doc is not None:
             return doc.title
         return next((s.document.title for s in placed if s.doc_id == doc_id), doc_id)
+
+
+def _tagger(taxonomy):
+    from ingest.tag import Tagger
+
+    return Tagger(taxonomy)
+
+
+# What kb.ingestion finds through the `kb.pipeline` entry point (pyproject.toml): kb never imports this package.
+PIPELINE = Pipeline(
+    suffixes=tuple(READERS),
+    expand=expand_paths,
+    ingestor=Ingestor,
+    chunker=lambda kb: Ingestor(kb).chunker,
+    tagger=_tagger,
+)

@@ -10,7 +10,6 @@ import numpy as np
 from kb.catalogue import now_iso
 from kb.search import Filters
 from kb.store import KnowledgeBase
-from kb.tracking import ensure_schema
 
 # Cosine similarity (MiniLM, normalised) above which a passage counts as a match: below about 0.4
 # passages share words with a query more than meaning.
@@ -51,7 +50,6 @@ def add_alert(kb: KnowledgeBase, alert: Alert) -> None:
         raise AlertError("the alert's query is empty: give the words to watch for")
     if not 0 < alert.threshold < 1:
         raise AlertError(f"--threshold must be between 0 and 1 (cosine similarity), not {alert.threshold}")
-    ensure_schema(kb.catalogue)
     with kb.catalogue.transaction() as c:
         row = c.execute("SELECT owner FROM alerts WHERE name = ?", (alert.name,)).fetchone()
         if row is not None and row[0] != alert.owner:
@@ -66,7 +64,6 @@ def add_alert(kb: KnowledgeBase, alert: Alert) -> None:
 
 
 def list_alerts(kb: KnowledgeBase) -> list[Alert]:
-    ensure_schema(kb.catalogue)
     return [
         Alert(r["name"], r["query"], Filters(**json.loads(r["filters"])), r["threshold"], r["owner"])
         for r in kb.catalogue.query("SELECT * FROM alerts ORDER BY name")
@@ -79,7 +76,6 @@ def alerts_of(kb: KnowledgeBase, owner: str | None) -> list[Alert]:
 
 
 def remove_alert(kb: KnowledgeBase, name: str) -> None:
-    ensure_schema(kb.catalogue)
     with kb.catalogue.transaction() as c:
         if not c.execute("DELETE FROM alerts WHERE name = ?", (name,)).rowcount:
             raise AlertError(f"no alert named {name!r}; `kb alert list` shows them")
@@ -87,7 +83,6 @@ def remove_alert(kb: KnowledgeBase, name: str) -> None:
 
 def remove_own_alert(kb: KnowledgeBase, name: str, owner: str | None) -> None:
     """Remove an alert only if this user saved it."""
-    ensure_schema(kb.catalogue)
     with kb.catalogue.transaction() as c:
         if not c.execute("DELETE FROM alerts WHERE name = ? AND owner IS ?", (name, owner)).rowcount:
             raise AlertError(f"you have no alert named {name!r}")

@@ -11,17 +11,6 @@ from kb.visibility import OFFICIAL
 
 ACTIONS = ("view", "export", "brief", "mail")
 
-SCHEMA = """CREATE TABLE IF NOT EXISTS audit_log (
-    entry_id INTEGER PRIMARY KEY,
-    at TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    doc_id TEXT NOT NULL,
-    title TEXT NOT NULL,
-    sensitivity TEXT NOT NULL,
-    destination TEXT NOT NULL
-)"""
-
 
 @dataclass
 class AuditEntry:
@@ -37,12 +26,6 @@ class AuditEntry:
         return asdict(self)
 
 
-def _ensure(cat: Catalogue) -> None:
-    if not cat.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'"):
-        with cat.transaction() as c:
-            c.execute(SCHEMA)
-
-
 def record(cat: Catalogue, actor: str, action: str, documents: Iterable[Document], destination: str) -> int:
     """Log what of `documents` is not plain official (each once); returns how many entries were written."""
     if action not in ACTIONS:
@@ -51,7 +34,6 @@ def record(cat: Catalogue, actor: str, action: str, documents: Iterable[Document
     seen = {d.doc_id: d for d in documents if d is not None and d.sensitivity != OFFICIAL}
     if not seen:
         return 0
-    _ensure(cat)
     at = now_iso()
     with cat.transaction() as c:
         c.executemany(
@@ -64,7 +46,6 @@ def record(cat: Catalogue, actor: str, action: str, documents: Iterable[Document
 
 def entries(cat: Catalogue, since: str | None = None) -> list[AuditEntry]:
     """The trail, oldest first; `since` (ISO date or date-time, UTC) keeps entries at or after it."""
-    _ensure(cat)
     sql = "SELECT at, actor, action, doc_id, title, sensitivity, destination FROM audit_log"
     params: list[str] = []
     if since:

@@ -24,6 +24,7 @@ LAZY_COMMANDS = {
     "alert": "kb.commands.digest:alert",
     "eval": "kb.commands.evaluate:eval_group",
     "app": "kb.commands.app:app",
+    "audit": "kb.commands.audit:audit",
 }
 
 
@@ -72,24 +73,26 @@ def main(ctx: click.Context, data_dir: str | None) -> None:
 @pass_state
 def ingest(state: State, paths: tuple[str, ...], doc_type: str | None, sensitivity: str | None, as_json: bool):
     """Ingest files or folders (PDF, text, Markdown, BibTeX, toolkit entries). Exit 1 if any file failed."""
-    from ingest.pipeline import IngestError, Ingestor, expand_paths
+    from kb.ingestion import IngestError, expand_paths, ingest_paths
 
     try:
-        ingestor = Ingestor(state.kb, doc_type=doc_type, sensitivity=sensitivity)
+        files = expand_paths(paths)
+        with progress_bar() as progress:
+            ftask = progress.add_task("files", total=len(files))
+            ptask = progress.add_task("passages embedded", total=None)
+            report = ingest_paths(
+                state.kb,
+                paths,
+                doc_type,
+                sensitivity,
+                files=files,
+                on_file=lambda p: progress.update(ftask, description=f"files: {Path(p).name[:40]}"),
+                on_done=lambda fr: progress.advance(ftask),
+                on_embedded=lambda n: progress.advance(ptask, n),
+                on_step=lambda step: progress.update(ftask, description=f"files: {step}"),
+            )
     except IngestError as exc:
         fail(str(exc))
-    files = expand_paths(paths)
-    with progress_bar() as progress:
-        ftask = progress.add_task("files", total=len(files))
-        ptask = progress.add_task("passages embedded", total=None)
-        report = ingestor.run(
-            paths,
-            files=files,
-            on_file=lambda p: progress.update(ftask, description=f"files: {Path(p).name[:40]}"),
-            on_done=lambda fr: progress.advance(ftask),
-            on_embedded=lambda n: progress.advance(ptask, n),
-            on_step=lambda step: progress.update(ftask, description=f"files: {step}"),
-        )
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -364,7 +367,7 @@ def remove(state: State, target: str):
 @click.option("--json", "as_json", is_flag=True)
 def tag(text: tuple[str, ...], lines_file: str | None, as_json: bool):
     """Show the tags the tagger gives each text: factors with polarity, priorities, places."""
-    from ingest.tag import Tagger
+    from kb.ingestion import IngestError, pipeline
     from kb.taxonomy import load_taxonomy
 
     if lines_file:
@@ -373,7 +376,10 @@ def tag(text: tuple[str, ...], lines_file: str | None, as_json: bool):
         texts = [" ".join(text)] if text else []
     if not texts:
         fail("give a text to tag, or --lines FILE")
-    tags = Tagger(load_taxonomy()).tag_many(texts)
+    try:
+        tags = pipeline().tagger(load_taxonomy()).tag_many(texts)
+    except IngestError as exc:
+        fail(str(exc))
     items = [{"text": t, **g.to_dict()} for t, g in zip(texts, tags, strict=True)]
     if as_json:
         emit_json(items)
@@ -385,33 +391,6 @@ def tag(text: tuple[str, ...], lines_file: str | None, as_json: bool):
         c.print(f"  factors: {factors}; priorities: {it['priorities']}; WHO: {it['who_levels']}")
         if it["crime_types"] or it["cohorts"] or it["places"]:
             c.print(f"  crime types: {it['crime_types']}; cohorts: {it['cohorts']}; places: {it['places']}")
-
-
-@main.command()
-@click.option("--since", help="Only entries at or after this date (YYYY-MM-DD) or ISO date-time (UTC).")
-@click.option("--json", "as_json", is_flag=True)
-@pass_state
-def audit(state: State, since: str | None, as_json: bool):
-    """Views, exports, briefs and mailings of official-sensitive documents: who, what, when, to where."""
-    from kb.audit import entries
-    from kb.commands.digest import _since
-
-    when = _since(since)
-    rows = entries(state.kb.catalogue, when)
-    if as_json:
-        emit_json({"since": when, "count": len(rows), "entries": [e.to_dict() for e in rows]})
-        return
-    if not rows:
-        click.echo("no views, exports or sends of official-sensitive documents" + (f" since {since}" if since else ""))
-        return
-    from rich.table import Table
-
-    t = Table(title=f"{len(rows)} audit entries")
-    for col in ("when", "who", "action", "document", "to / where"):
-        t.add_column(col, overflow="fold")
-    for e in rows:
-        t.add_row(e.at, escape(e.actor), e.action, escape(f"{e.title} ({e.doc_id})"), escape(e.destination))
-    console().print(t)
 
 
 if __name__ == "__main__":

@@ -13,12 +13,12 @@ import numpy as np
 from kb.alerts import list_alerts, match_alert
 from kb.catalogue import now_iso
 from kb.config import MailingList
+from kb.first_seen import note_documents
 from kb.models import Chunk, Document
 from kb.scan import item_origins
 from kb.search import cite
 from kb.store import KnowledgeBase
 from kb.taxonomy import Taxonomy, load_taxonomy
-from kb.tracking import note_documents
 from kb.visibility import allowed as allowed_for
 from kb.visibility import for_list
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,16 +13,12 @@ from kb.config import ConfigError, MailingList, Settings
 from kb.digest import PERIOD_DAYS, Composer, Digest
 from kb.mail import MailError, SmtpConnection, build_message, render, subject_for
 from kb.store import KnowledgeBase
-from kb.tracking import ensure_schema
+from kb.subscribers import recipients
 from kb.visibility import allowed as allowed_for
 from kb.visibility import for_list, may_see
 
 # Longer than any send takes, shorter than the hourly cron: a crashed run's lock frees itself.
 LOCK_MINUTES = 30
-
-
-class UnsubscribeError(ValueError):
-    pass
 
 
 @dataclass
@@ -48,61 +43,12 @@ def period_key(frequency: str, now: datetime) -> str:
     raise ConfigError(f"list frequency must be one of {', '.join(PERIOD_DAYS)}, not {frequency!r}")
 
 
-def _norm_email(email: str) -> str:
-    return email.strip().lower()
-
-
-def recipients(kb: KnowledgeBase, mlist: MailingList) -> list[tuple[str, str]]:
-    """(email, unsubscribe token) of everyone on the list who has not unsubscribed; tokens made on first use."""
-    ensure_schema(kb.catalogue)
-    wanted = list(dict.fromkeys(_norm_email(e) for e in mlist.recipients if e.strip()))
-    with kb.catalogue.transaction() as c:
-        c.executemany(
-            "INSERT OR IGNORE INTO subscribers(list_name, email, token) VALUES (?, ?, ?)",
-            [(mlist.name, e, secrets.token_urlsafe(24)) for e in wanted],
-        )
-    rows = kb.catalogue.query(
-        "SELECT email, token FROM subscribers WHERE list_name = ? AND unsubscribed_at IS NULL", (mlist.name,)
-    )
-    active = {r[0]: r[1] for r in rows}
-    return [(e, active[e]) for e in wanted if e in active]
-
-
-def unsubscribe(kb: KnowledgeBase, list_name: str, token_or_email: str) -> str:
-    """Take someone off a list by their token (from the email) or address; returns the address."""
-    ensure_schema(kb.catalogue)
-    value = token_or_email.strip()
-    with kb.catalogue.transaction() as c:
-        if "@" in value:
-            email = _norm_email(value)
-            # Remembered even if the address was never sent to, so adding it to kb.toml later does not resubscribe it.
-            c.execute(
-                "INSERT OR IGNORE INTO subscribers(list_name, email, token) VALUES (?, ?, ?)",
-                (list_name, email, secrets.token_urlsafe(24)),
-            )
-        else:
-            row = c.execute(
-                "SELECT email FROM subscribers WHERE list_name = ? AND token = ?", (list_name, value)
-            ).fetchone()
-            if row is None:
-                raise UnsubscribeError(
-                    f"no subscriber of list {list_name!r} has that token; check the link or use the address"
-                )
-            email = row[0]
-        c.execute(
-            "UPDATE subscribers SET unsubscribed_at = COALESCE(unsubscribed_at, ?) WHERE list_name = ? AND email = ?",
-            (now_iso(), list_name, email),
-        )
-    return email
-
-
 class Dispatcher:
     def __init__(self, kb: KnowledgeBase, settings: Settings, composer: Composer | None = None):
         self.kb = kb
         self.cat = kb.catalogue
         self.settings = settings
         self.composer = composer or Composer(kb)
-        ensure_schema(self.cat)
 
     def send(self, lists: list[MailingList], now: datetime | None = None) -> list[SendOutcome]:
         return [self.send_list(m, now) for m in lists]

@@ -15,6 +15,7 @@ import numpy as np
 
 from kb.config import Settings
 from kb.ids import sha256_text
+from kb.ingestion import pipeline
 from kb.models import Block, Document
 from kb.store import KnowledgeBase
 
@@ -211,10 +212,8 @@ def ingest_corpus(kb: KnowledgeBase, corpus_path: Path, on_progress: Callable[[i
     Tagging is skipped: BEIR scores do not depend on tags. Resumable: documents already in the
     catalogue are skipped, and vectors are written before the catalogue rows that point at them.
     """
-    from ingest.pipeline import Ingestor
-
     cat = kb.catalogue
-    chunker = Ingestor(kb).chunker
+    chunker = pipeline().chunker(kb)
     have = {r[0] for r in cat.query("SELECT doc_id FROM documents")}
     embedded = 0
     batch: list[dict] = []

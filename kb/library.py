@@ -14,7 +14,6 @@ from pathlib import Path
 
 from kb.catalogue import Catalogue, FileRecord
 from kb.config import Settings
-from kb.dispatch import UnsubscribeError, unsubscribe
 from kb.models import Chunk, Document
 from kb.search import cite
 from kb.store import KnowledgeBase
@@ -22,8 +21,6 @@ from kb.store import KnowledgeBase
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 _MAX_NAME = 120
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ ()-]+")
-# What secrets.token_urlsafe makes: anything else in a link is not a token (an address, above all).
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,}")
 
 
 class UploadError(ValueError):
@@ -238,25 +235,3 @@ def document_view(cat: Catalogue, doc_id: str, sensitivities: list[str] | None) 
         factors=[f for f, _ in sorted(factors.items(), key=lambda kv: (-kv[1], kv[0]))],
         priorities=[p for p, _ in sorted(priorities.items(), key=lambda kv: (-kv[1], kv[0]))],
     )
-
-
-def mask_email(email: str) -> str:
-    """'j***@example.org': enough for the owner to recognise, too little for someone who sees the screen."""
-    local, at, domain = email.partition("@")
-    if not at or not local:
-        return "***"
-    return f"{local[0]}***@{domain}"
-
-
-def unsubscribe_by_link(kb: KnowledgeBase, list_name: str, token: str) -> str:
-    """Unsubscribe from an emailed link; returns the address taken off the list.
-
-    Only a token is accepted: `kb.dispatch.unsubscribe` also takes an address, which from a web link would let
-    anyone take anyone else off a list.
-    """
-    if not list_name or not _TOKEN.fullmatch(token.strip()):
-        raise UnsubscribeError(
-            "this unsubscribe link is incomplete or altered; open the link from the email exactly as it is, "
-            "or use your mail program's unsubscribe button"
-        )
-    return unsubscribe(kb, list_name, token)

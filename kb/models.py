@@ -260,3 +260,52 @@ class ToolkitEntry:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class FileReport:
+    """What ingesting one file did; `kb ingest --json` prints these."""
+
+    path: str
+    status: str  # ok | no_text | unchanged | failed
+    reason: str | None = None
+    documents: int = 0
+    passages: int = 0
+    embedded: int = 0
+    doc_ids: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)  # "merged with: <title> (same DOI)", one per duplicate
+
+
+@dataclass
+class IngestReport:
+    """What one ingestion run did, file by file."""
+
+    files: list[FileReport] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[FileReport]:
+        return [f for f in self.files if f.status == "failed"]
+
+    @property
+    def embedded(self) -> int:
+        return sum(f.embedded for f in self.files)
+
+    @property
+    def duplicates_merged(self) -> int:
+        return sum(len(f.merged) for f in self.files)
+
+    def to_dict(self) -> dict:
+        counts: dict[str, int] = {}
+        for f in self.files:
+            counts[f.status] = counts.get(f.status, 0) + 1
+        return {
+            "files": [f.__dict__ for f in self.files],
+            "summary": {
+                "files": len(self.files),
+                "by_status": counts,
+                "passages": sum(f.passages for f in self.files),
+                "embedded": self.embedded,
+                "duplicates_merged": self.duplicates_merged,
+            },
+        }

@@ -7,11 +7,10 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import yaml
 
-from kb.catalogue import now_iso
+from kb.catalogue import Catalogue, now_iso
 from kb.config import Source
 from kb.feeds import (
     Entry,
@@ -23,16 +22,14 @@ from kb.feeds import (
     parse_feed,
     title_key,
 )
+from kb.first_seen import note_documents
 from kb.html_text import main_text
+from kb.models import IngestReport
 from kb.store import KnowledgeBase
-from kb.tracking import ensure_schema, note_documents, record_scan_status
 
-if TYPE_CHECKING:
-    from ingest.pipeline import IngestReport
-
-# (paths, doc_type or None for the reader's own guess, sensitivity) -> report. The command layer passes
-# the real pipeline in, so `kb` does not import `ingest` (arrows point one way).
-IngestFn = Callable[[list[Path], str | None, str], "IngestReport"]
+# (paths, doc_type or None for the reader's own guess, sensitivity) -> report: `partial(kb.ingestion.ingest_paths, kb)`
+# outside tests, which pass their own to see what a scan asks for.
+IngestFn = Callable[[list[Path], str | None, str], IngestReport]
 
 # A linked page is worth ingesting over the feed's summary only when it says clearly more.
 PAGE_MIN_EXTRA_CHARS = 200
@@ -110,6 +107,35 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "source"
 
 
+def record_scan_status(
+    cat: Catalogue,
+    source: str,
+    kind: str,
+    status: str,
+    error: str | None = None,
+    found: int = 0,
+    new: int = 0,
+    duplicates: int = 0,
+    failed_items: int = 0,
+) -> None:
+    """Remember one source's scan; a failed fetch keeps the counts of the last scan that worked."""
+    now = now_iso()
+    with cat.transaction() as c:
+        if status == "failed" and not (found or new or duplicates or failed_items):
+            c.execute(
+                """INSERT INTO scan_status(source, kind, last_run, status, error) VALUES (?, ?, ?, 'failed', ?)
+                   ON CONFLICT(source) DO UPDATE SET kind=excluded.kind, last_run=excluded.last_run,
+                   status='failed', error=excluded.error""",
+                (source, kind, now, error),
+            )
+            return
+        c.execute(
+            """INSERT OR REPLACE INTO scan_status(source, kind, last_run, last_ok, status, items_found, new_items,
+                   duplicates, failed_items, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (source, kind, now, now, status, found, new, duplicates, failed_items, error),
+        )
+
+
 class Scanner:
     def __init__(self, kb: KnowledgeBase, ingest: IngestFn, fetch_links: bool = True):
         self.kb = kb
@@ -117,7 +143,6 @@ class Scanner:
         self.ingest = ingest
         self.fetch_links = fetch_links
         self.scans_dir = kb.settings.data_dir / "scans"
-        ensure_schema(self.cat)
 
     def run(self, sources: list[Source]) -> ScanReport:
         """Scan every source; a failing one is reported and the rest still run."""
@@ -309,7 +334,6 @@ class Scanner:
 
 def item_origins(kb: KnowledgeBase, doc_ids: list[str]) -> dict[str, dict]:
     """Where scanned documents came from: source name and item URL, first scan wins."""
-    ensure_schema(kb.catalogue)
     out: dict[str, dict] = {}
     for i in range(0, len(doc_ids), 500):
         part = doc_ids[i : i + 500]

@@ -17,12 +17,12 @@ from kb.config import ConfigError, MailingList, Settings, Source, load_settings
 from kb.digest import AlertSection, Composer, Digest, Section, default_since, last_sent_at
 from kb.dispatch import Dispatcher, SendOutcome, period_key
 from kb.feeds import TIMEOUT
+from kb.first_seen import note_documents
 from kb.mail import render, subject_for
 from kb.models import DOC_TYPES, SENSITIVITIES
 from kb.scan import IngestFn, Scanner, ScanReport
 from kb.search import Filters
 from kb.store import KnowledgeBase
-from kb.tracking import ensure_schema, note_documents
 from kb.visibility import Audience, allowed, for_list, may_manage, may_see, visible
 
 PERIODS = ("since the last digest", "this week", "last week", "date range")
@@ -165,7 +165,6 @@ def next_digests(
     sent or recorded. `kb digest preview` prints these."""
     composer = composer or Composer(kb)
     now = now or datetime.now(UTC)
-    ensure_schema(kb.catalogue)
     out = []
     for mlist in (settings.lists if lists is None else lists) or [None]:
         digest = composer.compose(mlist, since=since)
@@ -258,7 +257,6 @@ class PastDigest:
 def past_digests(kb: KnowledgeBase, settings: Settings, audience: Audience) -> list[PastDigest]:
     """Every digest that reached all its recipients, newest first; for a viewer who may not see all of one,
     its subject and count as they would be without the hidden items (none left: not listed)."""
-    ensure_schema(kb.catalogue)
     list_audience = {m.name: m.audience for m in settings.lists}
     rows = kb.catalogue.query(
         """SELECT s.send_id, s.list_name, s.period, s.sent_at, s.n_items, a.subject, s.payload
@@ -294,7 +292,6 @@ def _stored_digest(payload: str) -> Digest:
 
 def past_digest_html(kb: KnowledgeBase, settings: Settings, send_id: int, audience: Audience) -> str | None:
     """The email as it was sent; for a viewer who may not see all of it, re-rendered without those items."""
-    ensure_schema(kb.catalogue)
     rows = kb.catalogue.query(
         """SELECT s.period, s.payload, a.html FROM digest_sends s LEFT JOIN digest_archive a ON a.send_id = s.send_id
            WHERE s.send_id = ? AND s.status = 'sent'""",
@@ -361,7 +358,6 @@ def plain_error(message: str | None) -> str | None:
 def source_statuses(kb: KnowledgeBase, settings: Settings, audience: Audience) -> list[SourceStatus]:
     """Each source in kb.toml with its last scan (`kb scan` or the app records it) that this audience may see:
     even the name and address of an official-sensitive source are for those who may read what it brings."""
-    ensure_schema(kb.catalogue)
     rows = {r["source"]: r for r in kb.catalogue.query("SELECT * FROM scan_status")}
     out = []
     for s in settings.sources:

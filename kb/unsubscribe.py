@@ -13,11 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from kb.config import Settings
-from kb.dispatch import UnsubscribeError
-from kb.library import unsubscribe_by_link
 from kb.mail import ONE_CLICK_PATH as PATH
 from kb.mail import unsubscribe_url
 from kb.store import KnowledgeBase
+from kb.subscribers import UnsubscribeError, unsubscribe_by_link
 
 MAX_BODY = 1024
 

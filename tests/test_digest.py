@@ -332,7 +332,8 @@ def sending(data: Path):
 
 def test_next_week_only_new_items_toolkit_band_change_and_unsubscribe(data, tmp_path):
     from ingest.pipeline import Ingestor
-    from kb.dispatch import Dispatcher, unsubscribe
+    from kb.dispatch import Dispatcher
+    from kb.subscribers import unsubscribe
 
     now = datetime.now(UTC)
     with sending(data) as (kb, settings, sink):
@@ -390,7 +391,7 @@ def test_document_first_seen_in_the_second_of_the_last_send_is_still_sent(data, 
     from ingest.pipeline import Ingestor
     from kb.digest import last_sent_at
     from kb.dispatch import Dispatcher
-    from kb.tracking import note_documents
+    from kb.first_seen import note_documents
 
     now = datetime.now(UTC)
     with sending(data) as (kb, settings, sink):

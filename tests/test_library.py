@@ -12,11 +12,9 @@ from kb.library import (
     UploadError,
     document_tags,
     document_view,
-    mask_email,
     overview,
     safe_filename,
     save_upload,
-    unsubscribe_by_link,
     uploads_dir,
     visible_documents,
 )
@@ -156,31 +154,4 @@ def test_document_view_cites_passages_in_order_and_hides_what_the_viewer_may_not
     assert document_view(cat, strategy.doc_id, ["official", "official-sensitive"]) is not None
     assert document_view(cat, strategy.doc_id, None) is not None, "sign-in off: everything"
     assert document_view(cat, "no-such-document", None) is None
-    kb.close()
-
-
-@pytest.mark.parametrize(
-    "email, masked",
-    [("jo@example.org", "j***@example.org"), ("a@b.example", "a***@b.example"), ("nobody", "***"), ("@x.org", "***")],
-)
-def test_mask_email(email, masked):
-    assert mask_email(email) == masked
-
-
-def test_unsubscribe_by_link_takes_a_token_never_an_address(tmp_path):
-    from kb.config import MailingList
-    from kb.dispatch import UnsubscribeError, recipients
-
-    kb = open_kb(tmp_path / "kb")
-    mlist = MailingList("partners", recipients=["jo@example.org", "sam@example.org"])
-    tokens = dict(recipients(kb, mlist))
-    for bad in ("sam@example.org", "", "short", "has space in it"):
-        with pytest.raises(UnsubscribeError, match="incomplete or altered"):
-            unsubscribe_by_link(kb, "partners", bad)
-    with pytest.raises(UnsubscribeError, match="incomplete or altered"):
-        unsubscribe_by_link(kb, "", tokens["jo@example.org"])
-    with pytest.raises(UnsubscribeError, match="no subscriber of list 'hub'"):
-        unsubscribe_by_link(kb, "hub", tokens["jo@example.org"])
-    assert unsubscribe_by_link(kb, "partners", tokens["jo@example.org"]) == "jo@example.org"
-    assert [e for e, _ in recipients(kb, mlist)] == ["sam@example.org"]
     kb.close()

@@ -12,6 +12,8 @@ import pytest
 from kbfixtures import OKELY_PDF, open_kb, run_kb, seed_embed_cache
 from pdfmaker import make_pdf
 
+from kb.catalogue.schema import CURRENT
+
 OKELY_DOI = "10.1186/s12966-017-0535-6"
 OKELY_TITLE = "Promoting physical activity among adolescent girls: the Girls in Sport group randomized trial"
 OKELY_BIB = """@article{okely2017,
@@ -284,16 +286,15 @@ def test_two_exports_of_one_search_give_one_document_per_work(tmp_path):
     assert run_kb(data, "edit", exclusion["doc_id"], "--split", "nope.bib").returncode != 0
 
 
-V1_SCHEMA = Path(__file__).parent / "data" / "catalogue_v1.sql"
+# Schema 1 as it was written, before sources were recorded, with one ingested note.
+V1_CATALOGUE = Path(__file__).parent / "data" / "catalogue_v1.sqlite"
 
 
 def test_a_schema_1_catalogue_is_upgraded_in_place(tmp_path):
     """A catalogue written before sources were recorded opens with its documents, files and passages intact."""
     data = tmp_path / "kb"
     data.mkdir()
-    con = sqlite3.connect(data / "catalogue.sqlite3")
-    con.executescript(V1_SCHEMA.read_text(encoding="utf-8"))
-    con.close()
+    shutil.copy(V1_CATALOGUE, data / "catalogue.sqlite3")
     kb = open_kb(data)
     cat = kb.catalogue
     (doc,) = cat.documents()
@@ -301,7 +302,8 @@ def test_a_schema_1_catalogue_is_upgraded_in_place(tmp_path):
     (src,) = cat.sources_of(doc.doc_id)
     assert src.path == "/data/notes/mentoring.md" and src.kind == "fulltext" and len(src.chunks) == 1
     assert cat.get_file("/data/notes/mentoring.md").doc_ids == [doc.doc_id]
-    assert cat.get_meta("schema_version") == "2"
+    assert cat.get_meta("schema_version") == str(CURRENT)
+    assert cat.query("SELECT COUNT(*) FROM scan_status")[0][0] == 0, "migration 3 made the feature tables"
     kb.close()
     # And it stays usable: an analyst's correction goes through the new tables.
     out = json.loads(run_kb(data, "edit", doc.doc_id, "--year", "2023", "--json", check=True).stdout)

@@ -9,6 +9,8 @@ import html
 import json
 import os
 import re
+import shutil
+import sqlite3
 import tomllib
 from pathlib import Path
 
@@ -385,15 +387,21 @@ def test_a_catalogue_from_before_the_scanning_page_is_upgraded(tmp_path):
     from kb.scanning import source_statuses
     from kb.visibility import OPERATOR
 
-    kb = open_kb(tmp_path / "kb")
+    # A catalogue of schema 1 (tests/data) with the alerts and digest_locks tables of that time, made on first use.
+    data = tmp_path / "kb"
+    data.mkdir()
+    shutil.copy(Path(__file__).parent / "data" / "catalogue_v1.sqlite", data / "catalogue.sqlite3")
+    con = sqlite3.connect(data / "catalogue.sqlite3")
+    con.execute(
+        "CREATE TABLE alerts (name TEXT PRIMARY KEY, query TEXT NOT NULL, filters TEXT NOT NULL DEFAULT '{}', "
+        "threshold REAL NOT NULL, created_at TEXT NOT NULL)"
+    )
+    con.execute("CREATE TABLE digest_locks (list_name TEXT PRIMARY KEY, holder TEXT, expires_at TEXT)")
+    con.execute("INSERT INTO alerts VALUES ('knives', 'knife crime', '{}', 0.45, '2026-11-01T00:00:00+00:00')")
+    con.commit()
+    con.close()
+    kb = open_kb(data)
     try:
-        with kb.catalogue.transaction() as c:
-            c.execute(
-                "CREATE TABLE alerts (name TEXT PRIMARY KEY, query TEXT NOT NULL, filters TEXT NOT NULL DEFAULT '{}', "
-                "threshold REAL NOT NULL, created_at TEXT NOT NULL)"
-            )
-            c.execute("CREATE TABLE digest_locks (list_name TEXT PRIMARY KEY, holder TEXT, expires_at TEXT)")
-            c.execute("INSERT INTO alerts VALUES ('knives', 'knife crime', '{}', 0.45, '2026-11-01T00:00:00+00:00')")
         assert [(a.name, a.owner) for a in list_alerts(kb)] == [("knives", None)]
         assert [a.name for a in alerts_of(kb, None)] == ["knives"] and alerts_of(kb, "analyst") == []
         assert source_statuses(kb, kb.settings, OPERATOR) == []

@@ -186,7 +186,6 @@ def test_scanning_page_views(kb, secret):
     from kb.alerts import Alert, add_alert, remove_alert
     from kb.config import Source
     from kb.scanning import ListPreview, Period, alert_views, new_items, previews_for, source_statuses
-    from kb.tracking import ensure_schema
 
     period = Period("all", "2000-01-01T00:00:00+00:00")
     outside, inside = new_items(kb, period, EXTERNAL), new_items(kb, period, INSIDER)
@@ -210,7 +209,6 @@ def test_scanning_page_views(kb, secret):
     assert previews_for([hub, partners], EXTERNAL) == [partners], "an internal list's preview is for insiders"
     assert previews_for([hub, partners], INSIDER) == [hub, partners]
 
-    ensure_schema(kb.catalogue)
     kb.settings.sources[:] = [
         Source("open", feed="https://a.example/f"),
         Source("closed", feed="https://b.example/f", sensitivity="official-sensitive"),

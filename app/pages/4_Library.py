@@ -5,24 +5,21 @@ from __future__ import annotations
 import streamlit as st
 
 from app.common import SERVER_MODE_HELP, embedded_store_error, md, page, short_path, viewer, visible_sensitivities
-from ingest.pipeline import Ingestor
-from ingest.sources import READERS
+from kb.ingestion import ingest_upload, supported_suffixes
 from kb.library import (
     MAX_UPLOAD_BYTES,
-    UploadError,
     document_tags,
     edit_document,
     editable_values,
     failed_files,
     remove_document,
-    save_upload,
     visible_documents,
 )
 from kb.models import DOC_TYPES, SENSITIVITIES
 
 AS_FILE_SAYS = "as the file says"
 # The uploader checks the last extension only; save_upload then insists on a whole supported suffix.
-UPLOAD_TYPES = sorted({s.rsplit(".", 1)[-1] for s in READERS})
+UPLOAD_TYPES = sorted({s.rsplit(".", 1)[-1] for s in supported_suffixes()})
 
 res = page("Library", "🗂️")
 cat = res.kb.catalogue
@@ -105,41 +102,40 @@ doc_type = c1.selectbox("Document type", [AS_FILE_SAYS, *DOC_TYPES], key="upload
 sensitivity = c2.selectbox("Sensitivity", [AS_FILE_SAYS, *SENSITIVITIES], key="upload_sensitivity")
 
 if st.button("Ingest", key="ingest_go", type="primary", disabled=not uploads):
-    paths = []
-    for f in uploads or []:
-        try:
-            paths.append(save_upload(res.settings, f.name, f.getvalue(), READERS))
-        except UploadError as exc:
-            st.error(md(str(exc)))
-    if paths:
-        bar = st.progress(0.0, text="Starting…")
-        done: list = []
-        embedded = [0]
+    files = [(f.name, f.getvalue()) for f in uploads or []]
+    bar = st.progress(0.0, text="Starting…")
+    done: list = []
+    embedded = [0]
 
-        def on_file(path) -> None:
-            bar.progress(len(done) / len(paths), text=f"Reading {path.name} ({len(done) + 1} of {len(paths)})")
+    def on_file(path) -> None:
+        bar.progress(len(done) / len(files), text=f"Reading {path.name} ({len(done) + 1} of {len(files)})")
 
-        def on_embedded(n: int) -> None:
-            embedded[0] += n
-            bar.progress(len(done) / len(paths), text=f"Embedding passages: {embedded[0]} so far")
+    def on_embedded(n: int) -> None:
+        embedded[0] += n
+        bar.progress(len(done) / len(files), text=f"Embedding passages: {embedded[0]} so far")
 
-        def on_done(report) -> None:
-            done.append(report)
-            bar.progress(len(done) / len(paths), text=f"{len(done)} of {len(paths)} files done")
+    def on_done(report) -> None:
+        done.append(report)
+        bar.progress(len(done) / len(files), text=f"{len(done)} of {len(files)} files done")
 
-        try:
-            Ingestor(
-                res.kb,
-                doc_type=None if doc_type == AS_FILE_SAYS else doc_type,
-                sensitivity=None if sensitivity == AS_FILE_SAYS else sensitivity,
-            ).run(paths, on_file=on_file, on_done=on_done, on_embedded=on_embedded)
-        except Exception as exc:
-            if not embedded_store_error(exc):
-                raise
-            st.error(f"The vector store refused the write ({exc}). {SERVER_MODE_HELP}")
-        # Kept for the next run, which redraws the document list with the new documents in it.
-        st.session_state["ingest_reports"] = done
-        st.rerun()
+    try:
+        # A refused upload (wrong type, too big, empty) comes back as a failed file with the reason.
+        ingest_upload(
+            res.kb,
+            files,
+            doc_type=None if doc_type == AS_FILE_SAYS else doc_type,
+            sensitivity=None if sensitivity == AS_FILE_SAYS else sensitivity,
+            on_file=on_file,
+            on_done=on_done,
+            on_embedded=on_embedded,
+        )
+    except Exception as exc:
+        if not embedded_store_error(exc):
+            raise
+        st.error(f"The vector store refused the write ({exc}). {SERVER_MODE_HELP}")
+    # Kept for the next run, which redraws the document list with the new documents in it.
+    st.session_state["ingest_reports"] = done
+    st.rerun()
 
 for r in st.session_state.get("ingest_reports", []):
     name = md(short_path(r.path, res))

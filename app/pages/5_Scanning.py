@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import html
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from urllib.parse import quote
 
 import streamlit as st
 
 from app.common import audience, chip, factor_label, page, priority_label, record, viewer
-from ingest.pipeline import Ingestor
 from kb.alerts import AlertError, remove_own_alert
 from kb.config import Source
 from kb.digest import Digest, Section
+from kb.ingestion import ingest_paths
 from kb.mail import safe_url
 from kb.models import DOC_TYPES, SENSITIVITIES
 from kb.scanning import (
@@ -325,13 +326,10 @@ with tab_sources:
         if st.button("Run scan now", key="scan_go", type="primary", disabled=not active):
             bar = st.progress(0.0, text="Starting…")
 
-            def ingest(paths, doc_type, sensitivity):
-                return Ingestor(kb, doc_type=doc_type, sensitivity=sensitivity).run(paths)
-
             def on_source(i: int, n: int, source: Source) -> None:
                 bar.progress(i / n, text=f"Scanning {source.name} ({i + 1} of {n})")
 
-            report = scan_sources(kb, settings.sources, ingest, aud, on_source=on_source)
+            report = scan_sources(kb, settings.sources, partial(ingest_paths, kb), aud, on_source=on_source)
             new = sum(s.count("new") for s in report.sources)
             failed = [s.name for s in report.sources if s.status == "failed"]
             text = f"Scan finished: {new} new item(s) from {len(report.sources)} source(s)"

@@ -107,8 +107,8 @@ def send(state: State, list_name: str | None, as_json: bool):
 @pass_state
 def unsubscribe(state: State, token_or_email: str, list_name: str):
     """Take a recipient off a list, by the token in their unsubscribe link or by address."""
-    from kb.dispatch import UnsubscribeError
-    from kb.dispatch import unsubscribe as do_unsubscribe
+    from kb.subscribers import UnsubscribeError
+    from kb.subscribers import unsubscribe as do_unsubscribe
 
     _lists(state, list_name)
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+from functools import partial
 
 import click
 from rich.markup import escape
@@ -22,7 +22,7 @@ def scan(state: State, only: tuple[str, ...], no_links: bool, as_json: bool, sta
     if status:
         _show_status(state, as_json)
         return
-    from ingest.pipeline import Ingestor
+    from kb.ingestion import ingest_paths
     from kb.scanning import scan_sources
     from kb.visibility import OPERATOR
 
@@ -37,11 +37,8 @@ def scan(state: State, only: tuple[str, ...], no_links: bool, as_json: bool, sta
     if not [s for s in sources if not s.paused]:
         fail("every source in kb.toml is paused: remove `paused = true` from one to scan it")
     kb = state.kb
-
-    def ingest(paths: list[Path], doc_type: str | None, sensitivity: str):
-        return Ingestor(kb, doc_type=doc_type, sensitivity=sensitivity).run(paths)
-
-    report = scan_sources(kb, sources, ingest, OPERATOR, fetch_links=not no_links)  # paused sources are skipped
+    # Paused sources are skipped.
+    report = scan_sources(kb, sources, partial(ingest_paths, kb), OPERATOR, fetch_links=not no_links)
     if as_json:
         emit_json(report.to_dict())
     else:

@@ -1,0 +1,112 @@
+"""The catalogue's numbered migrations: a new catalogue, one made by main at 0ba2238, a newer one, a failed upgrade."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from kbfixtures import run_kb
+
+from kb.catalogue import Catalogue, SchemaError
+from kb.catalogue.migrate import Migration, migrate, version_of
+from kb.catalogue.schema import CURRENT, MIGRATIONS
+
+DATA = Path(__file__).parent / "data"
+# Made by running main at commit 0ba2238 (kb ingest of two toolkit entries, a .bib entry and an official-sensitive
+# note; kb alert add; kb search, which audited the note; kb edit --year): schema 2, with the feature tables.
+MAIN_0BA2238 = DATA / "catalogue_main_0ba2238.sqlite"
+
+
+def _objects(path: Path) -> dict[str, str]:
+    con = sqlite3.connect(path)
+    try:
+        return dict(con.execute("SELECT name, type FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchall())
+    finally:
+        con.close()
+
+
+def test_the_migrations_are_numbered_one_by_one():
+    assert [m.version for m in MIGRATIONS] == list(range(1, CURRENT + 1))
+
+
+def test_a_new_catalogue_gets_every_migration(tmp_path):
+    cat = Catalogue(tmp_path / "catalogue.sqlite3")
+    assert cat.get_meta("schema_version") == str(CURRENT)
+    cat.close()
+    objects = _objects(tmp_path / "catalogue.sqlite3")
+    assert objects["file_docs"] == "view", "schema 1's file_docs table became a view over the recorded sources"
+    for table in ("documents", "chunks_fts", "document_sources", "document_edits", "scan_status", "audit_log"):
+        assert objects[table] == "table", table
+    assert "file_docs_v1" not in objects
+
+
+def test_opening_a_current_catalogue_writes_nothing(tmp_path):
+    path = tmp_path / "catalogue.sqlite3"
+    Catalogue(path).close()
+    again = Catalogue(path)
+    assert again.conn.total_changes == 0
+    again.close()
+    # The app opens the catalogue while `kb ingest` writes: opening must not wait for the write lock.
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    opened: list[Catalogue] = []
+    t = threading.Thread(target=lambda: opened.append(Catalogue(path)))
+    t.start()
+    t.join(timeout=10)
+    writer.execute("ROLLBACK")
+    writer.close()
+    t.join()
+    assert opened, "opening a current catalogue waited for another process's write lock"
+    opened[0].close()
+
+
+def test_a_catalogue_newer_than_the_code_is_refused(tmp_path):
+    path = tmp_path / "catalogue.sqlite3"
+    cat = Catalogue(path)
+    cat.set_meta("schema_version", str(CURRENT + 1))
+    cat.close()
+    with pytest.raises(SchemaError, match=rf"{path}: the catalogue is schema {CURRENT + 1}, newer") as err:
+        Catalogue(path)
+    assert "upgrade kb" in str(err.value)
+
+
+def test_a_failed_migration_leaves_the_catalogue_as_it_was(tmp_path):
+    path = tmp_path / "catalogue.sqlite3"
+    Catalogue(path).close()
+    broken = (*MIGRATIONS, Migration(CURRENT + 1, "breaks half way", "CREATE TABLE t_new (x);\nSELECT no_such_fn()"))
+    con = sqlite3.connect(path, isolation_level=None)
+    with pytest.raises(sqlite3.OperationalError, match="no_such_fn"):
+        migrate(con, path, broken)
+    assert version_of(con) == CURRENT
+    assert "t_new" not in _objects(path)
+    con.close()
+
+
+def test_a_catalogue_made_by_main_0ba2238_is_upgraded(tmp_path):
+    data = tmp_path / "kb"
+    data.mkdir()
+    shutil.copy(MAIN_0BA2238, data / "catalogue.sqlite3")
+    cat = Catalogue(data / "catalogue.sqlite3")
+    assert cat.get_meta("schema_version") == str(CURRENT)
+    titles = sorted(d.title for d in cat.documents())
+    assert len(titles) == 4 and "Mentoring pilot in Leeds schools" in titles
+    note = next(d for d in cat.documents() if d.title.startswith("Mentoring"))
+    assert note.year == 2023 and note.field_sources["year"] == "analyst", "the analyst's edit survives"
+    assert note.sensitivity == "official-sensitive"
+    assert len(cat.sources_of(note.doc_id)) == 1 and cat.paths_of(note.doc_id)
+    assert len(cat.toolkit_entries()) == 2
+    hits = cat.query("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH 'mentor'")
+    assert hits, "the BM25 index came through"
+    assert [r["name"] for r in cat.query("SELECT name, owner FROM alerts")] == ["mentors"]
+    cat.close()
+    again = Catalogue(data / "catalogue.sqlite3")
+    assert again.conn.total_changes == 0, "upgraded once; the next open only reads"
+    again.close()
+    audit = json.loads(run_kb(data, "audit", "--json", check=True).stdout)
+    assert [e["doc_id"] for e in audit["entries"]] == [note.doc_id]
+    docs = json.loads(run_kb(data, "docs", "--json", check=True).stdout)["documents"]
+    assert len(docs) == 4
