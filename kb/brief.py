@@ -2,9 +2,9 @@
 
 Sections: the question; the toolkit approaches that bear on it, with their ratings exactly as published;
 the local evidence, studies grouped by design, strongest first, each with its key passage and citation;
-where the evidence is thin (its map cells); a reference list (rendered by kb.brief_render). Nothing is generated or computed: every
-figure is a toolkit entry's or a cited passage's own. Official-sensitive material appears only when the
-caller says the reader may see it, and is then marked.
+where the evidence is thin (its map cells); a reference list (rendered by kb.brief_render). Nothing is
+generated or computed: every figure is a toolkit entry's or a cited passage's own. Official-sensitive
+material appears only when the caller says the reader may see it, and is then marked.
 """
 
 from __future__ import annotations
