@@ -1,4 +1,4 @@
-"""Blocks -> passages: section- and sentence-bounded, sized in the embedding model's own tokens."""
+"""Blocks -> passages: section-, paragraph- and sentence-bounded, sized in the embedding model's own tokens."""
 
 from __future__ import annotations
 
@@ -10,6 +10,20 @@ from itertools import groupby
 
 from kb.models import Block, Chunk, chunk_id_for
 
+# A passage at least this full closes at a paragraph end rather than take part of the next paragraph: one topic
+# per passage keeps its vector on that topic (real-PDF questions, docs/benchmarks.md). A single block (an
+# abstract) is packed sentence by sentence as before.
+PARAGRAPH_FILL = 0.5
+# A paragraph that is only a numbered or question heading the reader did not mark ("2.What is the NRM process?",
+# "3.1 Sampling"): it opens a passage and joins the section path of the passages under it.
+_INLINE_HEADING_RE = re.compile(r"^(?:\d+(?:\.\d+)*\.\s*|\d+\.\d+(?:\.\d+)*\s+)?[A-Z][^.;:!]*$")
+_NUMBERED_RE = re.compile(r"^\d+(?:\.\d+)*\.\s*[A-Z]|^\d+\.\d+(?:\.\d+)*\s+[A-Z]")
+INLINE_HEADING_WORDS = 12
+# A figure or table caption ("FIGURE 1 | Life at ...", "Table 2. Baseline ..."): pypdf puts it wherever it
+# stands on the page, often inside a sentence of the running text. It becomes a passage of its own, and the
+# text around it is packed as if it were not there.
+_CAPTION_RE = re.compile(r"^(?:FIGURE|Figure|Fig\.?|TABLE|Table)\s+[A-Z]?\d+[a-z]?\s*[|.:\u2013\u2014]\s*\S")
+
 
 @dataclass
 class _Sentence:
@@ -17,6 +31,8 @@ class _Sentence:
     n_tokens: int
     page_label: str | None
     page_index: int | None
+    paragraph: int  # which paragraph of the run it belongs to
+    end_label: str | None  # the page it ends on (a sentence may run over a page break)
 
 
 @lru_cache(maxsize=1)
@@ -75,64 +91,87 @@ class Chunker:
 
     def _sentences(self, blocks: list[Block]) -> list[_Sentence]:
         per_block = split_sentences([b.text for b in blocks])
+        paras = _paragraph_numbers(blocks)
+        para = dict(zip(map(id, blocks), paras, strict=True))
         # Count each sentence as it will be joined: Python's whitespace (form feed, \x1c-\x1f) becomes a space
         # there, while the tokenizer drops those characters and glues the words around them into one.
-        flat: list[tuple[str, Block]] = [
-            (t, b) for b, sents in zip(blocks, per_block, strict=True) for s in sents if (t := _join([s]))
-        ]
-        counts = self.count([s for s, _ in flat]) if flat else []
+        flat: list[tuple[str, Block, Block]] = []  # sentence, block it starts in, block it ends in
+        for i, (b, sents) in enumerate(zip(blocks, per_block, strict=True)):
+            for j, s in enumerate(sents):
+                if not (t := _join([s])):
+                    continue
+                if j == 0 and flat and i and paras[i] == paras[i - 1]:
+                    # The paragraph ran on from the previous block: its first words end that block's last
+                    # sentence, which keeps the page it starts on.
+                    flat[-1] = (_join([flat[-1][0], t]), flat[-1][1], b)
+                else:
+                    flat.append((t, b, b))
+        counts = self.count([s for s, _, _ in flat]) if flat else []
         out: list[_Sentence] = []
-        for (text, b), n in zip(flat, counts, strict=True):
+        for (text, b, last), n in zip(flat, counts, strict=True):
             if n <= self.target:
-                out.append(_Sentence(text, n, b.page_label, b.page_index))
+                out.append(_Sentence(text, n, b.page_label, b.page_index, para[id(b)], last.page_label))
                 continue
             parts = self._split_long(text)
             for part, pn in zip(parts, self.count(parts), strict=True):
-                out.append(_Sentence(part, pn, b.page_label, b.page_index))
+                out.append(_Sentence(part, pn, b.page_label, b.page_index, para[id(b)], last.page_label))
         return out
 
-    def _pack(self, sents: list[_Sentence]) -> list[list[_Sentence]]:
+    def _pack(self, paragraphs: list[list[_Sentence]]) -> list[list[_Sentence]]:
         groups: list[list[_Sentence]] = []
         cur: list[_Sentence] = []
         size = 0
-        for s in sents:
-            if cur and size + s.n_tokens > self.target:
-                groups.append(cur)
-                # Carry trailing sentences as overlap, but never a whole chunk's worth.
-                carry: list[_Sentence] = []
-                carried = 0
-                for prev in reversed(cur):
-                    if carried + prev.n_tokens > self.overlap or len(carry) + 1 >= len(cur):
-                        break
-                    carry.insert(0, prev)
-                    carried += prev.n_tokens
-                if carried + s.n_tokens > self.target:
-                    carry, carried = [], 0
-                cur, size = carry, carried
-            cur.append(s)
-            size += s.n_tokens
+        for para in paragraphs:
+            if cur and size >= PARAGRAPH_FILL * self.target and size + sum(s.n_tokens for s in para) > self.target:
+                groups.append(cur)  # a natural break: no overlap carried across it
+                cur, size = [], 0
+            for s in para:
+                cur, size = self._add(groups, cur, size, s)
         if cur:
             groups.append(cur)
         return groups
 
+    def _add(
+        self, groups: list[list[_Sentence]], cur: list[_Sentence], size: int, s: _Sentence
+    ) -> tuple[list[_Sentence], int]:
+        """Adds one sentence to the passage being packed, closing it first (with overlap) when it is full."""
+        if cur and size + s.n_tokens > self.target:
+            groups.append(cur)
+            # Carry trailing sentences as overlap, but never a whole chunk's worth.
+            carry: list[_Sentence] = []
+            carried = 0
+            for prev in reversed(cur):
+                if carried + prev.n_tokens > self.overlap or len(carry) + 1 >= len(cur):
+                    break
+                carry.insert(0, prev)
+                carried += prev.n_tokens
+            if carried + s.n_tokens > self.target:
+                carry, carried = [], 0
+            cur, size = carry, carried
+        cur.append(s)
+        size += s.n_tokens
+        return cur, size
+
+    def _chunk(self, doc_id: str, section: list[str], packed: list[_Sentence]) -> Chunk:
+        return Chunk(
+            chunk_id="",
+            doc_id=doc_id,
+            index=0,
+            text=_join(s.text for s in packed),
+            section=list(section),
+            page_start=packed[0].page_label,
+            page_end=packed[-1].end_label,
+            page_index=packed[0].page_index,
+        )
+
     def chunk(self, doc_id: str, blocks: list[Block]) -> list[Chunk]:
         chunks: list[Chunk] = []
-        for section, group in groupby(blocks, key=lambda b: tuple(b.section)):
-            sents = self._sentences(list(group))
-            for packed in self._pack(sents):
-                text = _join(s.text for s in packed)
-                chunks.append(
-                    Chunk(
-                        chunk_id="",
-                        doc_id=doc_id,
-                        index=0,
-                        text=text,
-                        section=list(section),
-                        page_start=packed[0].page_label,
-                        page_end=packed[-1].page_label,
-                        page_index=packed[0].page_index,
-                    )
-                )
+        for _, group in groupby(blocks, key=lambda b: tuple(b.section)):
+            for section, run in _runs(list(group)):
+                sents = self._sentences(run)
+                paragraphs = [list(g) for _, g in groupby(sents, key=lambda s: s.paragraph)]
+                for packed in self._pack(paragraphs):
+                    chunks.append(self._chunk(doc_id, section, packed))
         for ch, n in zip(chunks, self.count([c.text for c in chunks]), strict=True):
             if n > self.hard_max:  # joining never adds word pieces, so this is a bug, not a user error
                 raise AssertionError(f"chunk of {n} tokens exceeds the model window of {self.hard_max}")
@@ -141,6 +180,49 @@ class Chunker:
             ch.index = i
             ch.chunk_id = chunk_id_for(doc_id, i)
         return chunks
+
+
+def is_inline_heading(text: str) -> bool:
+    """A paragraph that is a numbered or question heading: short, capitalised, no sentence punctuation."""
+    text = text.strip()
+    if len(text.split()) > INLINE_HEADING_WORDS or not _INLINE_HEADING_RE.match(text):
+        return False
+    return bool(_NUMBERED_RE.match(text)) or text.endswith("?")
+
+
+def is_caption(text: str) -> bool:
+    return bool(_CAPTION_RE.match(text.strip()))
+
+
+def _paragraph_numbers(blocks: list[Block]) -> list[int]:
+    """A block that does not end a sentence runs on into the next (a page break, or a caption taken out)."""
+    out, n = [], 0
+    for prev, _ in zip([None, *blocks], blocks, strict=False):
+        if prev is not None and prev.text.rstrip(" \"\u201d\u2019')")[-1:] in ".!?:":
+            n += 1
+        out.append(n)
+    return out
+
+
+def _runs(blocks: list[Block]) -> list[tuple[list[str], list[Block]]]:
+    """The blocks of one section as (section path, blocks) runs to pack apart: a new run at each inline
+    heading (its path gains the heading), and each caption a run of its own after the text it interrupted."""
+    runs: list[tuple[list[str], list[Block]]] = []
+    captions: list[tuple[list[str], list[Block]]] = []
+    base = list(blocks[0].section) if blocks else []
+    path, cur = base, []
+    for b in blocks:
+        if is_caption(b.text):
+            captions.append((path, [b]))
+        elif is_inline_heading(b.text):
+            if cur:
+                runs.append((path, cur))
+            path, cur = [*base, " ".join(b.text.split())], [b]
+        else:
+            cur.append(b)
+    if cur:
+        runs.append((path, cur))
+    return runs + captions
 
 
 def _join(parts) -> str:

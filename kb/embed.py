@@ -19,9 +19,10 @@ from kb.ids import sha256_text
 # carries them, so they are checked before first use.
 DEFAULT_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 DEFAULT_WEIGHTS_SIZE = 90_868_376
-# What a passage vector is made from (see Embedder.passage_texts); part of the collection name, so a
-# change here starts a new collection instead of mixing vectors of two kinds.
-PASSAGE_FORMAT = "ctx1"
+# What a passage vector is made from (see Embedder.passage_texts, and how ingest/chunk.py cuts passages); part
+# of the collection name and of the ingest settings key, so a change here re-chunks every file and starts a new
+# collection instead of mixing vectors of two kinds. ctx2: paragraph-bounded passages, inline headings, captions.
+PASSAGE_FORMAT = "ctx2"
 
 
 class ModelError(RuntimeError):

@@ -1,0 +1,95 @@
+"""Chunking long reports: paragraph breaks, inline headings carried in the section, captions kept apart."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.chunk import Chunker, is_caption, is_inline_heading
+from kb.config import load_settings
+from kb.embed import Embedder
+from kb.models import Block
+
+
+@pytest.fixture(scope="module")
+def chunker(tmp_path_factory) -> Chunker:
+    # Only the model's tokenizer is loaded (no torch): chunk sizes are counted in its word pieces.
+    e = Embedder(load_settings(tmp_path_factory.mktemp("kb"), env={"HF_HUB_OFFLINE": "1"}))
+    return Chunker(e.count_tokens, e.token_offsets, target=200, overlap=32, hard_max=e.max_content_tokens)
+
+
+def _para(topic: str, n: int) -> str:
+    return " ".join(f"The {topic} finding number {i} was reported by the team." for i in range(n))
+
+
+def test_inline_headings_and_captions_are_recognised():
+    assert is_inline_heading("2.What is the NRM process?")
+    assert is_inline_heading("3.1 Sampling and recruitment")
+    assert is_inline_heading("What happens to the DtN referral?")
+    assert not is_inline_heading("1. young people who offend")  # a list item
+    assert not is_inline_heading("The NRM consists of:")
+    assert not is_inline_heading("Michael, 40, survivor of modern slavery.")
+    assert not is_inline_heading("12 Intervention schools")  # a table row, not a numbered heading
+    assert is_caption("FIGURE 1 | Life at the Wolf Science Center. Pictures show ...")
+    assert is_caption("Table 1: Baseline characteristics")
+    assert is_caption("Figure 1. CONSORT flow diagram.")
+    assert not is_caption("Table 1 shows the baseline characteristics of the sample.")
+
+
+def test_a_full_passage_closes_at_the_paragraph_end(chunker):
+    blocks = [Block(_para("alcohol", 12), ["Results"], "3", 3), Block(_para("housing", 12), ["Results"], "3", 3)]
+    chunks = chunker.chunk("d", blocks)
+    assert len(chunks) == 2
+    assert "housing" not in chunks[0].text and "alcohol" not in chunks[1].text  # no topic spills over
+    # One block is still packed sentence by sentence, with overlap (an abstract is chunked as before).
+    one = chunker.chunk("d", [Block(_para("alcohol", 30))])
+    assert len(one) > 1 and one[1].text.split(". ")[0] in one[0].text
+
+
+def test_inline_heading_opens_a_passage_and_joins_its_section(chunker):
+    blocks = [
+        Block("Victims can be men, women or children of any age.", ["Introduction"], "5", 5),
+        Block("2.What is the NRM process?", ["Introduction"], "6", 6),
+        Block("The NRM was introduced in 2009.", ["Introduction"], "6", 6),
+    ]
+    chunks = chunker.chunk("d", blocks)
+    assert [c.section for c in chunks] == [["Introduction"], ["Introduction", "2.What is the NRM process?"]]
+    assert chunks[1].text.startswith("2.What is the NRM process? The NRM") and chunks[1].page_start == "6"
+
+
+def test_a_caption_does_not_cut_the_sentence_it_landed_in(chunker):
+    blocks = [
+        Block("Therefore, we have proposed the Canine Cooperation Hypothesis", ["Ours"], "3", 3),
+        Block("FIGURE 1 | Life at the Wolf Science Center. Pictures show pack life.", ["Ours"], "4", 4),
+        Block("(Range, 2013) that postulates that wolf-wolf cooperation is the basis.", ["Ours"], "4", 4),
+    ]
+    chunks = chunker.chunk("d", blocks)
+    assert [c.text[:9] for c in chunks] == ["Therefore", "FIGURE 1 "]
+    assert "Hypothesis (Range, 2013) that postulates" in chunks[0].text
+    assert (chunks[0].page_start, chunks[0].page_end, chunks[1].page_start) == ("3", "4", "4")
+
+
+@pytest.mark.shared_data
+def test_real_report_passages_carry_their_numbered_headings(shared_data, chunker):
+    """The Home Office guide prints its numbered questions as plain lines: pypdf gives them as paragraphs."""
+    from ingest.sources import ReadOptions
+    from ingest.sources.pdf import read
+
+    pdf = shared_data / "real-pdfs" / "homeoffice2025_first_responder_guide_modern_slavery_OGL.pdf"
+    chunks = chunker.chunk("d", read(pdf, ReadOptions()).documents[0].blocks)
+    nrm = [c for c in chunks if c.section[-1:] == ["2.What is the NRM process?"]]
+    assert nrm and nrm[0].page_start == "6" and "The NRM was introduced in 2009" in nrm[0].text
+    assert not any("survivor of modern slavery" in c.text for c in nrm)  # page 5's quote stays with section 1
+    assert max(c.n_tokens for c in chunks) <= 200
+
+
+@pytest.mark.shared_data
+def test_real_figure_caption_is_a_passage_of_its_own(shared_data, chunker):
+    from ingest.sources import ReadOptions
+    from ingest.sources.pdf import read
+
+    pdf = shared_data / "real-pdfs" / "frontiers2015_range_canine_cooperation.pdf"
+    chunks = chunker.chunk("d", read(pdf, ReadOptions()).documents[0].blocks)
+    caption = [c for c in chunks if c.text.startswith("FIGURE 1 | Life at the Wolf Science Center")]
+    assert len(caption) == 1 and caption[0].page_start == "4"
+    flow = [c for c in chunks if "we have proposed the Canine Cooperation Hypothesis" in c.text]
+    assert flow and "FIGURE 1" not in flow[0].text and "wolf-wolf cooperation" in flow[0].text
