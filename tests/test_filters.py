@@ -86,7 +86,7 @@ def test_bitmaps_select_exactly_the_rows_of_the_sql_clause(searcher):
 
 def old_search(s: Searcher, query: str, f: Filters, k: int = 10) -> list[tuple[int, float]]:
     """The filtered hybrid search as it was before the bitmaps: EXISTS clauses joined per matching row, and the
-    exact index cut down by np.isin over every allowed rowid read from SQL."""
+    exact index cut down by np.isin over every allowed rowid read from SQL (no filter bitmap, no blob)."""
     where, params = f.sql()
     w_text, w_heading = ks.BM25_COLUMN_WEIGHTS
     q = ks.fts_query(s.bm25_terms(query))
@@ -98,8 +98,7 @@ def old_search(s: Searcher, query: str, f: Filters, k: int = 10) -> list[tuple[i
     )
     bm = [(r[0], -float(r[1])) for r in rows]
     allowed = sorted(sql_rows(s.cat, f))
-    exact = s._exact_index()
-    rowids, matrix = exact._data
+    rowids, matrix = s._dense_index()._data  # the sample corpus is small: exact in memory
     keep = np.isin(rowids, np.asarray(allowed, dtype=np.int64))
     rowids, matrix = rowids[keep], matrix[keep]
     de = []
