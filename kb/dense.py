@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
@@ -26,6 +27,20 @@ EXACT_FILTER_LIMIT = 20_000
 GATHER_FRACTION = 3
 
 Ranked = list[tuple[int, float]]
+
+
+@lru_cache(maxsize=1)
+def _blas():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _scores(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """matrix @ vector on one BLAS thread: a matrix-vector product is memory-bound, and OpenBLAS's threads
+    spin waiting for one another on a busy machine while the BM25 run needs the other core."""
+    with _blas().limit(limits=1, user_api="blas"):
+        return matrix @ vector
 
 
 class DenseIndex(Protocol):
@@ -89,7 +104,7 @@ class ExactDense:
             return []
         vector = np.asarray(vector, dtype=np.float32)
         if allowed is None:
-            return _top(rowids, matrix @ vector, n)
+            return _top(rowids, _scores(matrix, vector), n)
         want = _rowid_array(allowed)
         if not len(want):
             return []
@@ -98,7 +113,9 @@ class ExactDense:
         if not len(pos):
             return []
         # A small subset is cheaper to gather; a large one to score whole and pick from.
-        scores = matrix[pos] @ vector if len(pos) * GATHER_FRACTION < len(rowids) else (matrix @ vector)[pos]
+        scores = (
+            _scores(matrix[pos], vector) if len(pos) * GATHER_FRACTION < len(rowids) else _scores(matrix, vector)[pos]
+        )
         return _top(rowids[pos], scores, n)
 
 
