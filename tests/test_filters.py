@@ -166,3 +166,17 @@ def test_a_document_level_field_is_one_line_of_doc_fields(searcher, monkeypatch)
 def test_district_slug_lowercases_like_sqlite():
     assert district_slug("West Yorkshire") == "west-yorkshire"
     assert district_slug("Ÿork") == "Ÿork"  # SQLite's lower() leaves non-ASCII letters alone
+
+
+def test_membership_blob_marks_exactly_the_allowed_rowids(searcher):
+    from pyroaring import BitMap
+
+    from kb.terms import membership_blob
+
+    assert membership_blob(BitMap([0, 3])) == b"\x01\x00\x00\x01"
+    assert membership_blob(BitMap()) == b""
+    allowed = searcher.allowed(filter_cases(searcher.cat)[0])
+    blob = membership_blob(allowed)
+    # SQLite reads the blob as the BM25 run does: a row past its end is not allowed.
+    got = searcher.cat.query("SELECT rowid FROM chunks WHERE substr(?, rowid + 1, 1) = x'01'", [blob])
+    assert {r[0] for r in got} == set(allowed)
