@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
-from pyroaring import BitMap
+from pyroaring import AbstractBitMap, BitMap
 
 from kb.config import Settings
 
@@ -54,7 +54,7 @@ class DenseIndex(Protocol):
 
 
 def _rowid_array(allowed: Iterable[int]) -> np.ndarray:
-    if isinstance(allowed, BitMap):
+    if isinstance(allowed, AbstractBitMap):  # BitMap or the FrozenBitMap that filters resolve to
         return np.frombuffer(allowed.to_array(), dtype=np.uint32).astype(np.int64)
     return np.asarray(sorted(allowed), dtype=np.int64)
 

@@ -99,7 +99,7 @@ class Searcher:
         and cached per index term until the catalogue changes: counting a common term reads its whole list.
         """
         with self._df_lock:
-            sig = (self.cat.query("PRAGMA data_version")[0][0], self.cat.conn.total_changes)
+            sig = signature(self.cat)
             if sig != self._df_sig:
                 if self._df_sig is None:
                     self.cat.query(

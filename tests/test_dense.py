@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from kbfixtures import open_kb
-from pyroaring import BitMap
+from pyroaring import BitMap, FrozenBitMap
 
 import kb.dense as kd
 from kb.catalogue import Catalogue
@@ -37,7 +37,7 @@ def test_exact_ranks_by_cosine_and_honours_allowed_rows(tmp_path):
     got = idx.search(np.array([1, 0], dtype=np.float32), 2)
     assert [r for r, _ in got] == [rid["a:00000"], rid["b:00000"]]
     assert got[1][1] == pytest.approx(0.6)
-    for allowed in (BitMap([rid["c:00000"]]), [rid["c:00000"]]):
+    for allowed in (BitMap([rid["c:00000"]]), FrozenBitMap([rid["c:00000"]]), [rid["c:00000"]]):
         assert [r for r, _ in idx.search(np.array([1, 0], dtype=np.float32), 5, allowed)] == [rid["c:00000"]]
     assert idx.search(np.array([1, 0], dtype=np.float32), 5, BitMap()) == []
 
