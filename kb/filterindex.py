@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from pyroaring import BitMap, FrozenBitMap
 
 if TYPE_CHECKING:
-    from kb.search import Filters
+    from kb.filters import Filters
 
 # Filters fields matched against a passage tag (chunk_tags.kind); `factors` (with polarity) and
 # `districts` (passage place tags or document districts) are resolved apart.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
 from urllib.parse import urlparse
 
 import numpy as np
@@ -11,9 +10,6 @@ import numpy as np
 from kb.config import Settings
 from kb.embed import PASSAGE_FORMAT
 
-# A filtered exact search gathers the allowed vectors when they are fewer than 1/GATHER_FRACTION of all
-# (copying a row costs about what scoring it does), and otherwise scores every vector and picks.
-GATHER_FRACTION = 3
 # Raised when embedding settings or chunking change in a way that changes vector contents.
 INDEX_VERSION = 1
 
@@ -101,71 +97,3 @@ class VectorStore:
             return []
         res = self.collection.query(query_embeddings=[vector], n_results=n, include=["distances"])
         return [(i, 1.0 - float(d)) for i, d in zip(res["ids"][0], res["distances"][0], strict=True)]
-
-
-class ExactIndex:
-    """Every passage vector of the catalogue in memory, searched exactly: no Chroma import, recall 1.0.
-
-    For knowledge bases up to a few tens of thousands of passages this is faster to open and to
-    query than HNSW. Reloaded whenever the catalogue has changed since it was read.
-    """
-
-    def __init__(self, catalogue, model_id: str, limit: int):
-        self.cat = catalogue
-        self.model_id = model_id
-        self.limit = limit
-        # One tuple, swapped whole: app threads searching during a reload see the old or the new index.
-        self._data: tuple[np.ndarray, np.ndarray] = (np.zeros(0, dtype=np.int64), np.zeros((0, 0), np.float32))
-        self._usable = False
-        self._seen: tuple[int, int] | None = None
-        self._lock = threading.Lock()
-
-    def _signature(self) -> tuple[int, int]:
-        # data_version moves when another connection commits; total_changes when this one writes.
-        return self.cat.query("PRAGMA data_version")[0][0], self.cat.conn.total_changes
-
-    def refresh(self) -> bool:
-        """Reload if the catalogue changed; False when it holds more passages than `limit`."""
-        with self._lock:
-            sig = self._signature()
-            if sig == self._seen:
-                return self._usable
-            usable = self.cat.query("SELECT COUNT(*) FROM chunks")[0][0] <= self.limit
-            rows = (
-                self.cat.query(
-                    """SELECT c.rowid, e.vector FROM chunks c JOIN embed_cache e
-                       ON e.model = ? AND e.text_hash = c.text_hash ORDER BY c.rowid""",
-                    (self.model_id,),
-                )
-                if usable
-                else []
-            )
-            rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            flat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-            matrix = flat.reshape(len(rows), -1) if rows else np.zeros((0, 0), np.float32)
-            self._data, self._usable, self._seen = (rowids, matrix), usable, sig
-            return usable
-
-    def __len__(self) -> int:
-        return len(self._data[0])
-
-    def search(self, vector: np.ndarray, n: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Best n (rowid, cosine) pairs, optionally only among the allowed rowids (sorted ascending)."""
-        rowids, matrix = self._data
-        if not len(rowids) or n <= 0:
-            return []
-        vector = np.asarray(vector, dtype=np.float32)
-        if allowed is None:
-            scores = matrix @ vector
-        else:
-            pos = np.minimum(np.searchsorted(rowids, allowed), len(rowids) - 1)
-            pos = pos[rowids[pos] == allowed]  # allowed passages without a vector drop out
-            if not len(pos):
-                return []
-            # A small subset is cheaper to gather; a large one to score whole and pick from.
-            scores = matrix[pos] @ vector if len(pos) * GATHER_FRACTION < len(rowids) else (matrix @ vector)[pos]
-            rowids = rowids[pos]
-        n = min(n, len(scores))
-        top = np.argpartition(-scores, n - 1)[:n]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(int(rowids[i]), float(scores[i])) for i in top]

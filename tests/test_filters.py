@@ -86,7 +86,7 @@ def test_bitmaps_select_exactly_the_rows_of_the_sql_clause(searcher):
 
 def old_search(s: Searcher, query: str, f: Filters, k: int = 10) -> list[tuple[int, float]]:
     """The filtered hybrid search as it was before the bitmaps: EXISTS clauses joined per matching row, and the
-    exact index cut down by np.isin over every allowed rowid read from SQL."""
+    exact index cut down by np.isin over every allowed rowid read from SQL (no filter bitmap, no blob)."""
     where, params = f.sql()
     w_text, w_heading = ks.BM25_COLUMN_WEIGHTS
     q = ks.fts_query(s.bm25_terms(query))
@@ -98,8 +98,7 @@ def old_search(s: Searcher, query: str, f: Filters, k: int = 10) -> list[tuple[i
     )
     bm = [(r[0], -float(r[1])) for r in rows]
     allowed = sorted(sql_rows(s.cat, f))
-    exact = s._exact_index()
-    rowids, matrix = exact._data
+    rowids, matrix = s._dense_index()._data  # the sample corpus is small: exact in memory
     keep = np.isin(rowids, np.asarray(allowed, dtype=np.int64))
     rowids, matrix = rowids[keep], matrix[keep]
     de = []
@@ -167,3 +166,17 @@ def test_a_document_level_field_is_one_line_of_doc_fields(searcher, monkeypatch)
 def test_district_slug_lowercases_like_sqlite():
     assert district_slug("West Yorkshire") == "west-yorkshire"
     assert district_slug("Ÿork") == "Ÿork"  # SQLite's lower() leaves non-ASCII letters alone
+
+
+def test_membership_blob_marks_exactly_the_allowed_rowids(searcher):
+    from pyroaring import BitMap
+
+    from kb.terms import membership_blob
+
+    assert membership_blob(BitMap([0, 3])) == b"\x01\x00\x00\x01"
+    assert membership_blob(BitMap()) == b""
+    allowed = searcher.allowed(filter_cases(searcher.cat)[0])
+    blob = membership_blob(allowed)
+    # SQLite reads the blob as the BM25 run does: a row past its end is not allowed.
+    got = searcher.cat.query("SELECT rowid FROM chunks WHERE substr(?, rowid + 1, 1) = x'01'", [blob])
+    assert {r[0] for r in got} == set(allowed)

@@ -1,17 +1,15 @@
-"""Hybrid fusion and the exact in-memory dense index, without a model: hand-made scores and vectors."""
+"""Hybrid fusion without a model: hand-made scores (the exact dense index is tested in test_dense.py)."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 
 import kb.search as ks
 from kb.catalogue import Catalogue
 from kb.models import Chunk, Document
 from kb.search import DENSE_WEIGHT, Searcher
-from kb.vectors import ExactIndex
 
 
 def searcher(tmp_path) -> Searcher:
@@ -52,44 +50,3 @@ def test_a_reference_list_passage_scores_half_of_its_fused_score(tmp_path):
     assert ranked[ids["d:00001"]] == pytest.approx(fused[ids["d:00001"]] * ks.REFERENCES_WEIGHT)
     assert ranked[ids["d:00000"]] == pytest.approx(fused[ids["d:00000"]])
     assert next(iter(ranked)) == ids["d:00000"]
-
-
-def _catalogue_with(tmp_path, vectors: dict[str, list[float]]) -> Catalogue:
-    cat = Catalogue(tmp_path / "catalogue.sqlite3")
-    with cat.transaction() as c:
-        for doc_id in vectors:
-            doc = Document(doc_id, doc_id, "research", "test", content_hash=doc_id)
-            cat.write_document(c, doc, [Chunk(f"{doc_id}:00000", doc_id, 0, f"text of {doc_id}")], [f"h-{doc_id}"])
-    cat.cache_vectors("m", [(f"h-{d}", np.asarray(v, dtype=np.float32)) for d, v in vectors.items()])
-    return cat
-
-
-def test_exact_index_ranks_by_cosine_and_honours_allowed_rows(tmp_path):
-    cat = _catalogue_with(tmp_path, {"a": [1, 0], "b": [0.6, 0.8], "c": [0, 1]})
-    idx = ExactIndex(cat, "m", limit=100)
-    assert idx.refresh() and len(idx) == 3
-    rid = cat.rowids_for_chunk_ids(["a:00000", "b:00000", "c:00000"])
-    got = idx.search(np.array([1, 0], dtype=np.float32), 2)
-    assert [r for r, _ in got] == [rid["a:00000"], rid["b:00000"]]
-    assert got[1][1] == pytest.approx(0.6)
-    only_c = idx.search(np.array([1, 0], dtype=np.float32), 5, allowed=[rid["c:00000"]])
-    assert [r for r, _ in only_c] == [rid["c:00000"]]
-
-
-def test_exact_index_reloads_after_another_process_changes_the_catalogue(tmp_path):
-    cat = _catalogue_with(tmp_path, {"a": [1, 0], "b": [0, 1]})
-    idx = ExactIndex(cat, "m", limit=100)
-    idx.refresh()
-    other = Catalogue(tmp_path / "catalogue.sqlite3")  # as `kb remove` in another process would
-    with other.transaction() as c:
-        other.delete_document(c, "a")
-    other.close()
-    assert idx.refresh() and len(idx) == 1
-    assert [r for r, _ in idx.search(np.array([1, 0], dtype=np.float32), 5)] == list(
-        cat.rowids_for_chunk_ids(["b:00000"]).values()
-    )
-
-
-def test_exact_index_steps_aside_above_its_limit(tmp_path):
-    idx = ExactIndex(_catalogue_with(tmp_path, {"a": [1, 0], "b": [0, 1]}), "m", limit=1)
-    assert not idx.refresh() and len(idx) == 0

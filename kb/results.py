@@ -1,0 +1,108 @@
+"""What a search returns: passages with their documents and ranks, grouped by document, and their citations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kb.models import Chunk, Document
+
+
+@dataclass
+class Hit:
+    chunk: Chunk
+    document: Document
+    score: float
+    rank: int
+    bm25_rank: int | None = None
+    dense_rank: int | None = None
+    dense_score: float | None = None
+
+    @property
+    def citation(self) -> str:
+        return cite(self.document, self.chunk)
+
+    def to_dict(self) -> dict:
+        return {
+            "chunk_id": self.chunk.chunk_id,
+            "doc_id": self.document.doc_id,
+            "rank": self.rank,
+            "score": round(self.score, 6),
+            "bm25_rank": self.bm25_rank,
+            "dense_rank": self.dense_rank,
+            "citation": self.citation,
+            "title": self.document.title,
+            "year": self.document.year,
+            "doc_type": self.document.doc_type,
+            "status": self.document.status,
+            "page_start": self.chunk.page_start,
+            "page_end": self.chunk.page_end,
+            "page_index": self.chunk.page_index,
+            "section": self.chunk.section,
+            "text": self.chunk.text,
+            "tags": self.chunk.tags.to_dict(),
+        }
+
+
+@dataclass
+class Group:
+    document: Document
+    hits: list[Hit]
+
+    @property
+    def score(self) -> float:
+        return self.hits[0].score
+
+
+@dataclass
+class SearchResult:
+    query: str
+    mode: str
+    hits: list[Hit]
+
+    @property
+    def groups(self) -> list[Group]:
+        order: dict[str, Group] = {}
+        for h in self.hits:
+            g = order.get(h.document.doc_id)
+            if g is None:
+                order[h.document.doc_id] = Group(h.document, [h])
+            else:
+                g.hits.append(h)
+        return list(order.values())
+
+    def to_dict(self) -> dict:
+        return {
+            "query": self.query,
+            "mode": self.mode,
+            "count": len(self.hits),
+            "results": [
+                {
+                    "doc_id": g.document.doc_id,
+                    "title": g.document.title,
+                    "year": g.document.year,
+                    "doc_type": g.document.doc_type,
+                    "study_design": g.document.study_design,
+                    "url": g.document.url,
+                    "source": g.document.source,
+                    "score": round(g.score, 6),
+                    "passages": [h.to_dict() for h in g.hits],
+                }
+                for g in self.groups
+            ],
+        }
+
+
+def cite(doc: Document, chunk: Chunk) -> str:
+    """'Title (Year), p. N, § Section' — the page printed on the page, the innermost headings."""
+    parts = [f"{doc.title} ({doc.year})" if doc.year else doc.title]
+    if chunk.page_start:
+        if chunk.page_end and chunk.page_end != chunk.page_start:
+            parts.append(f"pp. {chunk.page_start}-{chunk.page_end}")
+        else:
+            parts.append(f"p. {chunk.page_start}")
+    section = [s for s in chunk.section if s and s != doc.title]
+    if section:
+        parts.append("§ " + " › ".join(section[-2:]))
+    if doc.status == "ocr":
+        parts.append("OCR text")  # read from a scan: words may be misread, check the page
+    return ", ".join(parts)
