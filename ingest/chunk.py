@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import groupby
 
 from kb.models import Block, Chunk, chunk_id_for
+from kb.text import split_sentences
 
 
 @dataclass
@@ -17,24 +17,6 @@ class _Sentence:
     n_tokens: int
     page_label: str | None
     page_index: int | None
-
-
-@lru_cache(maxsize=1)
-def _sentencizer():
-    import spacy
-
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer")
-    nlp.max_length = 5_000_000
-    return nlp
-
-
-def split_sentences(texts: list[str]) -> list[list[str]]:
-    nlp = _sentencizer()
-    out = []
-    for doc in nlp.pipe(texts, batch_size=64):
-        out.append([s.text.strip() for s in doc.sents if s.text.strip()])
-    return out
 
 
 class Chunker:
