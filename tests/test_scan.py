@@ -14,7 +14,7 @@ from kbfixtures import open_kb, run_kb
 from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
-from kb.feeds import FeedError, canonical_url, check_xml, fetch, title_key
+from kb.feeds import FeedError, canonical_url, check_xml, fetch, parse_feed, title_key
 
 BIG = 50 * 1024 * 1024
 
@@ -243,6 +243,24 @@ def test_canonical_url_strips_tracking_fragment_slash_and_host_case():
     )
     assert canonical_url("http://example.org/a?b=2&a=1") == canonical_url("http://example.org/a/?a=1&b=2")
     assert canonical_url("not a url") is None
+
+
+@pytest.mark.shared_data
+def test_canonical_url_gives_one_key_to_each_real_feed_link_however_it_is_spelt(shared_data):
+    # The links of a real RSS feed, as another site or a mail client would respell them: percent-encoding case and
+    # needless escapes, an upper-case host, a default port, a fragment, tracking. Each spelling is one scan item.
+    body = (shared_data / "feeds" / "RSS_Example.xml").read_bytes()
+    links = [e.link for e in parse_feed(body, "RSS_Example.xml")]
+    assert len(links) == 4
+    for link in links:
+        key = canonical_url(link)
+        host_up = link.replace("liftoff.msfc.nasa.gov", "LIFTOFF.msfc.NASA.gov:80")
+        assert canonical_url(host_up + "?utm_source=mail#top") == key
+        assert canonical_url(link.replace("news-", "news%2D").replace("/news/", "/%6eews/")) == key
+    assert len({canonical_url(link) for link in links}) == 4
+    assert canonical_url("https://www.gov.uk/news/caf%c3%a9-knife") == canonical_url(
+        "https://www.gov.uk/news/café-knife"
+    )
 
 
 def test_title_key_folds_case_accents_punctuation_and_ignores_short_titles():
