@@ -11,9 +11,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from kbfixtures import free_port, run_kb
-
-from kb.auth import hash_password
+from kbfixtures import free_port, run_kb, users_toml
+from mailfixtures import smtp_toml
 
 SENSITIVE_TITLE = "County lines exploitation across the county: restricted briefing"
 # title -> (feed, description); the taggers file these under priority 1 (substance, family) and 2.
@@ -38,7 +37,6 @@ ITEMS = {
         "County lines networks exploit children from Leeds and Bradford.",
     ),
 }
-FAST = dict(n=2**10, r=8, p=1)  # sign-in hashes cheap enough for tests
 
 
 def rss(items: list[tuple[str, str, str]]) -> str:
@@ -86,17 +84,8 @@ def feed_site(tmp_path_factory):
 
 def write_config(data: Path, base: str, smtp_port: int, refused_port: int) -> None:
     (data / "kb.toml").write_text(
-        f"""# the Scanning page tests' settings
-[kb]
-public_url = "https://hub.example.org"
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-security = "none"
-sender = "Knowledge Hub <hub@example.org>"
-timeout = 5
-
+        smtp_toml(smtp_port)
+        + f"""
 [[lists]]
 name = "partners"
 audience = "external"
@@ -119,17 +108,8 @@ sensitivity = "official-sensitive"
 [[sources]]
 name = "Down"
 feed = "http://127.0.0.1:{refused_port}/feed.xml"
-
-[[auth.users]]
-username = "analyst"
-role = "internal"
-password_hash = "{hash_password("inside", **FAST)}"
-
-[[auth.users]]
-username = "partner"
-role = "external"
-password_hash = "{hash_password("outside", **FAST)}"
-""",
+"""
+        + users_toml(analyst=("internal", "inside"), partner=("external", "outside")),
         encoding="utf-8",
     )
 

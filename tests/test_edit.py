@@ -4,11 +4,9 @@ re-tag and a merge; sensitivity only tightens unless an analyst lowers it; the L
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-import pytest
-from kbfixtures import kb_env, open_kb, run_kb
+from kbfixtures import open_kb, run_kb, users_toml
 
 NOTE = """---
 title: Mentoring pilot in Leeds
@@ -155,18 +153,6 @@ def test_edit_refuses_what_it_cannot_do(tmp_path):
     assert alone.returncode != 0 and "no other source" in alone.stderr + alone.stdout
 
 
-@pytest.fixture
-def app_env(monkeypatch):
-    def use(data_dir: Path) -> None:
-        for k in list(os.environ):
-            if k.startswith("KB_"):
-                monkeypatch.delenv(k)
-        for k, v in kb_env(data_dir).items():
-            monkeypatch.setenv(k, v)
-
-    return use
-
-
 def test_library_page_corrects_a_document(tmp_path, app_env):
     from streamlit.testing.v1 import AppTest
 
@@ -213,19 +199,12 @@ def test_library_page_corrects_a_document(tmp_path, app_env):
 def test_library_page_edits_need_an_internal_sign_in_when_sign_in_is_configured(tmp_path, app_env):
     from streamlit.testing.v1 import AppTest
 
-    from kb.auth import hash_password
-
     note = tmp_path / "in" / "pilot.md"
     note.parent.mkdir()
     note.write_text(NOTE, encoding="utf-8")
     data = tmp_path / "kb"
     run_kb(data, "ingest", str(note), check=True)
-    fast = dict(n=2**10, r=8, p=1)
-    (data / "kb.toml").write_text(
-        f'[[auth.users]]\nusername = "partner"\nrole = "external"\npassword_hash = "{hash_password("out", **fast)}"\n'
-        f'[[auth.users]]\nusername = "analyst"\nrole = "internal"\npassword_hash = "{hash_password("in", **fast)}"\n',
-        encoding="utf-8",
-    )
+    (data / "kb.toml").write_text(users_toml(partner=("external", "out"), analyst=("internal", "in")), encoding="utf-8")
     app_env(data)
     page = Path(__file__).resolve().parents[1] / "app" / "pages" / "4_Library.py"
     at = AppTest.from_file(str(page), default_timeout=180)
