@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from kb.auth import ANONYMOUS, Viewer
 from kb.config import load_settings
-from kb.scanning import plain_error
+from kb.scanning_sources import plain_error
 
 APP = Path(__file__).resolve().parents[1] / "app"
 SCANNING = APP / "pages" / "5_Scanning.py"
@@ -367,7 +367,7 @@ def test_real_feeds_added_on_the_page_are_scanned_and_listed(scanned_kb, feed_si
 def test_a_catalogue_from_before_the_scanning_page_is_upgraded(tmp_path):
     # Regression: CREATE TABLE IF NOT EXISTS leaves an existing alerts table without the owner column.
     from kb.alerts import alerts_of, list_alerts
-    from kb.scanning import source_statuses
+    from kb.scanning_sources import source_statuses
     from kb.visibility import OPERATOR
 
     kb = open_kb(tmp_path / "kb")

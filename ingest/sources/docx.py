@@ -17,7 +17,8 @@ from pathlib import Path
 from docx.enum.style import WD_STYLE_TYPE
 
 from ingest.sources import ReadOptions, SourceError, markings
-from ingest.sources.pdf_meta import generic_heading, plausible_title
+from ingest.sources.pdf_cues import generic_heading
+from ingest.sources.pdf_title import plausible_title
 from kb.ids import content_hash, doc_id_for, normalise_doi
 from kb.models import Block, Document, ParsedDocument, ReadResult
 
