@@ -17,6 +17,7 @@ from pyroaring import BitMap
 from kb.filterindex import FilterIndex
 from kb.models import Chunk, Document
 from kb.store import KnowledgeBase
+from kb.text import STOPWORDS
 from kb.vectors import ExactIndex
 
 MODES = ("hybrid", "dense", "bm25")
@@ -51,16 +52,6 @@ BM25_MAX_DF: float | None = 0.1
 BM25_PRUNE_FROM = 50_000
 # chunks_fts's tokenizer (kb/catalogue.py); query terms are stemmed by FTS5 itself with it to look up their df.
 FTS_TOKENIZE = "porter unicode61 remove_diacritics 2"
-
-STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being below
-    between both but by can could did do does doing down during each few for from further had has have
-    having he her here hers herself him himself his how i if in into is it its itself just me more most my
-    myself no nor not now of off on once only or other our ours ourselves out over own same she should so
-    some such than that the their theirs them themselves then there these they this those through to too
-    under until up very was we were what when where which while who whom why will with would you your yours
-    yourself yourselves among amongst""".split()
-)
 
 
 class SearchError(ValueError):

@@ -1,4 +1,4 @@
-"""One sentence splitter (spaCy's sentencizer, kb/text.py) for the chunker and the digest, on real abstracts."""
+"""kb/text.py: one sentence splitter (spaCy's sentencizer) for the chunker and the digest, spaCy's stopwords."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from ingest import chunk
 from kb import digest, text
+from kb.search import query_terms
 
 
 def _scifact(shared_data, doc_id: str) -> str:
@@ -42,3 +43,47 @@ def test_decimals_and_a_line_break_do_not_and_do_end_a_sentence(shared_data):
     assert found[0] == "Background"
     assert any(s.endswith("(p<0.01).") for s in found)  # "0.01" is no sentence end
     assert "The regulation of miR-21 by Rapamycin is cell type independent." in found
+
+
+def test_stopwords_are_spacys_less_the_words_a_vru_searches_for():
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    assert text.STOPWORDS == frozenset(STOP_WORDS) - text.KEPT
+    assert text.KEPT <= STOP_WORDS, "a kept word spaCy no longer lists is a stale exception"
+
+
+def test_query_terms_of_real_questions_keep_what_they_ask_about():
+    # Questions researchers wrote over the real PDFs (bench/data/realpdf_questions.jsonl) and a VRU's own terms.
+    assert query_terms("how many pupils took part, and in how many schools?") == ["pupils", "took", "schools"]
+    assert query_terms("which body decides whether someone referred is accepted as a victim of modern slavery?") == [
+        "body",
+        "decides",
+        "referred",
+        "accepted",
+        "victim",
+        "modern",
+        "slavery",
+    ]
+    assert query_terms("Serious Violence Duty: first time entrants left alone without access to youth work") == [
+        "serious",
+        "violence",
+        "duty",
+        "first",
+        "time",
+        "entrants",
+        "left",
+        "alone",
+        "without",
+        "access",
+        "youth",
+        "work",
+    ]
+
+
+def test_a_search_does_not_import_spacy():
+    import subprocess
+    import sys
+
+    code = "import sys, kb.search; print('spacy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
