@@ -241,6 +241,13 @@ def browser_page(browser, width: int = 1280, height: int = 900, timeout_ms: int 
         ctx.close()
 
 
+@pytest.fixture
+def page(browser):
+    """A 1280 x 900 page in a new context; a slow Streamlit rerun on the shared machine gets 90 s."""
+    with browser_page(browser, timeout_ms=90_000) as pg:
+        yield pg
+
+
 def settle(page, pause_ms: int = 500) -> None:
     """Wait until Streamlit has finished the script run the last action started."""
     page.wait_for_selector('[data-testid="stApp"]')

@@ -39,10 +39,10 @@ ITEMS = {
 }
 
 
-def rss(items: list[tuple[str, str, str]]) -> str:
+def rss(items: list[tuple[str, str, str]], published: str = "Mon, 30 Nov 2026 09:00:00 GMT") -> str:
+    """An RSS 2.0 feed of (title, link, description) items, all published at `published`."""
     body = "".join(
-        f"<item><title>{t}</title><link>{link}</link><description>{d}</description>"
-        "<pubDate>Mon, 30 Nov 2026 09:00:00 GMT</pubDate></item>"
+        f"<item><title>{t}</title><link>{link}</link><description>{d}</description><pubDate>{published}</pubDate></item>"
         for t, link, d in items
     )
     return f'<?xml version="1.0"?><rss version="2.0"><channel><title>VRU</title>{body}</channel></rss>'

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from kbfixtures import app_served, browser_page, needs_chromium, screenshot, settle
+from kbfixtures import app_served, needs_chromium, screenshot, settle
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 
@@ -12,12 +12,6 @@ pytestmark = [pytest.mark.browser, needs_chromium]
 def app_url(corpus_data_dir):
     with app_served(corpus_data_dir) as url:
         yield url
-
-
-@pytest.fixture
-def page(browser):
-    with browser_page(browser) as pg:
-        yield pg
 
 
 def test_search_in_a_real_browser(app_url, page):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from kbfixtures import open_kb, run_kb, users_toml
 
+LIBRARY = Path(__file__).resolve().parents[1] / "app" / "pages" / "4_Library.py"
 NOTE = """---
 title: Mentoring pilot in Leeds
 doi: 10.5555/vru.mentoring.2022
@@ -28,12 +29,18 @@ def _docs(data: Path) -> list[dict]:
     return json.loads(run_kb(data, "docs", "--json", check=True).stdout)["documents"]
 
 
-def test_edits_win_and_survive_reingest_a_changed_file_and_a_retag(tmp_path):
+def _ingested(tmp_path: Path, *ingest_args: str) -> tuple[Path, Path]:
+    """The pilot note, ingested into a new knowledge base: (the note, the data directory)."""
     note = tmp_path / "in" / "pilot.md"
     note.parent.mkdir()
     note.write_text(NOTE, encoding="utf-8")
     data = tmp_path / "kb"
-    run_kb(data, "ingest", str(note), check=True)
+    run_kb(data, "ingest", str(note), *ingest_args, check=True)
+    return note, data
+
+
+def test_edits_win_and_survive_reingest_a_changed_file_and_a_retag(tmp_path):
+    note, data = _ingested(tmp_path)
     (doc,) = _docs(data)
     assert doc["title"] == "Mentoring pilot in Leeds" and doc["year"] == 2021
 
@@ -111,11 +118,7 @@ def test_an_edit_survives_a_merge_and_the_merged_sensitivity_is_the_strictest(tm
 
 
 def test_a_lower_sensitivity_never_downgrades_but_an_analyst_may(tmp_path):
-    note = tmp_path / "in" / "pilot.md"
-    note.parent.mkdir()
-    note.write_text(NOTE, encoding="utf-8")
-    data = tmp_path / "kb"
-    run_kb(data, "ingest", str(note), "--sensitivity", "official-sensitive", check=True)
+    note, data = _ingested(tmp_path, "--sensitivity", "official-sensitive")
     (doc,) = _docs(data)
     assert doc["sensitivity"] == "official-sensitive"
 
@@ -156,17 +159,12 @@ def test_edit_refuses_what_it_cannot_do(tmp_path):
 def test_library_page_corrects_a_document(tmp_path, app_env):
     from streamlit.testing.v1 import AppTest
 
-    note = tmp_path / "in" / "pilot.md"
-    note.parent.mkdir()
-    note.write_text(NOTE, encoding="utf-8")
-    data = tmp_path / "kb"
-    run_kb(data, "ingest", str(note), check=True)
+    note, data = _ingested(tmp_path)
     (doc,) = _docs(data)
     # A single-user desktop: with no sign-in configured at all the page would fail closed and offer no edits.
     (data / "kb.toml").write_text("[app]\nsingle_user = true\n", encoding="utf-8")
     app_env(data)
-    page = Path(__file__).resolve().parents[1] / "app" / "pages" / "4_Library.py"
-    at = AppTest.from_file(str(page), default_timeout=180)
+    at = AppTest.from_file(str(LIBRARY), default_timeout=180)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="edit_doc").value == doc["doc_id"]
@@ -199,19 +197,14 @@ def test_library_page_corrects_a_document(tmp_path, app_env):
 def test_library_page_edits_need_an_internal_sign_in_when_sign_in_is_configured(tmp_path, app_env):
     from streamlit.testing.v1 import AppTest
 
-    note = tmp_path / "in" / "pilot.md"
-    note.parent.mkdir()
-    note.write_text(NOTE, encoding="utf-8")
-    data = tmp_path / "kb"
-    run_kb(data, "ingest", str(note), check=True)
+    _, data = _ingested(tmp_path)
     (data / "kb.toml").write_text(users_toml(partner=("external", "out"), analyst=("internal", "in")), encoding="utf-8")
     app_env(data)
-    page = Path(__file__).resolve().parents[1] / "app" / "pages" / "4_Library.py"
-    at = AppTest.from_file(str(page), default_timeout=180)
+    at = AppTest.from_file(str(LIBRARY), default_timeout=180)
     at.run()
     assert not at.exception and not [b for b in at.button if b.key == "edit_go"], "no edit form before sign-in"
     for user, password, may_edit in (("partner", "out", False), ("analyst", "in", True)):
-        at = AppTest.from_file(str(page), default_timeout=180)
+        at = AppTest.from_file(str(LIBRARY), default_timeout=180)
         at.run()
         at.sidebar.text_input(key="sign_in_user").set_value(user)
         at.sidebar.text_input(key="sign_in_password").set_value(password)

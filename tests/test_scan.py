@@ -13,10 +13,16 @@ import pytest
 from kbfixtures import open_kb, run_kb
 from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+from scanfixtures import rss
 
 from kb.feeds import FeedError, canonical_url, check_xml, fetch, parse_feed, title_key
 
 BIG = 50 * 1024 * 1024
+
+
+def rss_of(items: list[tuple[str, str, str]]) -> str:
+    return rss(items, published="Mon, 02 Nov 2026 09:00:00 GMT")
+
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [
@@ -51,15 +57,6 @@ def make_pdf(path: Path, lines: list[str], title: str) -> Path:
     with path.open("wb") as fh:
         writer.write(fh)
     return path
-
-
-def rss(items: list[tuple[str, str, str]]) -> str:
-    body = "".join(
-        f"<item><title>{t}</title><link>{link}</link><description>{d}</description>"
-        "<pubDate>Mon, 02 Nov 2026 09:00:00 GMT</pubDate></item>"
-        for t, link, d in items
-    )
-    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>VRU</title>{body}</channel></rss>'
 
 
 class _Handler(SimpleHTTPRequestHandler):
@@ -125,7 +122,7 @@ def _write_site(root: Path, base: str) -> None:
         f"<html><head><script>var tracking = 1;</script></head><body><nav>Home | News</nav>{paragraphs}</body></html>"
     )
     (root / "vru.xml").write_text(
-        rss(
+        rss_of(
             [
                 ("Mentoring and knife crime: an evaluation", f"{base}/report.pdf", "An evaluation report."),
                 (
@@ -139,7 +136,7 @@ def _write_site(root: Path, base: str) -> None:
     )
     # The same navigators story again: tracking noise and a fragment on the URL, then a new URL.
     (root / "mirror.xml").write_text(
-        rss(
+        rss_of(
             [
                 (
                     "Hospital navigators start in Bradford",

@@ -5,7 +5,7 @@ and an alert saved from Search is listed (Playwright driving Debian's headless C
 from __future__ import annotations
 
 import pytest
-from kbfixtures import app_served, browser_page, needs_chromium, screenshot, settle
+from kbfixtures import app_served, needs_chromium, screenshot, settle
 from scanfixtures import feed_site, scanned_kb  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.browser, needs_chromium]
@@ -16,12 +16,6 @@ QUERY = "drug treatment for young adults"
 def app_url(scanned_kb):
     with app_served(scanned_kb) as url:
         yield url
-
-
-@pytest.fixture
-def page(browser):
-    with browser_page(browser, timeout_ms=90_000) as pg:
-        yield pg
 
 
 def _nav(page, name: str) -> None:
