@@ -84,7 +84,8 @@ def feed_site(tmp_path_factory):
 
 def write_config(data: Path, base: str, smtp_port: int, refused_port: int) -> None:
     (data / "kb.toml").write_text(
-        smtp_toml(smtp_port)
+        "# the Scanning page tests' settings (a comment the page's edits must keep)\n"
+        + smtp_toml(smtp_port)
         + f"""
 [[lists]]
 name = "partners"
