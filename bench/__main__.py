@@ -331,6 +331,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args.out.write_text(text, encoding="utf-8")
         print(f"wrote {args.out} and {results}", file=sys.stderr)
+        if args.out.resolve() == (ROOT / "docs" / "benchmarks.md").resolve():
+            from bench import docpages  # the pages that show a section's tables follow the new figures
+
+            for page in docpages.write_all(docpages.load(results)):
+                print(f"wrote {page}", file=sys.stderr)
     if args.json:
         print(json.dumps({k: s.data for k, s in fresh.items()}, indent=2, default=str))
     return 0

@@ -20,21 +20,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.chromium import CHROMIUM, CHROMIUM_ARGS
 from bench.common import ROOT, SCIFACT, Section, bench_env, median, table
 
 OUT = ROOT / "bench" / "out"
 CORPUS = ROOT / "corpus"
-CHROMIUM = Path("/usr/bin/chromium")
-# As tests/test_browser.py: no network but 127.0.0.1, nothing running in the background of the measurement.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 RENDER_GOAL_S = 2.0
 SEARCH_GOAL_S = 1.0
 TIMEOUT_MS = 120_000

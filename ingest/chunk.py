@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import groupby
 
 from kb.models import Block, Chunk, chunk_id_for
+from kb.text import split_sentences
 
 # A passage at least this full closes at a paragraph end rather than take part of the next paragraph: one topic
 # per passage keeps its vector on that topic (real-PDF questions, docs/benchmarks.md). A single block (an
@@ -33,24 +33,6 @@ class _Sentence:
     page_index: int | None
     paragraph: int  # which paragraph of the run it belongs to
     end_label: str | None  # the page it ends on (a sentence may run over a page break)
-
-
-@lru_cache(maxsize=1)
-def _sentencizer():
-    import spacy
-
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer")
-    nlp.max_length = 5_000_000
-    return nlp
-
-
-def split_sentences(texts: list[str]) -> list[list[str]]:
-    nlp = _sentencizer()
-    out = []
-    for doc in nlp.pipe(texts, batch_size=64):
-        out.append([s.text.strip() for s in doc.sents if s.text.strip()])
-    return out
 
 
 class Chunker:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ from kb.scan import item_origins
 from kb.search import cite
 from kb.store import KnowledgeBase
 from kb.taxonomy import Taxonomy, load_taxonomy
+from kb.text import sentences
 from kb.visibility import allowed as allowed_for
 from kb.visibility import for_list
 
@@ -28,7 +28,6 @@ PERIOD_DAYS = {"daily": 1, "weekly": 7, "monthly": 31}
 # Candidate sentences come from the passages nearest the document's centre; more adds embedding time only.
 KEY_PASSAGES = 3
 MAX_CANDIDATES = 40
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]?\s+(?=[\"'“‘(\[]?[A-Z0-9])|\n+")
 
 
 @dataclass
@@ -140,10 +139,6 @@ def default_since(frequency: str, now: datetime | None = None) -> str:
     """Where a list's first digest starts: one period back."""
     now = now or datetime.now(UTC)
     return (now - timedelta(days=PERIOD_DAYS.get(frequency, 7))).replace(microsecond=0).isoformat()
-
-
-def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
 class Composer:
@@ -283,23 +278,23 @@ class Composer:
     def key_sentence(self, doc: Document, chunks: list[Chunk]) -> tuple[str, Chunk | None]:
         """The sentence whose embedding is nearest the mean of the document's passage vectors."""
         if not chunks:
-            return (split_sentences(doc.abstract or "") or [""])[0], None
+            return (sentences(doc.abstract or "") or [""])[0], None
         rows = self.cat.query("SELECT rowid, chunk_id FROM chunks WHERE doc_id = ?", (doc.doc_id,))
         by_rowid = {r[0]: r[1] for r in rows}
         rowids, mat = self.cat.vectors_for_rowids(self.kb.embedder.model_id, list(by_rowid))
         by_id = {ch.chunk_id: ch for ch in chunks}
         if not rowids:
-            return (split_sentences(chunks[0].text) or [chunks[0].text])[0], chunks[0]
+            return (sentences(chunks[0].text) or [chunks[0].text])[0], chunks[0]
         centroid = mat.mean(axis=0)
         centroid /= np.linalg.norm(centroid) or 1.0
         near = np.argsort(-(mat @ centroid))[:KEY_PASSAGES]
         candidates: list[tuple[str, Chunk]] = []
         for i in near:
             ch = by_id[by_rowid[rowids[i]]]
-            candidates += [(s, ch) for s in split_sentences(ch.text) if _readable(s)]
+            candidates += [(s, ch) for s in sentences(ch.text) if _readable(s)]
         if not candidates:
             ch = by_id[by_rowid[rowids[near[0]]]]
-            candidates = [(s, ch) for s in split_sentences(ch.text)] or [(ch.text, ch)]
+            candidates = [(s, ch) for s in sentences(ch.text)] or [(ch.text, ch)]
         candidates = candidates[:MAX_CANDIDATES]
         if len(candidates) == 1:
             return candidates[0]

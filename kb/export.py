@@ -1,4 +1,4 @@
-"""Exports of a search result: passages as CSV, their documents as BibTeX (bibtexparser 2) and RIS (rispy)."""
+"""Exports of a search result: passages as CSV, documents as BibTeX (bibtexparser 2, pylatexenc) and RIS (rispy)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import csv
 import io
 import re
 import unicodedata
+from functools import lru_cache
 
 import bibtexparser
 import rispy
 from bibtexparser.model import Entry, Field
+from pylatexenc.latexencode import UnicodeToLatexEncoder
 
 from kb.models import Document
 from kb.search import Hit
@@ -114,10 +116,16 @@ def citation_key(doc: Document, taken: set[str]) -> str:
     return key
 
 
+@lru_cache(maxsize=1)
+def _latex() -> UnicodeToLatexEncoder:
+    # LaTeX specials and accents become macros (\&, \'e) that print on any engine; a character with no macro
+    # stays as it is, for biber and a UTF-8 LaTeX, rather than turning into a "?".
+    return UnicodeToLatexEncoder(unknown_char_policy="keep")
+
+
 def _bibtex_escape(value: str) -> str:
-    # Braces must stay balanced inside {...}; the LaTeX specials that break a field are escaped.
-    value = value.replace("\\", "").replace("{", "").replace("}", "")
-    return re.sub(r"([&%$#_])", r"\\\1", value)
+    # BibTeX counts every brace, escaped or not, so a stray one would end the field: braces go before encoding.
+    return _latex().unicode_to_latex(value.replace("{", "").replace("}", ""))
 
 
 def to_bibtex(documents: list[Document], sensitivities: list[str] | None = None) -> str:

@@ -10,7 +10,9 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+from w3lib.url import canonicalize_url
 
 from kb.ids import normalise_doi
 
@@ -243,21 +245,14 @@ def parse_feed(body: bytes, url: str) -> list[Entry]:
 
 
 def canonical_url(url: str | None) -> str | None:
-    """Lower-case scheme and host, no fragment, no tracking parameters, no trailing slash."""
-    if not url:
+    """w3lib's canonical form (case, percent-encoding, sorted query, no fragment), less tracking and trailing slash."""
+    if not url or not urlsplit(url.strip()).netloc:
         return None
-    parts = urlsplit(url.strip())
-    if not parts.netloc:
-        return None
-    host = parts.hostname or ""
-    port = parts.port
-    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
-    netloc = host.lower() + (f":{port}" if port and port != default else "")
-    query = urlencode(
-        sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k))
-    )
-    path = parts.path.rstrip("/")
-    return urlunsplit((parts.scheme.lower(), netloc, path, query, ""))
+    parts = urlsplit(canonicalize_url(url.strip()))
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port and parts.port != default else "")
+    query = "&".join(p for p in parts.query.split("&") if p and not _TRACKING.match(p.split("=", 1)[0]))
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), query, ""))
 
 
 def title_key(title: str) -> str | None:

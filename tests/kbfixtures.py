@@ -9,13 +9,19 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from bench.chromium import CHROMIUM, CHROMIUM_ARGS
+from bench.chromium import MISSING as CHROMIUM_MISSING
+
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"
 KB_BIN = Path(sys.executable).with_name("kb")
+ARTIFACTS = ROOT / "tests" / "artifacts"
 
 
 def kb_env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -168,6 +174,95 @@ def serve_app(data_dir: Path, **env: str) -> tuple[str, subprocess.Popen]:
     url = f"http://127.0.0.1:{port}"
     wait_for_http(f"{url}/_stcore/health", proc, "streamlit run")
     return url, proc
+
+
+FAST_HASH = dict(n=2**10, r=8, p=1)  # sign-in hashes cheap enough for tests
+
+
+def users_toml(**users: tuple[str, str]) -> str:
+    """kb.toml's [[auth.users]], one per `name=(role, password)`, hashed cheaply."""
+    from kb.auth import hash_password
+
+    return "".join(
+        f'\n[[auth.users]]\nusername = "{name}"\nrole = "{role}"\n'
+        f'password_hash = "{hash_password(password, **FAST_HASH)}"\n'
+        for name, (role, password) in users.items()
+    )
+
+
+@pytest.fixture
+def app_env(monkeypatch):
+    """Point the app at a data directory, as `kb app` does through the environment (no other KB_ variable)."""
+
+    def use(data_dir: Path) -> None:
+        for k in list(os.environ):
+            if k.startswith("KB_"):
+                monkeypatch.delenv(k)
+        for k, v in kb_env(data_dir).items():
+            monkeypatch.setenv(k, v)
+
+    return use
+
+
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=CHROMIUM_MISSING)
+
+
+@contextmanager
+def app_served(data_dir: Path, **env: str) -> Iterator[str]:
+    """serve_app() for the length of a `with`: its URL, the server stopped after."""
+    url, proc = serve_app(data_dir, **env)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (bench/chromium.py's flags), one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@contextmanager
+def browser_page(browser, width: int = 1280, height: int = 900, timeout_ms: int = 60_000, **context) -> Iterator:
+    """A page in a new browser context (no cookies from another test), closed after."""
+    ctx = browser.new_context(viewport={"width": width, "height": height}, **context)
+    page = ctx.new_page()
+    page.set_default_timeout(timeout_ms)
+    try:
+        yield page
+    finally:
+        ctx.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A 1280 x 900 page in a new context; a slow Streamlit rerun on the shared machine gets 90 s."""
+    with browser_page(browser, timeout_ms=90_000) as pg:
+        yield pg
+
+
+def settle(page, pause_ms: int = 500) -> None:
+    """Wait until Streamlit has finished the script run the last action started."""
+    page.wait_for_selector('[data-testid="stApp"]')
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", polling=200, timeout=60_000
+    )
+    page.wait_for_timeout(pause_ms)
+
+
+def screenshot(page, name: str) -> Path:
+    """A screenshot in tests/artifacts/ (kept by CI for a reviewer to look at)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    return path
 
 
 @pytest.fixture

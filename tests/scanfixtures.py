@@ -11,9 +11,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from kbfixtures import free_port, run_kb
-
-from kb.auth import hash_password
+from kbfixtures import free_port, run_kb, users_toml
+from mailfixtures import smtp_toml
 
 SENSITIVE_TITLE = "County lines exploitation across the county: restricted briefing"
 # title -> (feed, description); the taggers file these under priority 1 (substance, family) and 2.
@@ -38,13 +37,12 @@ ITEMS = {
         "County lines networks exploit children from Leeds and Bradford.",
     ),
 }
-FAST = dict(n=2**10, r=8, p=1)  # sign-in hashes cheap enough for tests
 
 
-def rss(items: list[tuple[str, str, str]]) -> str:
+def rss(items: list[tuple[str, str, str]], published: str = "Mon, 30 Nov 2026 09:00:00 GMT") -> str:
+    """An RSS 2.0 feed of (title, link, description) items, all published at `published`."""
     body = "".join(
-        f"<item><title>{t}</title><link>{link}</link><description>{d}</description>"
-        "<pubDate>Mon, 30 Nov 2026 09:00:00 GMT</pubDate></item>"
+        f"<item><title>{t}</title><link>{link}</link><description>{d}</description><pubDate>{published}</pubDate></item>"
         for t, link, d in items
     )
     return f'<?xml version="1.0"?><rss version="2.0"><channel><title>VRU</title>{body}</channel></rss>'
@@ -86,17 +84,9 @@ def feed_site(tmp_path_factory):
 
 def write_config(data: Path, base: str, smtp_port: int, refused_port: int) -> None:
     (data / "kb.toml").write_text(
-        f"""# the Scanning page tests' settings
-[kb]
-public_url = "https://hub.example.org"
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-security = "none"
-sender = "Knowledge Hub <hub@example.org>"
-timeout = 5
-
+        "# the Scanning page tests' settings (a comment the page's edits must keep)\n"
+        + smtp_toml(smtp_port)
+        + f"""
 [[lists]]
 name = "partners"
 audience = "external"
@@ -119,17 +109,8 @@ sensitivity = "official-sensitive"
 [[sources]]
 name = "Down"
 feed = "http://127.0.0.1:{refused_port}/feed.xml"
-
-[[auth.users]]
-username = "analyst"
-role = "internal"
-password_hash = "{hash_password("inside", **FAST)}"
-
-[[auth.users]]
-username = "partner"
-role = "external"
-password_hash = "{hash_password("outside", **FAST)}"
-""",
+"""
+        + users_toml(analyst=("internal", "inside"), partner=("external", "outside")),
         encoding="utf-8",
     )
 

@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from kbfixtures import KB_BIN, free_port, kb_env, open_kb, run_kb, wait_for_http
+from kbfixtures import KB_BIN, free_port, kb_env, open_kb, run_kb, users_toml, wait_for_http
 from streamlit.testing.v1 import AppTest
 
-from kb.auth import ANONYMOUS, Viewer, hash_password
+from kb.auth import ANONYMOUS, Viewer
 from kb.search import cite
 from kb.taxonomy import load_taxonomy
 
@@ -322,19 +322,8 @@ def test_remove_a_document_from_the_library(corpus_kb_copy, use_kb):
 
 
 def _configure_sign_in(data_dir: Path) -> None:
-    fast = dict(n=2**10, r=8, p=1)
     (data_dir / "kb.toml").write_text(
-        f"""[[auth.users]]
-username = "analyst"
-role = "internal"
-password_hash = "{hash_password("inside", **fast)}"
-
-[[auth.users]]
-username = "partner"
-role = "external"
-password_hash = "{hash_password("outside", **fast)}"
-""",
-        encoding="utf-8",
+        users_toml(analyst=("internal", "inside"), partner=("external", "outside")), encoding="utf-8"
     )
     _mark_strategy_sensitive(data_dir)
 

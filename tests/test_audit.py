@@ -8,8 +8,8 @@ import os
 from datetime import UTC, datetime
 
 import pytest
-from aiosmtpd.controller import Controller
 from kbfixtures import free_port, ingest_into, kb_env, open_kb, run_kb
+from mailfixtures import start_smtp
 from streamlit.testing.v1 import AppTest
 
 from kb.audit import entries, record
@@ -17,15 +17,6 @@ from kb.models import Document
 
 HOME = os.path.join(os.path.dirname(__file__), "..", "app", "Home.py")
 SECRET = "Gang mapping for Bradford: restricted"
-
-
-class Sink:
-    def __init__(self):
-        self.rcpts: list[str] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.rcpts += envelope.rcpt_tos
-        return "250 OK"
 
 
 @pytest.fixture
@@ -81,8 +72,7 @@ def test_views_and_mailings_are_listed_by_kb_audit(data, monkeypatch):
     at.run()
     assert not at.exception and SECRET in at.title[0].value
     # ... and a mailing to the internal list; the external one never carries it, so records nothing.
-    ctl = Controller(sink := Sink(), hostname="127.0.0.1", port=port)
-    ctl.start()
+    ctl, sink = start_smtp(port)
     try:
         out = json.loads(run_kb(data, "digest", "send", "--json", check=True).stdout)
     finally:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import re
 import shutil
@@ -12,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from kbfixtures import CORPUS, free_port, ingest_into, open_kb, run_kb
+from mailfixtures import smtp_toml, start_smtp
 
 SENSITIVE_TITLE = "County lines exploitation: restricted partnership briefing"
 SCRIPT_TITLE = "<script>alert('x')</script> Substance misuse bulletin"
@@ -64,38 +62,10 @@ def _write_doc(folder: Path, name: str, title: str, sensitivity: str, sentences:
     return path
 
 
-class Sink:
-    """An SMTP handler that keeps every message it accepts."""
-
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        msg = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
-        self.messages.append(msg)
-        return "250 OK"
-
-
-def start_smtp(port: int) -> tuple[Controller, Sink]:
-    sink = Sink()
-    ctl = Controller(sink, hostname="127.0.0.1", port=port)
-    ctl.start()
-    return ctl, sink
-
-
 def write_config(data: Path, smtp_port: int) -> None:
     (data / "kb.toml").write_text(
-        f"""
-[kb]
-public_url = "https://hub.example.org"
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-security = "none"
-sender = "Knowledge Hub <hub@example.org>"
-timeout = 5
-
+        smtp_toml(smtp_port)
+        + """
 [[lists]]
 name = "partners"
 audience = "external"

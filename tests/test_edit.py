@@ -4,12 +4,11 @@ re-tag and a merge; sensitivity only tightens unless an analyst lowers it; the L
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-import pytest
-from kbfixtures import kb_env, open_kb, run_kb
+from kbfixtures import open_kb, run_kb, users_toml
 
+LIBRARY = Path(__file__).resolve().parents[1] / "app" / "pages" / "4_Library.py"
 NOTE = """---
 title: Mentoring pilot in Leeds
 doi: 10.5555/vru.mentoring.2022
@@ -30,12 +29,18 @@ def _docs(data: Path) -> list[dict]:
     return json.loads(run_kb(data, "docs", "--json", check=True).stdout)["documents"]
 
 
-def test_edits_win_and_survive_reingest_a_changed_file_and_a_retag(tmp_path):
+def _ingested(tmp_path: Path, *ingest_args: str) -> tuple[Path, Path]:
+    """The pilot note, ingested into a new knowledge base: (the note, the data directory)."""
     note = tmp_path / "in" / "pilot.md"
     note.parent.mkdir()
     note.write_text(NOTE, encoding="utf-8")
     data = tmp_path / "kb"
-    run_kb(data, "ingest", str(note), check=True)
+    run_kb(data, "ingest", str(note), *ingest_args, check=True)
+    return note, data
+
+
+def test_edits_win_and_survive_reingest_a_changed_file_and_a_retag(tmp_path):
+    note, data = _ingested(tmp_path)
     (doc,) = _docs(data)
     assert doc["title"] == "Mentoring pilot in Leeds" and doc["year"] == 2021
 
@@ -113,11 +118,7 @@ def test_an_edit_survives_a_merge_and_the_merged_sensitivity_is_the_strictest(tm
 
 
 def test_a_lower_sensitivity_never_downgrades_but_an_analyst_may(tmp_path):
-    note = tmp_path / "in" / "pilot.md"
-    note.parent.mkdir()
-    note.write_text(NOTE, encoding="utf-8")
-    data = tmp_path / "kb"
-    run_kb(data, "ingest", str(note), "--sensitivity", "official-sensitive", check=True)
+    note, data = _ingested(tmp_path, "--sensitivity", "official-sensitive")
     (doc,) = _docs(data)
     assert doc["sensitivity"] == "official-sensitive"
 
@@ -155,32 +156,15 @@ def test_edit_refuses_what_it_cannot_do(tmp_path):
     assert alone.returncode != 0 and "no other source" in alone.stderr + alone.stdout
 
 
-@pytest.fixture
-def app_env(monkeypatch):
-    def use(data_dir: Path) -> None:
-        for k in list(os.environ):
-            if k.startswith("KB_"):
-                monkeypatch.delenv(k)
-        for k, v in kb_env(data_dir).items():
-            monkeypatch.setenv(k, v)
-
-    return use
-
-
 def test_library_page_corrects_a_document(tmp_path, app_env):
     from streamlit.testing.v1 import AppTest
 
-    note = tmp_path / "in" / "pilot.md"
-    note.parent.mkdir()
-    note.write_text(NOTE, encoding="utf-8")
-    data = tmp_path / "kb"
-    run_kb(data, "ingest", str(note), check=True)
+    note, data = _ingested(tmp_path)
     (doc,) = _docs(data)
     # A single-user desktop: with no sign-in configured at all the page would fail closed and offer no edits.
     (data / "kb.toml").write_text("[app]\nsingle_user = true\n", encoding="utf-8")
     app_env(data)
-    page = Path(__file__).resolve().parents[1] / "app" / "pages" / "4_Library.py"
-    at = AppTest.from_file(str(page), default_timeout=180)
+    at = AppTest.from_file(str(LIBRARY), default_timeout=180)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="edit_doc").value == doc["doc_id"]
@@ -213,26 +197,14 @@ def test_library_page_corrects_a_document(tmp_path, app_env):
 def test_library_page_edits_need_an_internal_sign_in_when_sign_in_is_configured(tmp_path, app_env):
     from streamlit.testing.v1 import AppTest
 
-    from kb.auth import hash_password
-
-    note = tmp_path / "in" / "pilot.md"
-    note.parent.mkdir()
-    note.write_text(NOTE, encoding="utf-8")
-    data = tmp_path / "kb"
-    run_kb(data, "ingest", str(note), check=True)
-    fast = dict(n=2**10, r=8, p=1)
-    (data / "kb.toml").write_text(
-        f'[[auth.users]]\nusername = "partner"\nrole = "external"\npassword_hash = "{hash_password("out", **fast)}"\n'
-        f'[[auth.users]]\nusername = "analyst"\nrole = "internal"\npassword_hash = "{hash_password("in", **fast)}"\n',
-        encoding="utf-8",
-    )
+    _, data = _ingested(tmp_path)
+    (data / "kb.toml").write_text(users_toml(partner=("external", "out"), analyst=("internal", "in")), encoding="utf-8")
     app_env(data)
-    page = Path(__file__).resolve().parents[1] / "app" / "pages" / "4_Library.py"
-    at = AppTest.from_file(str(page), default_timeout=180)
+    at = AppTest.from_file(str(LIBRARY), default_timeout=180)
     at.run()
     assert not at.exception and not [b for b in at.button if b.key == "edit_go"], "no edit form before sign-in"
     for user, password, may_edit in (("partner", "out", False), ("analyst", "in", True)):
-        at = AppTest.from_file(str(page), default_timeout=180)
+        at = AppTest.from_file(str(LIBRARY), default_timeout=180)
         at.run()
         at.sidebar.text_input(key="sign_in_user").set_value(user)
         at.sidebar.text_input(key="sign_in_password").set_value(password)

@@ -6,8 +6,12 @@ import csv
 import io
 
 import bibtexparser
+import pytest
 import rispy
+from bibtexparser.middlewares import LatexDecodingMiddleware
 
+from ingest.sources import ReadOptions
+from ingest.sources import bibtex as bibtex_source
 from kb.export import CSV_COLUMNS, citation_key, documents_of, to_bibtex, to_csv, to_ris
 from kb.models import Chunk, Document, FactorTag, Tags
 from kb.search import Hit
@@ -99,3 +103,28 @@ def test_empty_result_exports_are_valid_and_empty():
     assert to_csv([]).strip() == ",".join(CSV_COLUMNS)
     assert not bibtexparser.parse_string(to_bibtex([])).entries
     assert rispy.loads(to_ris([])) == []
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("name", ["encoding.bib", "crossref_entries.bib", "article_with_strings.bib", "traps.bib"])
+def test_bibtex_export_of_real_entries_decodes_back_to_the_same_text(shared_data, name):
+    # Entries written by others (accents, @string macros, crossref): what a reference manager decodes from our
+    # export is what we read in, because pylatexenc encodes every accent and LaTeX special.
+    read = bibtex_source.read(shared_data / "bibtex" / name, ReadOptions())
+    docs = [p.document for p in read.documents]
+    assert docs, read.problems
+    back = bibtexparser.parse_string(to_bibtex(docs), append_middleware=[LatexDecodingMiddleware()])
+    assert not back.failed_blocks
+    for doc, entry in zip(docs, back.entries, strict=True):
+        assert entry["title"] == doc.title.replace("{", "").replace("}", "")
+        if doc.authors:
+            assert entry["author"] == " and ".join(doc.authors)
+        if doc.abstract:
+            assert " ".join(entry["abstract"].split()) == " ".join(doc.abstract.split())
+
+
+def test_bibtex_export_escapes_latex_specials_and_accents():
+    doc = _doc("a", authors=["Ó Súilleabháin, Aoife"], title="Café & 50% of x_1 #2 \\ back — $5 {stray")
+    entry = bibtexparser.parse_string(to_bibtex([doc])).entries[0]
+    assert entry["author"] == r"\'O S\'uilleabh\'ain, Aoife"
+    assert entry["title"] == r"Caf\'e \& 50\% of x\_1 \#2 {\textbackslash} back {\textemdash} \$5 stray"

@@ -8,20 +8,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from kbfixtures import ingest_into, open_kb, run_kb, serve_app
-from test_browser import ARGS, CHROMIUM
+from kbfixtures import app_served, browser_page, ingest_into, needs_chromium, open_kb, run_kb, settle, users_toml
 from test_visibility import NOTE, SECRET_TITLE
-
-from kb.auth import hash_password
 
 # A sentence of the sensitive note's passages: if any passage leaks, this does.
 SECRET_PASSAGE = "a trusted adult stayed with each young person for a year"
 HOSTILE = "Youth clubs [click me](http://evil.example/x) <b>bold</b> reopen in Dewsbury"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (.ci/run installs it)"),
-]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 @pytest.fixture(scope="module")
@@ -43,47 +37,22 @@ def apps(data, tmp_path_factory):
     """The same knowledge base served twice: with no sign-in configured, and with local users."""
     cfg = tmp_path_factory.mktemp("cfg")
     (cfg / "none.toml").write_text("# no [auth]: sign-in is not configured\n", encoding="utf-8")
-    (cfg / "users.toml").write_text(
-        f'[[auth.users]]\nusername = "analyst"\nrole = "internal"\n'
-        f'password_hash = "{hash_password("inside", n=2**10, r=8, p=1)}"\n',
-        encoding="utf-8",
-    )
-    procs = []
-    urls = {}
-    for name in ("none", "users"):
-        urls[name], proc = serve_app(data, KB_CONFIG=str(cfg / f"{name}.toml"))
-        procs.append(proc)
-    yield urls
-    for proc in procs:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
+    (cfg / "users.toml").write_text(users_toml(analyst=("internal", "inside")), encoding="utf-8")
+    with (
+        app_served(data, KB_CONFIG=str(cfg / "none.toml")) as none,
+        app_served(data, KB_CONFIG=str(cfg / "users.toml")) as users,
+    ):
+        yield {"none": none, "users": users}
 
 
 @pytest.fixture
 def page(browser):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    pg = ctx.new_page()
-    pg.set_default_timeout(90_000)
-    yield pg
-    ctx.close()
+    with browser_page(browser, 1400, 1000, timeout_ms=90_000, accept_downloads=True) as pg:
+        yield pg
 
 
 def _settle(page) -> None:
-    page.wait_for_selector('[data-testid="stApp"]')
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", polling=200, timeout=90_000
-    )
-    page.wait_for_timeout(700)
+    settle(page, pause_ms=700)
 
 
 def _text(page) -> str:

@@ -12,7 +12,7 @@ from fpdf import FPDF
 from pypdf import PdfReader
 from rapidfuzz import fuzz
 
-from ingest.sources import ReadOptions, pdf_layout, pdf_meta
+from ingest.sources import ReadOptions, pdf_authors, pdf_layout, pdf_meta, pdf_title
 from ingest.sources.pdf import read
 from kb.models import Document
 
@@ -320,13 +320,13 @@ def test_title_from_largest_type_skips_masthead_and_authors_lose_degrees(tmp_pat
     ],
 )
 def test_junk_metadata_titles_are_refused(title: str) -> None:
-    assert pdf_meta.plausible_title(title, Path("report_final_v2.pdf"), "") is None
+    assert pdf_title.plausible_title(title, Path("report_final_v2.pdf"), "") is None
 
 
 def test_metadata_title_that_the_pages_never_print_is_refused() -> None:
     printed = "Knife crime in Bradford fell after the first year of the mentoring programme."
-    assert pdf_meta.plausible_title("Quarterly Finance Return Summary", Path("x.pdf"), printed) is None
-    assert pdf_meta.plausible_title("Knife Crime in Bradford", Path("x.pdf"), printed) == "Knife Crime in Bradford"
+    assert pdf_title.plausible_title("Quarterly Finance Return Summary", Path("x.pdf"), printed) is None
+    assert pdf_title.plausible_title("Knife Crime in Bradford", Path("x.pdf"), printed) == "Knife Crime in Bradford"
 
 
 def test_two_pdfs_citing_the_same_doi_in_body_text_stay_two(tmp_path: Path) -> None:
@@ -421,7 +421,7 @@ def test_a_reference_published_on_the_last_page_does_not_date_the_document(tmp_p
     ],
 )
 def test_metadata_author_strings(value: str, names: list[str]) -> None:
-    assert pdf_meta.split_authors(value) == names
+    assert pdf_authors.split_authors(value) == names
 
 
 def test_government_cover_gives_corporate_author_over_template_metadata(tmp_path: Path) -> None:

@@ -13,10 +13,16 @@ import pytest
 from kbfixtures import open_kb, run_kb
 from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+from scanfixtures import rss
 
-from kb.feeds import FeedError, canonical_url, check_xml, fetch, title_key
+from kb.feeds import FeedError, canonical_url, check_xml, fetch, parse_feed, title_key
 
 BIG = 50 * 1024 * 1024
+
+
+def rss_of(items: list[tuple[str, str, str]]) -> str:
+    return rss(items, published="Mon, 02 Nov 2026 09:00:00 GMT")
+
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [
@@ -51,15 +57,6 @@ def make_pdf(path: Path, lines: list[str], title: str) -> Path:
     with path.open("wb") as fh:
         writer.write(fh)
     return path
-
-
-def rss(items: list[tuple[str, str, str]]) -> str:
-    body = "".join(
-        f"<item><title>{t}</title><link>{link}</link><description>{d}</description>"
-        "<pubDate>Mon, 02 Nov 2026 09:00:00 GMT</pubDate></item>"
-        for t, link, d in items
-    )
-    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>VRU</title>{body}</channel></rss>'
 
 
 class _Handler(SimpleHTTPRequestHandler):
@@ -125,7 +122,7 @@ def _write_site(root: Path, base: str) -> None:
         f"<html><head><script>var tracking = 1;</script></head><body><nav>Home | News</nav>{paragraphs}</body></html>"
     )
     (root / "vru.xml").write_text(
-        rss(
+        rss_of(
             [
                 ("Mentoring and knife crime: an evaluation", f"{base}/report.pdf", "An evaluation report."),
                 (
@@ -139,7 +136,7 @@ def _write_site(root: Path, base: str) -> None:
     )
     # The same navigators story again: tracking noise and a fragment on the URL, then a new URL.
     (root / "mirror.xml").write_text(
-        rss(
+        rss_of(
             [
                 (
                     "Hospital navigators start in Bradford",
@@ -243,6 +240,24 @@ def test_canonical_url_strips_tracking_fragment_slash_and_host_case():
     )
     assert canonical_url("http://example.org/a?b=2&a=1") == canonical_url("http://example.org/a/?a=1&b=2")
     assert canonical_url("not a url") is None
+
+
+@pytest.mark.shared_data
+def test_canonical_url_gives_one_key_to_each_real_feed_link_however_it_is_spelt(shared_data):
+    # The links of a real RSS feed, as another site or a mail client would respell them: percent-encoding case and
+    # needless escapes, an upper-case host, a default port, a fragment, tracking. Each spelling is one scan item.
+    body = (shared_data / "feeds" / "RSS_Example.xml").read_bytes()
+    links = [e.link for e in parse_feed(body, "RSS_Example.xml")]
+    assert len(links) == 4
+    for link in links:
+        key = canonical_url(link)
+        host_up = link.replace("liftoff.msfc.nasa.gov", "LIFTOFF.msfc.NASA.gov:80")
+        assert canonical_url(host_up + "?utm_source=mail#top") == key
+        assert canonical_url(link.replace("news-", "news%2D").replace("/news/", "/%6eews/")) == key
+    assert len({canonical_url(link) for link in links}) == 4
+    assert canonical_url("https://www.gov.uk/news/caf%c3%a9-knife") == canonical_url(
+        "https://www.gov.uk/news/café-knife"
+    )
 
 
 def test_title_key_folds_case_accents_punctuation_and_ignores_short_titles():

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import shutil
 import sqlite3
@@ -16,13 +15,13 @@ from pathlib import Path
 
 import pytest
 from kbfixtures import free_port, kb_env, open_kb, run_kb
+from mailfixtures import start_smtp
 from scanfixtures import SENSITIVE_TITLE, copy_kb, feed_site, scanned_kb, write_feeds  # noqa: F401 (fixtures)
 from streamlit.testing.v1 import AppTest
-from test_digest import start_smtp
 
 from kb.auth import ANONYMOUS, Viewer
 from kb.config import load_settings
-from kb.scanning import plain_error
+from kb.scanning_sources import plain_error
 
 APP = Path(__file__).resolve().parents[1] / "app"
 SCANNING = APP / "pages" / "5_Scanning.py"
@@ -30,20 +29,6 @@ SEARCH = APP / "pages" / "1_Search.py"
 ANALYST = Viewer("analyst", "internal")
 PARTNER = Viewer("partner", "external")
 TABS = {"new": 0, "next": 1, "past": 2, "sources": 3, "alerts": 4}
-
-
-@pytest.fixture
-def use_kb(monkeypatch):
-    """Point the app at a data directory, as `kb app` does through the environment."""
-
-    def use(data_dir: Path) -> None:
-        for k in list(os.environ):
-            if k.startswith("KB_"):
-                monkeypatch.delenv(k)
-        for k, v in kb_env(data_dir).items():
-            monkeypatch.setenv(k, v)
-
-    return use
 
 
 def run_page(path: Path = SCANNING, viewer: Viewer = ANALYST, query_params: dict | None = None) -> AppTest:
@@ -91,8 +76,8 @@ def page_text(at: AppTest) -> str:
 # -- new this week ---------------------------------------------------------------------------------
 
 
-def test_new_items_are_grouped_as_the_email_groups_them(scanned_kb, use_kb):
-    use_kb(scanned_kb)
+def test_new_items_are_grouped_as_the_email_groups_them(scanned_kb, app_env):
+    app_env(scanned_kb)
     at = run_page()
     shown = [(s, g, t) for _, s, g, t in placed(at.tabs[TABS["new"]])]
     hub = json.loads(run_kb(scanned_kb, "digest", "preview", "--list", "hub", "--json", check=True).stdout)
@@ -113,8 +98,8 @@ def test_new_items_are_grouped_as_the_email_groups_them(scanned_kb, use_kb):
     assert not placed(at.tabs[TABS["new"]]) and "Nothing new" in at.tabs[TABS["new"]].info[0].value
 
 
-def test_sensitive_item_is_shown_only_to_internal_viewers(scanned_kb, use_kb):
-    use_kb(scanned_kb)
+def test_sensitive_item_is_shown_only_to_internal_viewers(scanned_kb, app_env):
+    app_env(scanned_kb)
     for viewer in (ANONYMOUS, PARTNER):
         at = run_page(viewer=viewer)
         text = page_text(at)
@@ -126,8 +111,8 @@ def test_sensitive_item_is_shown_only_to_internal_viewers(scanned_kb, use_kb):
 # -- next digest -----------------------------------------------------------------------------------
 
 
-def test_next_digest_per_list_matches_kb_digest_preview(scanned_kb, use_kb):
-    use_kb(scanned_kb)
+def test_next_digest_per_list_matches_kb_digest_preview(scanned_kb, app_env):
+    app_env(scanned_kb)
     at = run_page()
     cli = {d["list_name"]: d for d in json.loads(run_kb(scanned_kb, "digest", "preview", "--json").stdout)["digests"]}
     shown = placed(at.tabs[TABS["next"]], "kb-preview-item")
@@ -143,10 +128,10 @@ def test_next_digest_per_list_matches_kb_digest_preview(scanned_kb, use_kb):
     assert SENSITIVE_TITLE not in [t for lst, *_, t in shown if lst == "partners"], "nothing sensitive goes outside"
 
 
-def test_send_now_sends_once_and_the_digest_is_kept_as_sent(scanned_kb, feed_site, tmp_path, use_kb):
+def test_send_now_sends_once_and_the_digest_is_kept_as_sent(scanned_kb, feed_site, tmp_path, app_env):
     port = free_port()
     data = copy_kb(scanned_kb, tmp_path / "kb", feed_site.base, smtp_port=port)
-    use_kb(data)
+    app_env(data)
     ctl, sink = start_smtp(port)
     try:
         at = run_page()
@@ -192,8 +177,8 @@ def test_send_now_sends_once_and_the_digest_is_kept_as_sent(scanned_kb, feed_sit
 # -- sources ---------------------------------------------------------------------------------------
 
 
-def test_a_failing_source_shows_its_error_beside_the_others_items(scanned_kb, use_kb):
-    use_kb(scanned_kb)
+def test_a_failing_source_shows_its_error_beside_the_others_items(scanned_kb, app_env):
+    app_env(scanned_kb)
     at = run_page()
     table = frame(at, "duplicates skipped").set_index("source")
     assert table.loc["Down", "status"] == "failed"
@@ -209,9 +194,9 @@ def test_a_failing_source_shows_its_error_beside_the_others_items(scanned_kb, us
     assert cli["Down"]["error"] == "feed not reachable: connection refused" and cli["VRU news"]["new_items"] == 3
 
 
-def test_admin_adds_pauses_removes_a_source_and_runs_a_scan(scanned_kb, feed_site, tmp_path, use_kb):
+def test_admin_adds_pauses_removes_a_source_and_runs_a_scan(scanned_kb, feed_site, tmp_path, app_env):
     data = copy_kb(scanned_kb, tmp_path / "kb", feed_site.base)
-    use_kb(data)
+    app_env(data)
     partner = run_page(viewer=PARTNER)
     assert not [b for b in partner.button if b.key in ("scan_go", "source_add")], "admins only"
 
@@ -261,14 +246,14 @@ def test_admin_adds_pauses_removes_a_source_and_runs_a_scan(scanned_kb, feed_sit
 
 
 def test_with_no_sign_in_configured_no_one_sends_or_changes_sources(
-    scanned_kb, feed_site, tmp_path, use_kb, monkeypatch
+    scanned_kb, feed_site, tmp_path, app_env, monkeypatch
 ):
     # Sign-in fails closed: with no [auth] every viewer is external, even one whose session claims the
     # internal role, so Send now, Run scan and the source forms are not offered; single_user opts out.
     data = copy_kb(scanned_kb, tmp_path / "kb", feed_site.base)
     config = data / "kb.toml"
     config.write_text(config.read_text(encoding="utf-8").split("[[auth.users]]")[0], encoding="utf-8")
-    use_kb(data)
+    app_env(data)
     managing = {"scan_go", "source_add", "source_pause", "source_remove", "send_hub", "send_partners"}
     for viewer in (ANONYMOUS, ANALYST):
         at = run_page(viewer=viewer)
@@ -287,9 +272,9 @@ def test_with_no_sign_in_configured_no_one_sends_or_changes_sources(
 # -- alerts ----------------------------------------------------------------------------------------
 
 
-def test_save_an_alert_from_search_see_its_matches_and_remove_it(scanned_kb, feed_site, tmp_path, use_kb):
+def test_save_an_alert_from_search_see_its_matches_and_remove_it(scanned_kb, feed_site, tmp_path, app_env):
     data = copy_kb(scanned_kb, tmp_path / "kb", feed_site.base)
-    use_kb(data)
+    app_env(data)
     search = run_page(SEARCH, query_params={"q": "drug treatment for young adults", "factor": "substance-misuse"})
     search.button(key="save_alert").click().run()
     assert "Saved as alert “drug treatment for young adults”" in search.success[0].value
@@ -321,8 +306,8 @@ def test_save_an_alert_from_search_see_its_matches_and_remove_it(scanned_kb, fee
     assert not [m for m in at.tabs[TABS["alerts"]].markdown if "kb-alert" in m.value]
 
 
-def test_signed_out_viewer_is_asked_to_sign_in_for_alerts(scanned_kb, use_kb):
-    use_kb(scanned_kb)
+def test_signed_out_viewer_is_asked_to_sign_in_for_alerts(scanned_kb, app_env):
+    app_env(scanned_kb)
     at = run_page(viewer=ANONYMOUS)
     assert "Sign in to see your alerts" in at.tabs[TABS["alerts"]].info[0].value
     search = run_page(SEARCH, ANONYMOUS, {"q": "knife crime"})
@@ -351,11 +336,11 @@ def test_scan_errors_in_plain_words(message, plain):
 
 
 @pytest.mark.shared_data
-def test_real_feeds_added_on_the_page_are_scanned_and_listed(scanned_kb, feed_site, tmp_path, shared_data, use_kb):
+def test_real_feeds_added_on_the_page_are_scanned_and_listed(scanned_kb, feed_site, tmp_path, shared_data, app_env):
     import shutil
 
     data = copy_kb(scanned_kb, tmp_path / "kb", feed_site.base)
-    use_kb(data)
+    app_env(data)
     for name in ("Atom_Example.xml", "RSS_Example.xml"):
         shutil.copy(shared_data / "feeds" / name, feed_site.root / name)
     at = run_page()
@@ -384,7 +369,7 @@ def test_real_feeds_added_on_the_page_are_scanned_and_listed(scanned_kb, feed_si
 def test_a_catalogue_from_before_the_scanning_page_is_upgraded(tmp_path):
     # Regression: CREATE TABLE IF NOT EXISTS leaves an existing alerts table without the owner column.
     from kb.alerts import alerts_of, list_alerts
-    from kb.scanning import source_statuses
+    from kb.scanning_sources import source_statuses
     from kb.visibility import OPERATOR
 
     # A catalogue of schema 1 (tests/data) with the alerts and digest_locks tables of that time, made on first use.
@@ -409,8 +394,8 @@ def test_a_catalogue_from_before_the_scanning_page_is_upgraded(tmp_path):
         kb.close()
 
 
-def test_an_empty_knowledge_base_says_what_to_do_on_every_tab(tmp_path, use_kb):
-    use_kb(tmp_path / "empty")
+def test_an_empty_knowledge_base_says_what_to_do_on_every_tab(tmp_path, app_env):
+    app_env(tmp_path / "empty")
     at = run_page(viewer=ANONYMOUS)
     infos = " ".join(i.value for i in at.info)
     assert "Nothing new in this period" in infos and "No mailing lists in kb.toml" in infos

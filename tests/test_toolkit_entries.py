@@ -224,6 +224,24 @@ def test_all_problems_reported_at_once(tmp_path: Path) -> None:
     assert "field impact_band" in info.value.reason and "field cost_rating" in info.value.reason
 
 
+def test_nested_typos_repeated_headings_and_yes_as_a_number_are_all_refused(tmp_path: Path) -> None:
+    # A real corpus entry with the slips a hand edit makes; the pydantic model reports each at its place.
+    data = yaml.safe_load((CORPUS / "mentoring.toolkit.yaml").read_text(encoding="utf-8"))
+    data["emmie"] = {"efect": "reduces violence"}
+    data["sections"].append(dict(data["sections"][0]))
+    data.update(cost_rating=True, settings="School", source_urls=[])
+    path = tmp_path / "slips.toolkit.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(SourceError) as info:
+        load_entry(path)
+    reason = info.value.reason
+    assert "field emmie.efect: is not a known field" in reason
+    assert "field sections: heading 'What is it?' is used twice" in reason
+    assert "field cost_rating: True is not a whole number" in reason
+    assert "field settings: expected a list" in reason
+    assert "field source_urls: needs at least one item" in reason
+
+
 def _corpus_data(slug: str) -> dict:
     return yaml.safe_load((CORPUS / f"{slug}.toolkit.yaml").read_text(encoding="utf-8"))
 

@@ -8,24 +8,12 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aiosmtpd.controller import Controller
 from kbfixtures import free_port, ingest_into, kb_env, open_kb
+from mailfixtures import start_smtp
 
 from kb.config import load_settings
 from kb.dispatch import Dispatcher, recipients
 from kb.unsubscribe import UnsubscribeServer
-
-
-class Sink:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        import email
-        import email.policy
-
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 OK"
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -64,9 +52,7 @@ recipients = ["jo@partner.example", "sam@partner.example"]
         encoding="utf-8",
     )
     settings = load_settings(data, env=kb_env(data))
-    sink = Sink()
-    ctl = Controller(sink, hostname="127.0.0.1", port=smtp_port)
-    ctl.start()
+    ctl, sink = start_smtp(smtp_port)
     server = UnsubscribeServer(settings, "127.0.0.1", one_click).start()
     kb = open_kb(data)
     yield kb, settings, sink, tmp_path

@@ -185,7 +185,8 @@ def test_scanning_page_views(kb, secret):
     # The Scanning page's new items, alert matches, list previews and sources ask the same decision.
     from kb.alerts import Alert, add_alert, remove_alert
     from kb.config import Source
-    from kb.scanning import ListPreview, Period, alert_views, new_items, previews_for, source_statuses
+    from kb.scanning import ListPreview, Period, alert_views, new_items, previews_for
+    from kb.scanning_sources import source_statuses
 
     period = Period("all", "2000-01-01T00:00:00+00:00")
     outside, inside = new_items(kb, period, EXTERNAL), new_items(kb, period, INSIDER)
@@ -223,7 +224,9 @@ def test_scanning_page_views(kb, secret):
 def test_sending_and_source_changes_need_an_insider(kb, tmp_path):
     # With no sign-in every viewer is external: they may read the Scanning page but change nothing.
     from kb.config import Source
-    from kb.scanning import ScanningError, add_source, remove_source, scan_sources, send_now, set_paused
+    from kb.scanning import send_now
+    from kb.scanning_rules import ScanningError
+    from kb.scanning_sources import add_source, remove_source, scan_sources, set_paused
 
     settings = kb.settings
     before = list(settings.sources)

@@ -13,8 +13,9 @@ from bibtexparser.model import Block as BibBlock
 from bibtexparser.model import DuplicateBlockKeyBlock, Entry, MiddlewareErrorBlock, ParsingFailedBlock
 
 from ingest.sources import ReadOptions, SourceError, decode_text, read_file
-from kb.ids import content_hash, doc_id_for, normalise_doi
-from kb.models import Block, Document, ParsedDocument, ReadResult
+from ingest.sources.reference import reference
+from kb.ids import normalise_doi
+from kb.models import ParsedDocument, ReadResult
 
 # BibTeX's predefined month macros, so `month = jan # "~1"` reads as it prints.
 _MONTHS = dict(
@@ -200,30 +201,20 @@ def _document(fields: dict, path: Path, options: ReadOptions, problems: list[str
     if not doi and url and "doi.org/" in url:
         doi = normalise_doi(url)
     abstract = _text(fields.get("abstract"))
-    basis = f"{title} {year or ''} {'; '.join(authors)}"
-
-    document = Document(
-        doc_id=doc_id_for(doi, basis),
+    return reference(
         title=title,
-        doc_type=options.doc_type or "reference",
-        source=f"{path}#{key}",
         authors=authors,
         year=year,
-        publisher=_text(fields.get("publisher") or fields.get("institution") or fields.get("organization")),
-        journal=_text(fields.get("journal") or fields.get("journaltitle") or fields.get("booktitle")),
         doi=doi,
         url=url,
         abstract=abstract,
+        source=f"{path}#{key}",
+        entry=key,
+        options=options,
+        publisher=_text(fields.get("publisher") or fields.get("institution") or fields.get("organization")),
+        journal=_text(fields.get("journal") or fields.get("journaltitle") or fields.get("booktitle")),
         keywords=[k for k in re.split(r"\s*[,;]\s*", _text(fields.get("keywords", fields.get("keyword"))) or "") if k],
-        sensitivity=options.sensitivity,
-        content_hash=content_hash(f"{basis} {abstract or ''}"),
     )
-    if abstract:
-        joiner = " " if title[-1] in ".?!" else ". "
-        block = Block(text=f"{title}{joiner}{abstract}", section=["Abstract"])
-    else:
-        block = Block(text=title)
-    return ParsedDocument(document=document, blocks=[block], kind="reference", entry=key)
 
 
 def _split_unescaped(value: str, sep: str) -> list[str]:

@@ -6,7 +6,8 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-from ingest.sources.pdf_meta import generic_heading, plausible_title
+from ingest.sources.pdf_cues import generic_heading
+from ingest.sources.pdf_title import plausible_title
 from kb.models import Document
 
 # Account names and defaults that Word and converters write as the "author".

@@ -12,7 +12,17 @@ from pathlib import Path
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
 
-from ingest.sources import ReadOptions, SourceError, ocr, pdf_layout, pdf_meta
+from ingest.sources import (
+    ReadOptions,
+    SourceError,
+    ocr,
+    pdf_authors,
+    pdf_cues,
+    pdf_layout,
+    pdf_meta,
+    pdf_title,
+    pdf_xmp,
+)
 from kb.ids import content_hash, doc_id_for, file_hash
 from kb.models import Block, Document, ParsedDocument, ReadResult
 
@@ -101,13 +111,13 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
     if not blocks:
         document.doc_id = f"sha256:{file_hash(data)[:32]}"
         document.content_hash = file_hash(data)
-        if title := pdf_meta.plausible_title(info["/Title"], path, ""):
+        if title := pdf_title.plausible_title(info["/Title"], path, ""):
             document.title, document.field_sources["title"] = title, "metadata"
         else:
             document.title = path.stem
-        if authors := pdf_meta.split_authors(info["/Author"] or ""):
+        if authors := pdf_authors.split_authors(info["/Author"] or ""):
             document.authors, document.field_sources["authors"] = authors, "metadata"
-        if (year := pdf_meta.creation_year(info)) is not None:
+        if (year := pdf_xmp.creation_year(info)) is not None:
             document.year, document.field_sources["year"] = year, "file date"
         document.status = "no_text"
         if ocr.unavailable():
@@ -116,11 +126,11 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
         return result
 
     full_text = "\n\n".join(b.text for b in blocks)
-    first_line = pdf_meta.describe(document, info, pdf_meta.xmp_text(reader), layouts, path)
+    first_line = pdf_meta.describe(document, info, pdf_xmp.xmp_text(reader), layouts, path)
     if not document.title:
         # One type size throughout: the first line that is not a masthead, else the first real heading.
         fallback = (first_line if len(first_line) <= 150 else None) or next(
-            (h for h in headings if not pdf_meta.generic_heading(h)), None
+            (h for h in headings if not pdf_cues.generic_heading(h)), None
         )
         if fallback:
             document.title, document.field_sources["title"] = fallback, "layout"

@@ -13,8 +13,9 @@ from pathlib import Path
 import rispy
 
 from ingest.sources import ReadOptions, SourceError, decode_text
-from kb.ids import content_hash, doc_id_for, normalise_doi
-from kb.models import Block, Document, ParsedDocument, ReadResult
+from ingest.sources.reference import reference
+from kb.ids import normalise_doi
+from kb.models import ReadResult
 
 # "AU  - Smith" as the standard says, and the spacing variants hand-edited and older exports have.
 _TAG_RE = re.compile(r"^([A-Z][A-Z0-9])[ \t]{1,4}-(?:[ \t](.*)|[ \t]*)$")
@@ -146,28 +147,18 @@ def _document(fields: dict, source: str, line_no: int, options: ReadOptions, pro
     doi = _doi(fields)
     abstract = _first(fields, "abstract", "notes_abstract")
     url = next((u for u in _all(fields, "urls") if u.startswith(("http://", "https://"))), None)
-    basis = f"{title} {year or ''} {'; '.join(authors)}"
-    document = Document(
-        doc_id=doc_id_for(doi, basis),
+    # The record's own id (ID, or accession number AN) keys it as a source within the file; else its line.
+    return reference(
         title=title,
-        doc_type=options.doc_type or "reference",
-        source=source,
         authors=authors,
         year=year,
-        publisher=_first(fields, "publisher"),
-        journal=_first(fields, "alternate_title3", "secondary_title", "journal_name", "alternate_title2"),
         doi=doi,
         url=url,
         abstract=abstract,
+        source=source,
+        entry=_first(fields, "id", "accession_number") or f"line-{line_no}",
+        options=options,
+        publisher=_first(fields, "publisher"),
+        journal=_first(fields, "alternate_title3", "secondary_title", "journal_name", "alternate_title2"),
         keywords=_all(fields, "keywords"),
-        sensitivity=options.sensitivity,
-        content_hash=content_hash(f"{basis} {abstract or ''}"),
     )
-    if abstract:
-        joiner = " " if title[-1] in ".?!" else ". "
-        block = Block(text=f"{title}{joiner}{abstract}", section=["Abstract"])
-    else:
-        block = Block(text=title)
-    # The record's own id (ID, or accession number AN) keys it as a source within the file; else its line.
-    entry = _first(fields, "id", "accession_number") or f"line-{line_no}"
-    return ParsedDocument(document=document, blocks=[block], kind="reference", entry=entry)

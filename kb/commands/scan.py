@@ -23,7 +23,7 @@ def scan(state: State, only: tuple[str, ...], no_links: bool, as_json: bool, sta
         _show_status(state, as_json)
         return
     from kb.ingestion import ingest_paths
-    from kb.scanning import scan_sources
+    from kb.scanning_sources import scan_sources
     from kb.visibility import OPERATOR
 
     sources = state.settings.sources
@@ -63,7 +63,7 @@ def scan(state: State, only: tuple[str, ...], no_links: bool, as_json: bool, sta
 def _show_status(state: State, as_json: bool) -> None:
     from dataclasses import asdict
 
-    from kb.scanning import source_statuses
+    from kb.scanning_sources import source_statuses
     from kb.visibility import OPERATOR
 
     statuses = source_statuses(state.kb, state.settings, OPERATOR)
