@@ -15,13 +15,12 @@ import yaml
 from ingest.sources import ReadOptions, SourceError
 from kb.ids import content_hash
 from kb.models import Block, Document, Emmie, OtherOutcome, ParsedDocument, ReadResult, ToolkitEntry
+from kb.taxonomy import Taxonomy, load_taxonomy
 
 BANDS = ("HARMFUL", "INSUFFICIENT EVIDENCE", "LOW", "MODERATE", "HIGH")
 # YEF's pages say "no clear evidence" for the same state; it must not become LOW or HARMFUL.
 BAND_ALIASES = {"NO CLEAR EVIDENCE": "INSUFFICIENT EVIDENCE"}
 PREVENTION_TYPES = ("Primary", "Secondary", "Tertiary")
-WHO_LEVELS = ("individual", "relationship", "community", "societal")
-PRIORITIES = range(1, 7)
 CONFIDENCE_RANGE = (1, 5)  # YEF's evidence-quality padlocks
 COST_RANGE = (1, 3)
 EMMIE_FIELDS = ("effect", "mechanism", "moderators", "implementation", "economic_cost")
@@ -173,19 +172,20 @@ def _factors(data: dict, errors: _Errors) -> list[str]:
     return out
 
 
-def _priorities(data: dict, errors: _Errors) -> list[int]:
+def _priorities(data: dict, known: list[int], errors: _Errors) -> list[int]:
     value = data.get("priorities")
+    numbers = ", ".join(map(str, known))
     if value is None:
         return []
     if not isinstance(value, list):
-        errors.add("priorities", f"expected a list of numbers 1-6, got {value!r}")
+        errors.add("priorities", f"expected a list of the taxonomy's priority numbers ({numbers}), got {value!r}")
         return []
     out = []
     for i, item in enumerate(value):
-        if _is_int(item) and item in PRIORITIES:
+        if _is_int(item) and item in known:
             out.append(item)
         else:
-            errors.add(f"priorities[{i}]", f"{item!r} is not a strategy priority from 1 to 6")
+            errors.add(f"priorities[{i}]", f"{item!r} is not a priority of the taxonomy ({numbers})")
     return out
 
 
@@ -343,9 +343,12 @@ def _load_data(path: Path) -> dict:
     return data
 
 
-def load_entry(path: str | Path) -> ToolkitEntry:
-    """Load and validate one entry; SourceError names the file and every field that is wrong."""
+def load_entry(path: str | Path, taxonomy: Taxonomy | None = None) -> ToolkitEntry:
+    """Load and validate one entry; SourceError names the file and every field that is wrong.
+
+    Priorities and WHO levels are the taxonomy's (the knowledge base's; read alone, the packaged one)."""
     path = Path(path)
+    tax = taxonomy or load_taxonomy()
     data = _load_data(path)
     errors = _Errors()
     for key in sorted(set(data) - set(FIELDS), key=str):
@@ -379,8 +382,8 @@ def load_entry(path: str | Path) -> ToolkitEntry:
         notes=_text(data, "notes", errors),
         not_captured=_not_captured(data, errors),
         factors=_factors(data, errors),
-        priorities=_priorities(data, errors),
-        who_levels=_choices(data, "who_levels", WHO_LEVELS, errors),
+        priorities=_priorities(data, sorted(tax.priorities), errors),
+        who_levels=_choices(data, "who_levels", tuple(tax.who_levels), errors),
         sections=_sections(data, errors),
     )
     if errors.items:
@@ -407,7 +410,7 @@ def canonical_text(entry: ToolkitEntry) -> str:
 
 def read(path: Path, options: ReadOptions) -> ReadResult:
     """Read one toolkit entry as one document whose blocks are its prose sections."""
-    entry = load_entry(path)
+    entry = load_entry(path, options.taxonomy)
     url = entry.source_urls[0]
     document = Document(
         doc_id=entry.doc_id,
