@@ -74,7 +74,7 @@ def _open(data_dir: str, config: str) -> Resources:
 def resources() -> Resources:
     # Keyed by where the data and settings are, so two knowledge bases in one process (tests) never share one.
     data_dir, config = location()
-    return _open(str(data_dir), str(config))
+    return _open(str(data_dir), str(config or ""))
 
 
 def page(title: str, icon: str) -> Resources:

@@ -207,9 +207,12 @@ def load_settings(data_dir: str | Path | None = None, env: dict[str, str] | None
     return s
 
 
-def location(data_dir: str | Path | None = None) -> tuple[Path, Path]:
-    """Where this process's settings come from (data directory, settings file), without reading them."""
-    return locate(data_dir, dict(os.environ))
+def location() -> tuple[Path, Path | None]:
+    """Where this process's settings come from, without reading them: the data directory and the file
+    KB_CONFIG names (None: the data directory's kb.toml)."""
+    env = dict(os.environ)
+    data_dir, config = locate(None, env)
+    return data_dir, config if env.get("KB_CONFIG") else None
 
 
 def settings_markdown() -> str:
