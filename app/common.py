@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -14,11 +13,11 @@ from streamlit.errors import StreamlitAuthError
 
 from kb import audit
 from kb.auth import ANONYMOUS, AuthConfig, Viewer, load_auth
-from kb.config import Settings, load_settings
+from kb.config import Settings, load_settings, location
 from kb.models import Document, FactorTag, Tags
 from kb.search import Searcher
 from kb.store import KnowledgeBase
-from kb.taxonomy import Taxonomy, load_taxonomy
+from kb.taxonomy import Taxonomy
 from kb.visibility import Audience, hidden_count
 
 DOCS = "docs/app.md"
@@ -67,14 +66,15 @@ class Resources:
 
 @st.cache_resource(show_spinner="Opening the knowledge base…")
 def _open(data_dir: str, config: str) -> Resources:
-    settings = load_settings(data_dir or None)
+    settings = load_settings(data_dir)
     kb = KnowledgeBase(settings)
-    return Resources(settings, kb, Searcher(kb), load_taxonomy(), load_auth(settings))
+    return Resources(settings, kb, Searcher(kb), kb.taxonomy, load_auth(settings))
 
 
 def resources() -> Resources:
-    # Keyed by where the data is, so two knowledge bases in one process (tests) never share a cache entry.
-    return _open(os.environ.get("KB_DATA_DIR", ""), os.environ.get("KB_CONFIG", ""))
+    # Keyed by where the data and settings are, so two knowledge bases in one process (tests) never share one.
+    data_dir, config = location()
+    return _open(str(data_dir), str(config or ""))
 
 
 def page(title: str, icon: str) -> Resources:

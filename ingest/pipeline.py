@@ -67,9 +67,8 @@ def expand_paths(paths: Iterable[str | Path]) -> list[tuple[Path, str | None]]:
     return out
 
 
-def _taxonomy_fingerprint() -> str:
+def _taxonomy_fingerprint(path: Path) -> str:
     """Tags depend on the taxonomy file: editing it re-tags files on the next ingest (vectors are cached)."""
-    path = Path(__file__).resolve().parents[1] / "kb" / "taxonomy.toml"
     return file_hash(path.read_bytes())[:16] if path.exists() else "none"
 
 
@@ -97,9 +96,8 @@ class Ingestor:
     @cached_property
     def tagger(self):
         from ingest.tag import Tagger
-        from kb.taxonomy import load_taxonomy
 
-        return Tagger(load_taxonomy())
+        return Tagger(self.kb.taxonomy)
 
     @cached_property
     def chunker(self) -> Chunker:
@@ -118,7 +116,7 @@ class Ingestor:
             str(s.chunk_overlap),
             self.doc_type or "",
             self.sensitivity or "",
-            _taxonomy_fingerprint(),
+            _taxonomy_fingerprint(self.kb.settings.taxonomy_path),
         ]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
@@ -168,6 +166,7 @@ class Ingestor:
                 sensitivity=self.sensitivity or "official",
                 cache_dir=self.kb.settings.data_dir / "ocr-cache",
                 zotero_storage=self.kb.settings.zotero_storage,
+                taxonomy=self.kb.taxonomy,
             )
             result = read_file(path, options)
         except SourceError as exc:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from spacy.language import Language
     from spacy.tokens import Doc
 
-_PRIORITY_MENTION = re.compile(r"\bpriority\s+([1-6])\b", re.IGNORECASE)
+_PRIORITY_MENTION = re.compile(r"\bpriority\s+(\d+)\b", re.IGNORECASE)
 # Matcher keys are "<kind>:<id>". Only factors take part in polarity; cues, negators and ignores steer it.
 _FACTOR, _CRIME, _COHORT, _PLACE = "factor", "crime", "cohort", "place"
 _PROTECTIVE, _RISK, _NEGATOR, _IGNORE = "cue+", "cue-", "neg", "ignore"
@@ -169,7 +169,7 @@ class Tagger:
         tax = self.taxonomy
         factor_ids = {f for f, _ in seen}
         priorities = {p for f in factor_ids for p in tax.factors[f].priorities}
-        priorities |= {int(n) for n in _PRIORITY_MENTION.findall(doc.text)}
+        priorities |= {int(n) for n in _PRIORITY_MENTION.findall(doc.text)} & set(tax.priorities)
         tags.priorities = sorted(priorities)
         tags.who_levels = sorted({tax.factors[f].who_level for f in factor_ids}, key=self._who_order.__getitem__)
         for kind, attr in ((_CRIME, "crime_types"), (_COHORT, "cohorts"), (_PLACE, "places")):

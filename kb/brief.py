@@ -16,7 +16,7 @@ from kb.evidence_map import DESIGN_ORDER, NOT_RECORDED, build_map, design_key, d
 from kb.models import Chunk, Document, ToolkitEntry
 from kb.search import Filters, Searcher, cite
 from kb.store import KnowledgeBase
-from kb.taxonomy import Taxonomy, load_taxonomy
+from kb.taxonomy import Taxonomy
 from kb.toolkit import approaches, display, resolve_factor
 
 SENSITIVE = "official-sensitive"
@@ -155,7 +155,7 @@ def build_brief(
     so a brief made without knowing its reader never carries official-sensitive content."""
     if not question.strip():
         raise BriefError("the question is empty: write the question the brief answers")
-    tax = taxonomy or load_taxonomy()
+    tax = taxonomy or kb.taxonomy
     allowed = list(sensitivities) if sensitivities is not None else ["official"]
     fid = resolve_factor(tax, factor) if factor else None
     searcher = searcher or Searcher(kb)

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from kb.commands import State, audit_cli, console, emit_json, fail, pass_state, progress_bar
+from kb.commands import State, TaxonomyChoice, audit_cli, console, emit_json, fail, pass_state, progress_bar
 from kb.models import STUDY_DESIGNS
 
 # Feature commands live in their own modules and load only when invoked, so `kb stats` stays fast.
@@ -158,13 +158,10 @@ def filter_options(f):
         [
             click.option("--factor", multiple=True, help="Factor id from the taxonomy (repeatable)."),
             click.option("--polarity", type=click.Choice(["risk", "protective"])),
-            click.option("--priority", type=click.IntRange(1, 6), multiple=True, help="Strategy priority 1-6."),
             click.option(
-                "--who",
-                multiple=True,
-                type=click.Choice(["individual", "relationship", "community", "societal"]),
-                help="WHO social-ecological level.",
+                "--priority", type=TaxonomyChoice("priority"), multiple=True, help="Priority number from the taxonomy."
             ),
+            click.option("--who", multiple=True, type=TaxonomyChoice("who"), help="WHO level id from the taxonomy."),
             click.option("--type", "doc_type", multiple=True, help="Document type (repeatable)."),
             click.option("--since", type=int, help="Published in or after this year."),
             click.option("--until", type=int, help="Published in or before this year."),
@@ -365,10 +362,10 @@ def remove(state: State, target: str):
 @click.argument("text", nargs=-1)
 @click.option("--lines", "lines_file", type=click.Path(exists=True, dir_okay=False), help="One text per line.")
 @click.option("--json", "as_json", is_flag=True)
-def tag(text: tuple[str, ...], lines_file: str | None, as_json: bool):
+@pass_state
+def tag(state: State, text: tuple[str, ...], lines_file: str | None, as_json: bool):
     """Show the tags the tagger gives each text: factors with polarity, priorities, places."""
     from kb.ingestion import IngestError, pipeline
-    from kb.taxonomy import load_taxonomy
 
     if lines_file:
         texts = [ln.strip() for ln in Path(lines_file).read_text(encoding="utf-8").splitlines() if ln.strip()]
@@ -377,7 +374,7 @@ def tag(text: tuple[str, ...], lines_file: str | None, as_json: bool):
     if not texts:
         fail("give a text to tag, or --lines FILE")
     try:
-        tags = pipeline().tagger(load_taxonomy()).tag_many(texts)
+        tags = pipeline().tagger(state.taxonomy).tag_many(texts)
     except IngestError as exc:
         fail(str(exc))
     items = [{"text": t, **g.to_dict()} for t, g in zip(texts, tags, strict=True)]

@@ -1,16 +1,21 @@
-"""Settings: read once from `kb.toml` (data directory or KB_CONFIG) with KB_* environment overrides."""
+"""Settings: one pydantic-settings model read once from `kb.toml` and KB_* variables (environment wins)."""
 
 from __future__ import annotations
 
 import os
 import stat
-import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.dataclasses import dataclass
+from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict
+
+from kb.settings_sources import DefaultsSource, EnvSource, TomlSource, explain, locate
+from kb.taxonomy import DEFAULT_PATH as DEFAULT_TAXONOMY
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-# Keys that hold a secret: never accepted in kb.toml, which is often world-readable and kept in version control.
-SECRET_KEYS = ("password", "token", "secret", "client_secret", "api_key")
+_FORBID = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
 
 class ConfigError(ValueError):
@@ -40,65 +45,120 @@ class Secret:
         return hash(self._value)
 
 
-@dataclass
-class SmtpSettings:
-    host: str = "127.0.0.1"
-    port: int = 25
-    security: str = "none"  # none | starttls | ssl
-    sender: str = "Knowledge Hub <hub@example.org>"
-    user: str | None = None
-    password_file: str | None = None  # a file only its owner can read (chmod 600) holding the password
-    timeout: float = 30.0
-    password: Secret | None = field(default=None, repr=False)  # from KB_SMTP_PASSWORD or password_file only
+def _env_only(description: str, **kw) -> Any:
+    """A field set only from the environment (or the command line), never from kb.toml."""
+    return Field(description=description, json_schema_extra={"file": False, **kw.pop("extra", {})}, **kw)
 
 
-@dataclass
-class AppSettings:
-    # True: a single-user desktop with no sign-in, everything visible; `kb app` then serves loopback only.
-    single_user: bool = False
-    # Where the one-click unsubscribe server that `kb app` starts beside Streamlit is reached from outside.
-    unsubscribe_url: str | None = None
+class SmtpSettings(BaseModel):
+    model_config = _FORBID
+
+    host: str = Field("127.0.0.1", description="SMTP server that sends the digests.")
+    port: int = Field(25, description="Its port.")
+    security: Literal["none", "starttls", "ssl"] = Field("none", description="Transport security.")
+    sender: str = Field("Knowledge Hub <hub@example.org>", description="From: of every digest.")
+    user: str | None = Field(None, description="SMTP login, if the server asks for one.")
+    password_file: str | None = Field(
+        None, description="A file only its owner can read (chmod 600) holding the SMTP password."
+    )
+    timeout: float = Field(30.0, description="Seconds to wait for the server.")
+    password: Secret | None = _env_only("The SMTP password itself (refused in kb.toml).", default=None, repr=False)
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _wrap(cls, v):
+        return Secret(v) if isinstance(v, str) else v
 
 
-@dataclass
+class AppSettings(BaseModel):
+    model_config = _FORBID
+
+    single_user: bool = Field(
+        False,
+        strict=True,
+        description="A single-user desktop: no sign-in, everything visible; `kb app` then serves loopback only.",
+    )
+    unsubscribe_url: str | None = Field(
+        None, description="Where the one-click unsubscribe server beside the app is reached from outside."
+    )
+
+
+@dataclass(config=_FORBID)
 class MailingList:
-    name: str
-    audience: str = "external"  # internal | external
-    frequency: str = "weekly"
-    recipients: list[str] = field(default_factory=list)
+    name: str = Field(description="The list's name, as `kb digest --list NAME` gives it.")
+    audience: Literal["internal", "external"] = Field("external", description="Who reads it.")
+    frequency: str = Field("weekly", description="How often it is sent.")
+    recipients: list[str] = Field(default_factory=list, description="Email addresses.")
 
 
-@dataclass
+@dataclass(config=_FORBID)
 class Source:
-    name: str
-    feed: str | None = None
-    folder: str | None = None
-    doc_type: str | None = None  # None: feed items are "news", folder files as their reader decides
-    sensitivity: str = "official"
-    paused: bool = False  # kept in kb.toml but not scanned
-    # Item links are fetched only from the feed's own origin and these hosts (kb.feeds.FetchPolicy).
-    fetch_hosts: list[str] = field(default_factory=list)
-    allow_private: bool = False  # true: those hosts may resolve to loopback/private/link-local addresses
+    name: str = Field(description="The source's name.")
+    feed: str | None = Field(None, description="An RSS/Atom feed URL (or give a folder).")
+    folder: str | None = Field(None, description="A folder scanned for new files (or give a feed).")
+    doc_type: str | None = Field(
+        None, description="Document type of what it brings (default: news for feeds, the reader's guess)."
+    )
+    sensitivity: str = Field("official", description="official or official-sensitive.")
+    paused: bool = Field(False, strict=True, description="Kept in kb.toml but not scanned.")
+    fetch_hosts: list[str] = Field(
+        default_factory=list, description="Hosts besides the feed's own whose item links may be fetched."
+    )
+    allow_private: bool = Field(
+        False, strict=True, description="Those hosts may resolve to loopback/private/link-local addresses."
+    )
 
 
-@dataclass
-class Settings:
-    data_dir: Path
-    chroma_url: str | None = None
-    embed_model: str = DEFAULT_MODEL
-    device: str = "cpu"
-    embed_batch_size: int = 32
-    embed_backend: str = "auto"  # auto | torch | onnx
-    chunk_tokens: int = 200
-    chunk_overlap: int = 32
-    hnsw_ef_search: int = 200
-    public_url: str = "http://localhost:8501"
-    zotero_storage: Path | None = None  # Zotero's storage folder, for .bib attachments by absolute path
-    smtp: SmtpSettings = field(default_factory=SmtpSettings)
-    app: AppSettings = field(default_factory=AppSettings)
-    lists: list[MailingList] = field(default_factory=list)
-    sources: list[Source] = field(default_factory=list)
-    config_path: Path | None = None
+class Settings(BaseSettings):
+    """Every setting; `[kb]` in kb.toml holds the top-level ones, each section its own model."""
+
+    model_config = SettingsConfigDict(env_prefix="KB_", extra="forbid", arbitrary_types_allowed=True)
+
+    data_dir: Path = _env_only(
+        "Where the catalogue and vectors live (also `kb --data-dir`).",
+        default_factory=lambda: Path.home() / ".local" / "share" / "kb",
+        extra={"doc_default": "~/.local/share/kb"},
+    )
+    config_path: Path | None = _env_only(
+        "The settings file (default: kb.toml in the data directory).",
+        default=None,
+        extra={"env": "KB_CONFIG", "doc_default": "DATA_DIR/kb.toml"},
+    )
+    chroma_url: str | None = Field(None, description="A Chroma server's URL; unset: the embedded store.")
+    embed_model: str = Field(DEFAULT_MODEL, description="Sentence-transformers model name or local folder.")
+    device: str = Field("cpu", description="Torch device for the embedder.")
+    embed_batch_size: int = Field(32, gt=0, description="Passages embedded per batch.")
+    embed_backend: Literal["auto", "torch", "onnx"] = Field("auto", description="Embedding runtime.")
+    chunk_tokens: int = Field(200, gt=0, description="Passage length in model tokens.")
+    chunk_overlap: int = Field(32, ge=0, description="Tokens shared by neighbouring passages.")
+    hnsw_ef_search: int = Field(200, gt=0, description="HNSW search breadth of the vector store.")
+    public_url: str = Field("http://localhost:8501", description="Where readers reach the app (links in mail).")
+    zotero_storage: Path | None = Field(None, description="Zotero's storage folder, for .bib attachments.")
+    taxonomy_path: Path = Field(
+        DEFAULT_TAXONOMY,
+        description="The taxonomy file: factors, priorities, WHO levels (relative: to kb.toml's folder).",
+        json_schema_extra={"doc_default": "the packaged kb/taxonomy.toml"},
+    )
+    eval_cache: Path | None = Field(
+        None,
+        description="Where `kb eval` keeps scratch knowledge bases.",
+        json_schema_extra={"doc_default": "$XDG_CACHE_HOME/kb/eval or ~/.cache/kb/eval"},
+    )
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings, description="[smtp]: how digests are mailed.")
+    app: AppSettings = Field(default_factory=AppSettings, description="[app]: the Streamlit app.")
+    lists: list[MailingList] = Field(default_factory=list, description="[[lists]]: mailing lists.")
+    sources: list[Source] = Field(default_factory=list, description="[[sources]]: scanned feeds and folders.")
+
+    @field_validator("data_dir", "config_path", "zotero_storage", "taxonomy_path", "eval_cache", mode="after")
+    @classmethod
+    def _home(cls, v: Path | None) -> Path | None:
+        return v.expanduser() if v is not None else None
+
+    @model_validator(mode="after")
+    def _overlap(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_tokens:
+            raise ValueError("chunk_overlap must be smaller than chunk_tokens")
+        return self
 
     @property
     def catalogue_path(self) -> Path:
@@ -114,44 +174,6 @@ class Settings:
                 return lst
         known = ", ".join(lst.name for lst in self.lists) or "none"
         raise ConfigError(f"no mailing list named {name!r} in {self.config_path or 'kb.toml'} (known: {known})")
-
-
-def _int(name: str, value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise ConfigError(f"{name}={value!r} is not a whole number") from None
-
-
-def _section(raw: dict, key: str, cls, path: Path | None):
-    items = raw.get(key, [])
-    if not isinstance(items, list):
-        raise ConfigError(f"{path}: [[{key}]] must be a list of tables")
-    out = []
-    for i, item in enumerate(items):
-        try:
-            out.append(cls(**item))
-        except TypeError as exc:
-            raise ConfigError(f"{path}: [[{key}]] entry {i + 1}: {exc}") from None
-    return out
-
-
-def _refuse_secrets(raw: dict, path: Path, where: str = "") -> None:
-    """A secret written into kb.toml is refused, with where it should live instead."""
-    for key, value in raw.items():
-        here = f"{where}.{key}" if where else key
-        if isinstance(value, dict):
-            _refuse_secrets(value, path, here)
-        elif isinstance(value, list):
-            for item in value:
-                if isinstance(item, dict):
-                    _refuse_secrets(item, path, here)
-        elif key.lower() in SECRET_KEYS or key.lower().endswith(("_password", "_token", "_secret")):
-            raise ConfigError(
-                f"{path}: {here} holds a secret; remove it from kb.toml and set it in the environment "
-                '(KB_SMTP_PASSWORD for [smtp]) or in a file only you can read: password_file = "/path" '
-                "with chmod 600 (KB_SMTP_PASSWORD_FILE). OIDC client secrets go in .streamlit/secrets.toml."
-            )
 
 
 def read_secret_file(path: str | Path) -> Secret:
@@ -170,89 +192,35 @@ def read_secret_file(path: str | Path) -> Secret:
 def load_settings(data_dir: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
     """Build the one Settings object: file first, then KB_* variables, then an explicit data_dir."""
     env = dict(os.environ if env is None else env)
-    ddir = Path(data_dir or env.get("KB_DATA_DIR") or Path.home() / ".local" / "share" / "kb").expanduser()
-    cfg_path = Path(env["KB_CONFIG"]).expanduser() if env.get("KB_CONFIG") else ddir / "kb.toml"
-    raw: dict = {}
-    if cfg_path.exists():
-        try:
-            raw = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{cfg_path}: not valid TOML ({exc}); fix the file or unset KB_CONFIG") from None
-    elif env.get("KB_CONFIG"):
+    ddir, cfg_path = locate(data_dir, env)
+    if not cfg_path.exists() and env.get("KB_CONFIG"):
         raise ConfigError(f"KB_CONFIG names {cfg_path}, which does not exist")
-
-    _refuse_secrets(raw, cfg_path)
-    kb_raw = raw.get("kb", {})
-    smtp_raw = dict(raw.get("smtp", {}))
+    init = {"data_dir": ddir, "config_path": cfg_path if cfg_path.exists() else None}
+    toml, environment = TomlSource(Settings, cfg_path), EnvSource(Settings, env)
+    sources = (InitSettingsSource(Settings, init_kwargs=init), environment, toml, DefaultsSource(Settings, env))
     try:
-        smtp = SmtpSettings(**smtp_raw)
-        app = AppSettings(**raw.get("app", {}))
-    except TypeError as exc:
-        raise ConfigError(f"{cfg_path}: [smtp] or [app]: {exc}") from None
-    if not isinstance(app.single_user, bool):
-        raise ConfigError(f"{cfg_path}: [app] single_user must be true or false, not {app.single_user!r}")
-    s = Settings(
-        data_dir=ddir,
-        smtp=smtp,
-        app=app,
-        lists=_section(raw, "lists", MailingList, cfg_path),
-        sources=_section(raw, "sources", Source, cfg_path),
-        config_path=cfg_path if cfg_path.exists() else None,
-    )
-    for key in ("chroma_url", "embed_model", "device", "embed_backend", "public_url"):
-        if key in kb_raw:
-            setattr(s, key, str(kb_raw[key]))
-    for key in ("chunk_tokens", "chunk_overlap", "embed_batch_size", "hnsw_ef_search"):
-        if key in kb_raw:
-            setattr(s, key, int(kb_raw[key]))
-
-    if env.get("KB_CHROMA_URL"):
-        s.chroma_url = env["KB_CHROMA_URL"]
-    if env.get("KB_EMBED_MODEL"):
-        s.embed_model = env["KB_EMBED_MODEL"]
-    if env.get("KB_DEVICE"):
-        s.device = env["KB_DEVICE"]
-    if env.get("KB_EMBED_BACKEND"):
-        s.embed_backend = env["KB_EMBED_BACKEND"]
-    if env.get("KB_PUBLIC_URL"):
-        s.public_url = env["KB_PUBLIC_URL"]
-    storage = env.get("KB_ZOTERO_STORAGE") or kb_raw.get("zotero_storage")
-    if storage:
-        s.zotero_storage = Path(str(storage)).expanduser()
-    for key, attr in (
-        ("KB_CHUNK_TOKENS", "chunk_tokens"),
-        ("KB_CHUNK_OVERLAP", "chunk_overlap"),
-        ("KB_EMBED_BATCH_SIZE", "embed_batch_size"),
-        ("KB_SMTP_PORT", None),
-    ):
-        if env.get(key):
-            if attr:
-                setattr(s, attr, _int(key, env[key]))
-            else:
-                s.smtp.port = _int(key, env[key])
-    if env.get("KB_SMTP_HOST"):
-        s.smtp.host = env["KB_SMTP_HOST"]
-    if env.get("KB_SMTP_USER"):
-        s.smtp.user = env["KB_SMTP_USER"]
-    if env.get("KB_SMTP_PASSWORD_FILE"):
-        s.smtp.password_file = env["KB_SMTP_PASSWORD_FILE"]
-    if env.get("KB_SMTP_PASSWORD"):
-        s.smtp.password = Secret(env["KB_SMTP_PASSWORD"])
-    elif s.smtp.password_file:
+        s = Settings(_build_sources=(sources, init))
+    except ValidationError as exc:
+        raise ConfigError(explain(exc, toml, environment)) from None
+    if s.smtp.password is None and s.smtp.password_file:
         s.smtp.password = read_secret_file(s.smtp.password_file)
-
-    if s.smtp.security not in ("none", "starttls", "ssl"):
-        raise ConfigError(f"{cfg_path}: [smtp] security must be none, starttls or ssl, not {s.smtp.security!r}")
-    if s.embed_backend not in ("auto", "torch", "onnx"):
-        raise ConfigError(f"KB_EMBED_BACKEND must be auto, torch or onnx, not {s.embed_backend!r}")
-    if s.chunk_overlap >= s.chunk_tokens:
-        raise ConfigError("chunk_overlap must be smaller than chunk_tokens")
-    for src in s.sources:
-        if not isinstance(src.fetch_hosts, list) or not all(isinstance(h, str) for h in src.fetch_hosts):
-            raise ConfigError(f"{cfg_path}: source {src.name!r}: fetch_hosts must be a list of host names")
-        if not isinstance(src.allow_private, bool):
-            raise ConfigError(f"{cfg_path}: source {src.name!r}: allow_private must be true or false")
-    for lst in s.lists:
-        if lst.audience not in ("internal", "external"):
-            raise ConfigError(f"{cfg_path}: list {lst.name!r}: audience must be internal or external")
     return s
+
+
+def location() -> tuple[Path, Path | None]:
+    """Where this process's settings come from, without reading them: the data directory and the file
+    KB_CONFIG names (None: the data directory's kb.toml)."""
+    env = dict(os.environ)
+    data_dir, config = locate(None, env)
+    return data_dir, config if env.get("KB_CONFIG") else None
+
+
+def settings_markdown() -> str:
+    """docs/settings.md: every setting with its kb.toml key, variable, type, default and meaning."""
+    from kb.settings_docs import markdown
+
+    return markdown(Settings)
+
+
+if __name__ == "__main__":
+    print(settings_markdown(), end="")

@@ -17,7 +17,7 @@ from kb.models import Chunk, Document
 from kb.scan import item_origins
 from kb.search import cite
 from kb.store import KnowledgeBase
-from kb.taxonomy import Taxonomy, load_taxonomy
+from kb.taxonomy import Taxonomy
 from kb.text import sentences
 from kb.visibility import allowed as allowed_for
 from kb.visibility import for_list
@@ -147,7 +147,7 @@ class Composer:
     def __init__(self, kb: KnowledgeBase, taxonomy: Taxonomy | None = None, group_cap: int = GROUP_CAP):
         self.kb = kb
         self.cat = kb.catalogue
-        self.tax = taxonomy or load_taxonomy()
+        self.tax = taxonomy or kb.taxonomy
         self.group_cap = group_cap
 
     def compose(self, mlist: MailingList | None, since: str | None = None) -> Digest:

@@ -8,7 +8,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -202,7 +202,7 @@ def scratch_settings(collection: BeirCollection, settings: Settings, cache_root:
     h.update(collection_name(emb.model_id, emb.dim, settings, emb.passage_format).encode())
     data_dir = cache_root / f"{collection.name}-{h.hexdigest()[:16]}"
     # Always embedded Chroma: an evaluation must not write into a shared server.
-    return replace(settings, data_dir=data_dir, chroma_url=None, config_path=None)
+    return settings.model_copy(update={"data_dir": data_dir, "chroma_url": None, "config_path": None})
 
 
 def ingest_corpus(kb: KnowledgeBase, corpus_path: Path, on_progress: Callable[[int], None] | None = None) -> int:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from kb.models import Chunk, Document, ToolkitEntry
 from kb.search import cite
 from kb.store import KnowledgeBase
-from kb.taxonomy import Taxonomy, load_taxonomy
+from kb.taxonomy import Taxonomy
 from kb.toolkit import HARMFUL, all_entries, band_rank, name_match_query
 
 COLUMN_KINDS = ("priority", "who_level")
@@ -278,7 +278,7 @@ def build_map(
     if unit not in UNITS:
         raise MapError(f"unit must be one of {', '.join(UNITS)}, not {unit!r}")
     types = check_doc_types(doc_types)
-    tax = taxonomy or load_taxonomy()
+    tax = taxonomy or kb.taxonomy
     cols = _columns(tax, columns)
     home = {
         f.id: ({str(p) for p in f.priorities} if columns == "priority" else {f.who_level}) for f in tax.factors.values()
@@ -493,7 +493,7 @@ def build_approach_map(
     """Every factor x every ingested approach. A local study counts in a cell when one of its passages is
     tagged with the factor and names the approach (every distinctive word of its name, close together);
     toolkit entries themselves are the national column, not local studies, so they are not counted."""
-    tax = taxonomy or load_taxonomy()
+    tax = taxonomy or kb.taxonomy
     types = [t for t in check_doc_types(doc_types) if t != "toolkit"]
     entries = all_entries(kb, sensitivities)
     cols = [ApproachColumn(e.slug, e.approach, e.impact_band, e.confidence_words) for e in entries]

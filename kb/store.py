@@ -13,6 +13,7 @@ from kb.embed import Embedder
 from kb.ids import sha256_text
 from kb.merge import derive, fallback_id
 from kb.models import DOC_TYPES, EDITABLE_FIELDS, SENSITIVITIES, Document, Edit, SourceRecord
+from kb.taxonomy import Taxonomy
 
 # The labels of SHARED-INTERFACES (kb/models.py documents them on Document.study_design).
 _DESIGNS = ("systematic_review", "rct", "quasi_experimental", "observational", "qualitative", "other")
@@ -52,6 +53,13 @@ class KnowledgeBase:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.catalogue = Catalogue(settings.catalogue_path)
         self.embedder = Embedder(settings)
+
+    @cached_property
+    def taxonomy(self) -> Taxonomy:
+        """The taxonomy the settings name, read once and handed to the tagger, the CLI, the digest and the pages."""
+        from kb import taxonomy
+
+        return taxonomy.load_taxonomy(self.settings.taxonomy_path)
 
     @cached_property
     def vectors(self):

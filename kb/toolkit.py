@@ -14,7 +14,7 @@ from kb.ids import sha256_text
 from kb.models import NOT_CAPTURED, NOT_PUBLISHED, Emmie, OtherOutcome, ToolkitEntry
 from kb.search import STOPWORDS, Filters, Hit, Searcher
 from kb.store import KnowledgeBase
-from kb.taxonomy import Taxonomy, load_taxonomy
+from kb.taxonomy import Taxonomy
 
 # Strongest first, as the YEF Toolkit lists them: a commissioner reads down from what works best.
 # HARMFUL is the floor of that scale (evidence the approach makes things worse), not an unknown, so it
@@ -108,7 +108,7 @@ def approaches(
     sensitivities: list[str] | None = None,
 ) -> list[ToolkitEntry]:
     """Approaches whose entry links the given factor, priority and WHO level (all that are given)."""
-    tax = taxonomy or load_taxonomy()
+    tax = taxonomy or kb.taxonomy
     fid = resolve_factor(tax, factor) if factor else None
     prio = check_priority(tax, priority) if priority is not None else None
     level = check_who_level(tax, who_level) if who_level else None

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kb.models import ReadResult
+from kb.taxonomy import Taxonomy
 
 
 class SourceError(Exception):
@@ -30,6 +31,7 @@ class ReadOptions:
     cache_dir: Path | None = None  # where slow readers (OCR) keep results by file hash; None: no cache
     progress: Callable[[str], None] | None = None  # told of each step of a slow read ("OCR page 3 of 40")
     zotero_storage: Path | None = None  # where Zotero keeps attachments a .bib's `file` fields name
+    taxonomy: Taxonomy | None = None  # the knowledge base's; None (a file read on its own): the packaged one
 
 
 # Longest suffix first, so `x.toolkit.yaml` is a toolkit entry and not plain YAML.

@@ -13,6 +13,7 @@ from ingest.sources import ReadOptions, SourceError
 from ingest.sources.toolkit_model import BANDS, FIELDS, EntryModel, cross_field, problems
 from kb.ids import content_hash
 from kb.models import Block, Document, Emmie, OtherOutcome, ParsedDocument, ReadResult, ToolkitEntry
+from kb.taxonomy import Taxonomy, load_taxonomy
 
 __all__ = ["BANDS", "FIELDS", "canonical_text", "load_entry", "read"]
 
@@ -45,13 +46,17 @@ def _load_data(path: Path) -> dict:
     return data
 
 
-def load_entry(path: str | Path) -> ToolkitEntry:
-    """Load and validate one entry; SourceError names the file and every field that is wrong."""
+def load_entry(path: str | Path, taxonomy: Taxonomy | None = None) -> ToolkitEntry:
+    """Load and validate one entry; SourceError names the file and every field that is wrong.
+
+    Priorities and WHO levels are the taxonomy's (the knowledge base's; read alone, the packaged one)."""
     path = Path(path)
+    tax = taxonomy or load_taxonomy()
     data = _load_data(path)
     found = cross_field(data)
+    context = {"priorities": sorted(tax.priorities), "who_levels": tuple(tax.who_levels)}
     try:
-        model = EntryModel.model_validate(data)
+        model = EntryModel.model_validate(data, context=context)
     except ValidationError as exc:
         found = problems(exc) + found
     if found:
@@ -85,7 +90,7 @@ def canonical_text(entry: ToolkitEntry) -> str:
 
 def read(path: Path, options: ReadOptions) -> ReadResult:
     """Read one toolkit entry as one document whose blocks are its prose sections."""
-    entry = load_entry(path)
+    entry = load_entry(path, options.taxonomy)
     url = entry.source_urls[0]
     document = Document(
         doc_id=entry.doc_id,

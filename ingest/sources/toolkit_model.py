@@ -8,14 +8,12 @@ import re
 from typing import Annotated, Any
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 BANDS = ("HARMFUL", "INSUFFICIENT EVIDENCE", "LOW", "MODERATE", "HIGH")
 # YEF's pages say "no clear evidence" for the same state; it must not become LOW or HARMFUL.
 BAND_ALIASES = {"NO CLEAR EVIDENCE": "INSUFFICIENT EVIDENCE"}
 PREVENTION_TYPES = ("Primary", "Secondary", "Tertiary")
-WHO_LEVELS = ("individual", "relationship", "community", "societal")
-PRIORITIES = range(1, 7)
 CONFIDENCE_RANGE = (1, 5)  # YEF's evidence-quality padlocks
 COST_RANGE = (1, 3)
 EMMIE_FIELDS = ("effect", "mechanism", "moderators", "implementation", "economic_cost")
@@ -94,10 +92,16 @@ def _factor(value: Any) -> str:
     return value
 
 
-def _priority(value: Any) -> int:
-    if isinstance(value, bool) or value not in PRIORITIES:
-        raise ValueError(f"{value!r} is not a strategy priority from 1 to 6")
+def _priority(value: Any, info: ValidationInfo) -> int:
+    # The knowledge base's taxonomy says which priorities exist (validation context from load_entry).
+    known = info.context["priorities"]
+    if isinstance(value, bool) or value not in known:
+        raise ValueError(f"{value!r} is not a priority of the taxonomy ({', '.join(map(str, known))})")
     return value
+
+
+def _who_level(value: Any, info: ValidationInfo) -> str:
+    return _choice(tuple(info.context["who_levels"]))(value)
 
 
 def _url(value: Any) -> str:
@@ -178,7 +182,7 @@ class EntryModel(_Strict):
     not_captured: list[Annotated[str, BeforeValidator(_choice(CAPTURABLE))]] = []
     factors: list[Annotated[str, BeforeValidator(_factor)]] = []
     priorities: list[Annotated[int, BeforeValidator(_priority)]] = []
-    who_levels: list[Annotated[str, BeforeValidator(_choice(WHO_LEVELS))]] = []
+    who_levels: list[Annotated[str, BeforeValidator(_who_level)]] = []
     sections: Annotated[list[SectionModel], Field(min_length=1)]
 
     @field_validator("sections")

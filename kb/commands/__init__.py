@@ -34,8 +34,44 @@ class State:
             self._kb = KnowledgeBase(self.settings)
         return self._kb
 
+    @property
+    def taxonomy(self):
+        """The knowledge base's taxonomy; a broken taxonomy file is an error naming it, not a traceback."""
+        from kb.taxonomy import TaxonomyError
+
+        try:
+            return self.kb.taxonomy
+        except TaxonomyError as exc:
+            fail(f"{exc} (the taxonomy_path setting names this file)")
+
 
 pass_state = click.make_pass_decorator(State)
+
+
+class TaxonomyChoice(click.ParamType):
+    """A priority number or WHO level, checked when the command runs against the knowledge base's taxonomy
+    (the file the settings name), so an analyst's edited taxonomy is what the command line accepts."""
+
+    def __init__(self, kind: str):
+        if kind not in ("priority", "who"):
+            raise ValueError(f"TaxonomyChoice kind must be priority or who, not {kind!r}")
+        self.kind = kind
+        self.name = "priority" if kind == "priority" else "who-level"
+
+    def convert(self, value, param, ctx):
+        tax = ctx.find_object(State).taxonomy
+        if self.kind == "priority":
+            known = ", ".join(f"{n} {p.name}" for n, p in sorted(tax.priorities.items()))
+            try:
+                number = int(value)
+            except (TypeError, ValueError):
+                number = None
+            if number not in tax.priorities:
+                self.fail(f"{value!r} is not a priority of {tax.path} (priorities: {known})", param, ctx)
+            return number
+        if value not in tax.who_levels:
+            self.fail(f"{value!r} is not a WHO level of {tax.path} (levels: {', '.join(tax.who_levels)})", param, ctx)
+        return value
 
 
 def emit_json(obj: Any) -> None:

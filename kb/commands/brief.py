@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from kb.commands import State, audit_cli, fail, pass_state
+from kb.commands import State, TaxonomyChoice, audit_cli, fail, pass_state
 
 
 @click.command()
 @click.argument("question")
 @click.option("--factor", help="Factor id, label or synonym from the taxonomy, e.g. substance-misuse.")
-@click.option("--priority", type=int, help="Strategy priority 1-6.")
+@click.option("--priority", type=TaxonomyChoice("priority"), help="Priority number from the taxonomy.")
 @click.option("--format", "fmt", type=click.Choice(["docx", "md"]), default=None, help="Default: from -o's suffix.")
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False), help="File to write.")
 @click.option(

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import click
 
-from kb.commands import State, console, emit_json, fail, pass_state
+from kb.commands import State, TaxonomyChoice, console, emit_json, fail, pass_state
 
 
 def _since(value: str | None) -> str | None:
@@ -128,7 +128,7 @@ def alert():
 @click.argument("query", nargs=-1, required=True)
 @click.option("--factor", multiple=True, help="Factor id from the taxonomy (repeatable).")
 @click.option("--polarity", type=click.Choice(["risk", "protective"]))
-@click.option("--priority", type=click.IntRange(1, 6), multiple=True, help="Strategy priority 1-6.")
+@click.option("--priority", type=TaxonomyChoice("priority"), multiple=True, help="Priority number from the taxonomy.")
 @click.option("--type", "doc_type", multiple=True, help="Document type (repeatable).")
 @click.option("--district", multiple=True, help="Bradford, Calderdale, Kirklees, Leeds or Wakefield.")
 @click.option("--threshold", type=float, default=None, help="Cosine similarity a passage must reach (0-1).")

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
 from kb.commands import State, console, emit_json, fail, pass_state, progress_bar
-
-
-def default_cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "kb" / "eval"
 
 
 @click.group(name="eval")
@@ -33,8 +27,7 @@ def eval_group() -> None:
 @click.option(
     "--cache-dir",
     type=click.Path(file_okay=False),
-    envvar="KB_EVAL_CACHE",
-    help="Where scratch knowledge bases are kept between runs (default: ~/.cache/kb/eval).",
+    help="Where scratch knowledge bases are kept between runs (default: the eval_cache setting, KB_EVAL_CACHE).",
 )
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
@@ -57,7 +50,7 @@ def retrieval(state: State, directory: str, mode: str, split: str | None, cache_
             report = evaluate(
                 collection,
                 state.settings,
-                Path(cache_dir) if cache_dir else default_cache_root(),
+                Path(cache_dir) if cache_dir else state.settings.eval_cache,
                 modes,
                 on_progress=lambda what, n: progress.advance(tasks[what], n),
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kb.commands import State, console, emit_json, fail, pass_state
+from kb.commands import State, TaxonomyChoice, console, emit_json, fail, pass_state
 
 BAND_STYLES = {
     "HIGH": "bold green",
@@ -38,8 +38,8 @@ def entry_json(entry, hits=None) -> dict:
 
 @click.command()
 @click.option("--factor", help="Factor id, label or synonym from the taxonomy, e.g. substance-misuse.")
-@click.option("--priority", type=int, help="Strategy priority 1-6.")
-@click.option("--who", "who_level", help="WHO level: individual, relationship, community or societal.")
+@click.option("--priority", type=TaxonomyChoice("priority"), help="Priority number from the taxonomy.")
+@click.option("--who", "who_level", type=TaxonomyChoice("who"), help="WHO level id from the taxonomy.")
 @click.option("--local", "with_local", is_flag=True, help="Add passages from local documents that discuss each one.")
 @click.option("-k", "k", default=3, show_default=True, help="Local passages per approach (with --local).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable output.")
@@ -48,10 +48,9 @@ def toolkit(state: State, factor, priority, who_level, with_local: bool, k: int,
     """What works: toolkit approaches with impact band, % with its outcome, confidence, cost and source."""
     from kb.embed import ModelError
     from kb.search import Searcher
-    from kb.taxonomy import load_taxonomy
     from kb.toolkit import ToolkitError, approaches, local_evidence, resolve_factor
 
-    tax = load_taxonomy()
+    tax = state.taxonomy
     try:
         fid = resolve_factor(tax, factor) if factor else None
         entries = approaches(state.kb, factor=fid, priority=priority, who_level=who_level, taxonomy=tax)
