@@ -141,30 +141,6 @@ CREATE TABLE IF NOT EXISTS document_edits (
     edited_at TEXT NOT NULL,
     PRIMARY KEY (source_key, field)
 );
-CREATE TABLE IF NOT EXISTS runs (
-    run_id INTEGER PRIMARY KEY,
-    started_at TEXT NOT NULL,
-    finished_at TEXT,
-    command TEXT NOT NULL,
-    n_files INTEGER NOT NULL DEFAULT 0,
-    n_ok INTEGER NOT NULL DEFAULT 0,
-    n_failed INTEGER NOT NULL DEFAULT 0,
-    n_embedded INTEGER NOT NULL DEFAULT 0
-);
--- Vector ids written to (or to be deleted from) Chroma whose SQLite side is not yet committed:
--- recovery after a crash deletes those the catalogue does not hold.
-CREATE TABLE IF NOT EXISTS pending_vectors (chunk_id TEXT PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS embed_cache (
-    model TEXT NOT NULL,
-    text_hash TEXT NOT NULL,
-    vector BLOB NOT NULL,
-    PRIMARY KEY (model, text_hash)
-);
-CREATE TABLE IF NOT EXISTS toolkit (
-    slug TEXT PRIMARY KEY,
-    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
-    entry TEXT NOT NULL
-);
 CREATE VIEW IF NOT EXISTS file_docs AS SELECT DISTINCT path, doc_id FROM document_sources;
 """
 
