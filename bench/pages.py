@@ -2,6 +2,7 @@
 
 `python -m bench.pages` runs it alone (`--runs`, `--json`); `python -m bench --only pages --update` rewrites its
 section of docs/benchmarks.md. Knowledge bases are built once into bench/out/ and reused.
+Over 400 lines because it runs alone: knowledge bases, the browser driver and the report of one benchmark.
 """
 
 from __future__ import annotations
