@@ -270,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="also print every figure as JSON")
     p.add_argument("--queries", type=int, help="latency queries per row (default 200)")
     p.add_argument("--page-runs", type=int, default=5, help="runs per figure of the app pages benchmark")
+    p.add_argument(
+        "--render", action="store_true", help="only rewrite the page from docs/benchmarks.json (e.g. after a merge)"
+    )
     # --only always keeps the other sections now; --update is accepted for the commands in older notes.
     p.add_argument("--update", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -278,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
 
         latency.N_QUERIES = args.queries
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    wanted = args.only.split(",") if args.only else ([] if args.passages else list(ALL))
+    wanted = args.only.split(",") if args.only else ([] if args.passages or args.render else list(ALL))
     unknown = set(wanted) - set(ALL)
     if unknown:
         p.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
@@ -289,15 +292,20 @@ def main(argv: list[str] | None = None) -> int:
     sections = load_results(results)
     fresh: dict[str, Section] = {}
 
-    from kb.commands.evaluate import default_cache_root
+    from bench.common import cache_root
     from kb.config import load_settings
     from kb.evaluate import load_collection, scratch_settings
 
-    scifact_kb = scratch_settings(
-        load_collection(SCIFACT, "train"),
-        load_settings(Path(tempfile.gettempdir()) / "kb-bench-settings", env={}),
-        default_cache_root(),
-    ).data_dir
+    # Only a run needs the SciFact collection (from ../shared); --render reads the stored figures alone.
+    scifact_kb = (
+        scratch_settings(
+            load_collection(SCIFACT, "train"),
+            load_settings(Path(tempfile.gettempdir()) / "kb-bench-settings", env={}),
+            cache_root(),
+        ).data_dir
+        if wanted
+        else None
+    )
     command = "python -m bench" + " ".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
     with tempfile.TemporaryDirectory(dir=args.work) as work:
         for name in wanted:

@@ -91,3 +91,12 @@ def run_python(code: str, env: dict[str, str], timeout: float = 3600) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"bench subprocess failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def cache_root() -> Path:
+    """Where scratch knowledge bases are kept between runs: the eval_cache setting (KB_EVAL_CACHE)."""
+    import tempfile
+
+    from kb.config import load_settings
+
+    return load_settings(Path(tempfile.gettempdir()) / "kb-bench-settings").eval_cache

@@ -72,13 +72,13 @@ def run(scifact_kb: Path | None = None) -> Section:
     from kb.store import KnowledgeBase
 
     if scifact_kb is None:
-        from kb.commands.evaluate import default_cache_root
+        from bench.common import cache_root
         from kb.evaluate import load_collection, scratch_settings
 
         scifact_kb = scratch_settings(
             load_collection(SCIFACT, "train"),
             load_settings(Path("/tmp/kb-bench-settings"), env={}),
-            default_cache_root(),
+            cache_root(),
         ).data_dir
     kb = KnowledgeBase(load_settings(scifact_kb, env={"HF_HUB_OFFLINE": "1"}))
     onnx_path = kb.embedder.onnx_path

@@ -100,9 +100,9 @@ def evaluate(data_dir: Path, questions: list[dict]) -> dict:
 def data_dir_default() -> Path:
     """Kept between runs, like kb eval's SciFact knowledge base: ingest is idempotent, so a rerun embeds nothing
     unless the PDFs or the pipeline's settings changed."""
-    from kb.commands.evaluate import default_cache_root
+    from bench.common import cache_root
 
-    return default_cache_root() / "realpdf"
+    return cache_root() / "realpdf"
 
 
 def run(data_dir: Path | None = None) -> Section:

@@ -8,18 +8,20 @@ import altair as alt
 import streamlit as st
 
 from app.common import band_badge, md, page, record, visible_sensitivities
+from kb.changes import signature
 from kb.evidence_map import (
     DESIGN_LABELS,
     DESIGN_ORDER,
     EVIDENCE_DOC_TYPES,
     NOT_RECORDED,
     OPTIONAL_DOC_TYPES,
+    EvidenceMap,
+    approach_documents,
     build_approach_map,
     build_map,
     cell_studies,
 )
 from kb.render import passage_html
-from kb.search import cite
 
 VIEWS = {"priority": "Strategy priority", "who_level": "WHO level", "approach": "Toolkit approach"}
 UNITS = {"documents": "Studies (documents)", "passages": "Passages"}
@@ -36,7 +38,6 @@ BAND_COLOURS = {
 
 res = page("Evidence map", "🗺️")
 tax = res.taxonomy
-cat = res.kb.catalogue
 sens = visible_sensitivities(res)
 
 st.title("Evidence map")
@@ -71,7 +72,7 @@ def _show_studies(studies) -> None:
             f"  Design: {label}{why} · {s.passages} tagged passage{'s' if s.passages != 1 else ''}"
         )
         st.markdown(
-            f'<div class="citation kb-citation">{html.escape(cite(d, s.best))}</div>'
+            f'<div class="citation kb-citation">{html.escape(s.citation)}</div>'
             f'<div class="passage kb-passage">{passage_html(s.best.text[:600])}'
             f"{'…' if len(s.best.text) > 600 else ''}</div>",
             unsafe_allow_html=True,
@@ -130,15 +131,99 @@ if kind == "approach":
     cell = next(cells for f, _, cells in amap.rows if f == factor)[slug]
     if not cell.documents:
         st.warning(f"No local study tagged with {tax.factors[factor].label} names {names[slug]}: a gap.")
-    for doc_id in cell.doc_ids:
-        d = cat.get_document(doc_id)
-        if d is not None:
-            st.markdown(f"- {html.escape(d.title)} ({d.year or 'n.d.'}, {d.doc_type.replace('_', ' ')})")
+    for d in approach_documents(res.kb, cell):
+        st.markdown(f"- {html.escape(d.title)} ({d.year or 'n.d.'}, {d.doc_type.replace('_', ' ')})")
     st.stop()
 
-emap = build_map(res.kb, columns=kind, sensitivities=sens, taxonomy=tax, doc_types=doc_types, unit=unit)
-col_label = {c.id: f"{c.id} {c.label}" if kind == "priority" else c.label for c in emap.columns}
-row_label = {r.factor: f"{r.label} ({r.polarity})" for r in emap.rows}
+
+def _labels(emap: EvidenceMap) -> tuple[dict[str, str], dict[str, str]]:
+    cols = {c.id: f"{c.id} {c.label}" if emap.columns_kind == "priority" else c.label for c in emap.columns}
+    return cols, {r.factor: f"{r.label} ({r.polarity})" for r in emap.rows}
+
+
+def _heatmap(emap: EvidenceMap, kind: str, unit: str) -> dict:
+    """The grid as a Vega-Lite spec: Altair builds and validates it once per map, not on every rerun."""
+    col_label, row_label = _labels(emap)
+    cells = [(r, c.id, r.cells[c.id]) for r in emap.rows for c in emap.columns]
+    designs_domain = [DESIGN_LABELS[d] for d in (*DESIGN_ORDER, NOT_RECORDED)]
+    data = [
+        {
+            "factor": r.factor,
+            "factor_label": row_label[r.factor],
+            "column": col,
+            "column_label": col_label[col],
+            "count": cell.count(unit),
+            "documents": cell.documents,
+            "passages": cell.passages,
+            "strongest": DESIGN_LABELS[cell.strongest_design or NOT_RECORDED] if cell.documents else "",
+            "designs": _design_text(cell.designs),
+            "band": cell.band or "",
+            "linked": cell.linked,
+        }
+        for r, col, cell in cells
+    ]
+    pick = alt.selection_point(name="cell", fields=["factor", "column"])
+    base = alt.Chart(alt.Data(values=data)).encode(
+        x=alt.X(
+            "column_label:N",
+            title=None,
+            sort=[col_label[c.id] for c in emap.columns],
+            axis=alt.Axis(orient="top", labelAngle=-30, labelAlign="left", labelLimit=160, labelOverlap=False),
+        ),
+        y=alt.Y(
+            "factor_label:N",
+            title=None,
+            sort=[row_label[r.factor] for r in emap.rows],
+            axis=alt.Axis(labelLimit=320, labelOverlap=False),
+        ),
+    )
+    heat = (
+        base.mark_rect()
+        .encode(
+            color=alt.condition(
+                "datum.documents > 0",
+                alt.Color(
+                    "strongest:N",
+                    scale=alt.Scale(domain=designs_domain, range=list(DESIGN_COLOURS)),
+                    title="strongest design",
+                ),
+                alt.value("#eeeeee"),
+            ),
+            stroke=alt.condition("datum.linked", alt.value("#333333"), alt.value("#ffffff")),
+            strokeWidth=alt.condition("datum.linked", alt.value(1.5), alt.value(0.5)),
+            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.5)),
+            tooltip=[
+                alt.Tooltip("factor_label:N", title="factor"),
+                alt.Tooltip("column_label:N", title=VIEWS[kind]),
+                alt.Tooltip("documents:Q", title="studies"),
+                alt.Tooltip("designs:N", title="by design"),
+                alt.Tooltip("passages:Q"),
+                alt.Tooltip("band:N", title="strongest toolkit band"),
+            ],
+        )
+        .add_params(pick)
+    )
+    labels = base.mark_text(fontSize=10).encode(
+        text=alt.Text("count:Q"),
+        color=alt.condition(
+            f"indexof({designs_domain[:3]!r}, datum.strongest) >= 0", alt.value("white"), alt.value("#333333")
+        ),
+    )
+    chart = (heat + labels).properties(height=alt.Step(20), width=alt.Step(135))
+    return chart.to_dict()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _grid(
+    _kb, _tax, changes: tuple, kind: str, unit: str, doc_types: tuple, sens: tuple
+) -> tuple[EvidenceMap, dict, str]:
+    """The map, its chart and its CSV, built once per catalogue change and view (`changes` keys the cache)."""
+    emap = build_map(_kb, columns=kind, sensitivities=list(sens), taxonomy=_tax, doc_types=list(doc_types), unit=unit)
+    return emap, _heatmap(emap, kind, unit), emap.to_csv()
+
+
+emap, spec, csv_text = _grid(res.kb, tax, signature(res.kb), kind, unit, tuple(doc_types), tuple(sens))
+col_label, row_label = _labels(emap)
 
 cells = [(r, c.id, r.cells[c.id]) for r in emap.rows for c in emap.columns]
 m1, m2, m3 = st.columns(3)
@@ -149,72 +234,7 @@ for col in emap.columns:
     if col.empty_reason:
         st.info(f"**Column {col_label[col.id]} is empty by design.** {col.empty_reason}")
 
-designs_domain = [DESIGN_LABELS[d] for d in (*DESIGN_ORDER, NOT_RECORDED)]
-data = [
-    {
-        "factor": r.factor,
-        "factor_label": row_label[r.factor],
-        "column": col,
-        "column_label": col_label[col],
-        "count": cell.count(unit),
-        "documents": cell.documents,
-        "passages": cell.passages,
-        "strongest": DESIGN_LABELS[cell.strongest_design or NOT_RECORDED] if cell.documents else "",
-        "designs": _design_text(cell.designs),
-        "band": cell.band or "",
-        "linked": cell.linked,
-    }
-    for r, col, cell in cells
-]
-pick = alt.selection_point(name="cell", fields=["factor", "column"])
-base = alt.Chart(alt.Data(values=data)).encode(
-    x=alt.X(
-        "column_label:N",
-        title=None,
-        sort=[col_label[c.id] for c in emap.columns],
-        axis=alt.Axis(orient="top", labelAngle=-30, labelAlign="left", labelLimit=160, labelOverlap=False),
-    ),
-    y=alt.Y(
-        "factor_label:N",
-        title=None,
-        sort=[row_label[r.factor] for r in emap.rows],
-        axis=alt.Axis(labelLimit=320, labelOverlap=False),
-    ),
-)
-heat = (
-    base.mark_rect()
-    .encode(
-        color=alt.condition(
-            "datum.documents > 0",
-            alt.Color(
-                "strongest:N",
-                scale=alt.Scale(domain=designs_domain, range=list(DESIGN_COLOURS)),
-                title="strongest design",
-            ),
-            alt.value("#eeeeee"),
-        ),
-        stroke=alt.condition("datum.linked", alt.value("#333333"), alt.value("#ffffff")),
-        strokeWidth=alt.condition("datum.linked", alt.value(1.5), alt.value(0.5)),
-        opacity=alt.condition(pick, alt.value(1.0), alt.value(0.5)),
-        tooltip=[
-            alt.Tooltip("factor_label:N", title="factor"),
-            alt.Tooltip("column_label:N", title=VIEWS[kind]),
-            alt.Tooltip("documents:Q", title="studies"),
-            alt.Tooltip("designs:N", title="by design"),
-            alt.Tooltip("passages:Q"),
-            alt.Tooltip("band:N", title="strongest toolkit band"),
-        ],
-    )
-    .add_params(pick)
-)
-labels = base.mark_text(fontSize=10).encode(
-    text=alt.Text("count:Q"),
-    color=alt.condition(
-        f"indexof({designs_domain[:3]!r}, datum.strongest) >= 0", alt.value("white"), alt.value("#333333")
-    ),
-)
-chart = (heat + labels).properties(height=alt.Step(20), width=alt.Step(135))
-event = st.altair_chart(chart, on_select="rerun", selection_mode="cell", key="map_chart")
+event = st.vega_lite_chart(spec, on_select="rerun", selection_mode="cell", key="map_chart")
 st.caption(f"The number in a cell counts {UNITS[unit].lower()}; the colour is the strongest study design.")
 
 # A click on the chart chooses the cell in the pickers below, which also work without a mouse.
@@ -224,7 +244,7 @@ if clicked and clicked != st.session_state.get("map_last_click"):
     st.session_state["map_factor"] = clicked["factor"]
     st.session_state["map_col"] = clicked["column"]
 
-st.download_button("Download the map (CSV)", emap.to_csv(), f"evidence-map-{kind}.csv", "text/csv", key="map_csv")
+st.download_button("Download the map (CSV)", csv_text, f"evidence-map-{kind}.csv", "text/csv", key="map_csv")
 
 st.subheader("Evidence in a cell")
 p1, p2 = st.columns(2)

@@ -34,6 +34,7 @@ def _remove(doc_id: str, title: str) -> None:
 
 
 EDIT_FIELDS = ("title", "authors", "year", "doc_type", "sensitivity")
+PAGE_ROWS = 200  # documents per page of the table
 
 
 def _load_edit(by_id: dict) -> None:
@@ -61,8 +62,13 @@ if not res.settings.chroma_url:
         st.write(SERVER_MODE_HELP)
 
 docs = visible_documents(cat, visible_sensitivities(res))
-tags = document_tags(cat, [d.doc_id for d in docs])
 st.subheader(f"{len(docs)} documents")
+shown = docs
+if len(docs) > PAGE_ROWS:  # a table of thousands took longer to send and draw than the rest of the page
+    last = -(-len(docs) // PAGE_ROWS)
+    n = st.number_input(f"Page (of {last}, {PAGE_ROWS} documents each)", 1, last, 1, key="library_page")
+    shown = docs[(n - 1) * PAGE_ROWS : n * PAGE_ROWS]
+tags = document_tags(cat, [d.doc_id for d in shown])
 st.dataframe(
     [
         {
@@ -77,7 +83,7 @@ st.dataframe(
             "sensitivity": d.sensitivity,
             "doc_id": d.doc_id,
         }
-        for d in docs
+        for d in shown
     ],
     hide_index=True,
     width="stretch",

@@ -1,0 +1,28 @@
+"""The catalogue's change signature: a cached view built from it is stale once the signature differs."""
+
+from __future__ import annotations
+
+import itertools
+import weakref
+
+from kb.store import KnowledgeBase
+
+# One number per open catalogue connection: data_version and total_changes count per connection, so two
+# connections (the app reopened with other settings) can show equal counts over different contents.
+_opened = itertools.count(1)
+_tokens: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def signature(kb: KnowledgeBase) -> tuple[str, int, int, int]:
+    """Changes on every committed write to the catalogue, by this process or another one.
+
+    SQLite's data_version moves when another connection commits, total_changes when this one writes;
+    reading both costs microseconds, where hashing the documents took milliseconds per page run. A write
+    between the two reads is seen by the next call, which then differs: never a stale view, at worst one
+    rebuilt twice.
+    """
+    cat = kb.catalogue
+    token = _tokens.get(cat)
+    if token is None:
+        token = _tokens[cat] = next(_opened)
+    return str(cat.path), token, cat.query("PRAGMA data_version")[0][0], cat.conn.total_changes
