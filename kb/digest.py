@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
@@ -196,20 +197,23 @@ class Composer:
         return rows[0][0] if rows else ""
 
     # -- grouping ---------------------------------------------------------------------------------
-    def sections(self, docs: list[Document]) -> list[Section]:
-        """Each document placed once, under its strongest priority then factor; groups capped at `group_cap`."""
+    def sections(self, docs: list[Document], show: Callable[[Document, dict], bool] | None = None) -> list[Section]:
+        """Each document placed once, under its strongest priority then factor; groups capped at `group_cap`.
+
+        Placing is cheap; an item (its key sentence embedded) is built only for what is shown, so a backlog
+        of thousands of new documents costs no more than the capped groups. `show(doc, origin)` narrows what
+        is shown (and counted as more) without moving any document to another group."""
         origins = item_origins(self.kb, [d.doc_id for d in docs])
-        placed: dict[tuple[int | None, str | None], list[tuple[int, Item]]] = {}
+        placed: dict[tuple[int | None, str | None], list[tuple[int, str, Document, list[Chunk]]]] = {}
         for doc in docs:
             chunks = self.cat.chunks_of(doc.doc_id)
             priority, factor, strength = self._strongest(chunks)
-            placed.setdefault((priority, factor), []).append((strength, self._item(doc, chunks, origins)))
+            placed.setdefault((priority, factor), []).append((strength, self.first_seen(doc.doc_id), doc, chunks))
 
         sections: dict[int | None, Section] = {}
         for (priority, factor), members in sorted(placed.items(), key=lambda kv: _group_order(kv[0])):
-            members.sort(key=lambda m: m[1].date, reverse=True)
+            members.sort(key=lambda m: m[1][:10], reverse=True)
             members.sort(key=lambda m: -m[0])
-            shown = [m[1] for m in members[: self.group_cap]]
             section = sections.get(priority)
             if section is None:
                 title = (
@@ -219,8 +223,14 @@ class Composer:
                 )
                 section = sections[priority] = Section(title, priority, [])
             label = self.tax.factors[factor].label if factor in self.tax.factors else "General"
-            section.groups.append(Group(label, factor, shown, max(0, len(members) - self.group_cap)))
+            kept = [m for m in members if show is None or show(m[2], origins.get(m[2].doc_id, {}))]
+            shown = [self._item(doc, chunks, origins) for _, _, doc, chunks in kept[: self.group_cap]]
+            section.groups.append(Group(label, factor, shown, max(0, len(kept) - self.group_cap)))
         return list(sections.values())
+
+    def source_of(self, doc: Document, origin: dict) -> str:
+        """Where an item came from, as the digest and the Scanning page's filter name it."""
+        return origin.get("source") or doc.publisher or doc.journal or doc.doc_type.replace("_", " ")
 
     def _strongest(self, chunks: list[Chunk]) -> tuple[int | None, str | None, int]:
         """The priority most passages speak to, then its factor most passages name: each item goes once."""
@@ -250,7 +260,7 @@ class Composer:
         return Item(
             doc_id=doc.doc_id,
             title=doc.title,
-            source=origin.get("source") or doc.publisher or doc.journal or doc.doc_type.replace("_", " "),
+            source=self.source_of(doc, origin),
             date=self.first_seen(doc.doc_id)[:10],
             citation=cite(doc, chunk) if chunk else doc.title,
             link=self.link(doc, origin.get("url")),

@@ -13,6 +13,7 @@ from kb.digest import AlertSection, Composer, Digest, Section, default_since, la
 from kb.dispatch import Dispatcher, SendOutcome, period_key
 from kb.first_seen import note_documents
 from kb.mail import render, subject_for
+from kb.scan import item_origins
 from kb.scanning_rules import ScanningError, require_manager
 
 # The Scanning page imports these from here (kb/scanning_sources.py is their home).
@@ -23,7 +24,7 @@ from kb.visibility import Audience, allowed, for_list, may_see
 
 PERIODS = ("since the last digest", "this week", "last week", "date range")
 # The page lists everything new; the email caps each group (GROUP_CAP) but places items the same way.
-ALL_ITEMS = 10**6
+PAGE_GROUP_CAP = 25
 
 
 # -- the period ----------------------------------------------------------------------------------------
@@ -82,7 +83,9 @@ class NewItems:
 
 
 def page_composer(kb: KnowledgeBase) -> Composer:
-    return Composer(kb, group_cap=ALL_ITEMS)
+    # The page shows more per group than an email, but not all: a backlog of thousands of new documents
+    # (a first ingest) would embed every one's key sentence before the page could draw.
+    return Composer(kb, group_cap=PAGE_GROUP_CAP)
 
 
 def _new_documents(composer: Composer, period: Period, audience: Audience):
@@ -104,25 +107,22 @@ def new_items(
     digest groups them; the filters narrow what is shown, never where an item is placed."""
     composer = composer or page_composer(kb)
     docs = _new_documents(composer, period, audience)
-    sections = composer.sections([d for d in docs if d.doc_type != "toolkit"])
+    items = [d for d in docs if d.doc_type != "toolkit"]
+    origins = item_origins(kb, [d.doc_id for d in items])
     out = NewItems(period, [], 0, doc_ids=[d.doc_id for d in docs])
-    out.sources = sorted({i.source for s in sections for g in s.groups for i in g.items})
+    out.sources = sorted({composer.source_of(d, origins.get(d.doc_id, {})) for d in items})
+    sources, priorities, factors = set(sources), set(priorities), set(factors)
+    show = (lambda d, origin: composer.source_of(d, origin) in sources) if sources else None
+    sections = composer.sections(items, show=show)
     out.priorities = sorted({s.priority for s in sections if s.priority is not None})
     out.factors = sorted({g.factor for s in sections for g in s.groups if g.factor})
-    sources, priorities, factors = set(sources), set(priorities), set(factors)
     for s in sections:
         if priorities and s.priority not in priorities:
             continue
-        groups = []
-        for g in s.groups:
-            if factors and g.factor not in factors:
-                continue
-            items = [i for i in g.items if not sources or i.source in sources]
-            if items:
-                groups.append(replace(g, items=items))
+        groups = [g for g in s.groups if (g.items or g.more) and not (factors and g.factor not in factors)]
         if groups:
             out.sections.append(replace(s, groups=groups))
-    out.n_items = sum(len(g.items) for s in out.sections for g in s.groups)
+    out.n_items = sum(len(g.items) + g.more for s in out.sections for g in s.groups)
     return out
 
 

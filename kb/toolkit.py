@@ -19,17 +19,6 @@ from kb.models import NOT_CAPTURED, NOT_PUBLISHED, Emmie, OtherOutcome, ToolkitE
 from kb.store import KnowledgeBase
 from kb.taxonomy import Taxonomy
 
-# Local evidence lives in kb.local_evidence; its names stay importable from here (callers and tests use them).
-__all__ = [
-    "BAND_ORDER", "COMPARE_MAX", "COMPARE_MIN", "COMPARE_ROWS", "HARMFUL", "LOCAL_DOC_TYPES", "LOCAL_EVIDENCE_META",
-    "MIN_SIMILARITY", "Comparison", "LocalEvidence", "ToolkitError", "all_entries", "approaches", "band_rank",
-    "check_priority", "check_who_level", "compare", "display", "display_band", "display_confidence", "display_cost",
-    "display_evidence_basis", "display_other_outcomes", "display_percent", "display_source", "entry_from_dict",
-    "evidence_query", "evidence_version", "local_evidence", "missing", "name_match_query", "resolve_factor",
-    "sort_key",
-]  # fmt: skip
-
-
 # Strongest first, as the YEF Toolkit lists them: a commissioner reads down from what works best.
 # HARMFUL is the floor of that scale (evidence the approach makes things worse), not an unknown, so it
 # sorts after INSUFFICIENT EVIDENCE; displays flag it loudly so being last never means being missed.
@@ -235,3 +224,14 @@ def compare(entries: list[ToolkitEntry]) -> Comparison:
         slugs=[e.slug for e in entries],
         rows=[(name, [fn(e) for e in entries]) for name, fn in COMPARE_ROWS],
     )
+
+
+# Local evidence lives in kb.local_evidence; its names stay importable from here (callers and tests use them).
+__all__ = [
+    "BAND_ORDER", "COMPARE_MAX", "COMPARE_MIN", "COMPARE_ROWS", "HARMFUL", "LOCAL_DOC_TYPES", "LOCAL_EVIDENCE_META",
+    "MIN_SIMILARITY", "Comparison", "LocalEvidence", "ToolkitError", "all_entries", "approaches", "band_rank",
+    "check_priority", "check_who_level", "compare", "display", "display_band", "display_confidence", "display_cost",
+    "display_evidence_basis", "display_other_outcomes", "display_percent", "display_source", "entry_from_dict",
+    "evidence_query", "evidence_version", "local_evidence", "missing", "name_match_query", "resolve_factor",
+    "sort_key",
+]  # fmt: skip

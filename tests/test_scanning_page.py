@@ -401,3 +401,34 @@ def test_an_empty_knowledge_base_says_what_to_do_on_every_tab(tmp_path, app_env)
     assert "Nothing new in this period" in infos and "No mailing lists in kb.toml" in infos
     assert "No digest has been sent yet" in infos and "No sources in kb.toml yet" in infos
     assert "You have no alerts" in infos
+
+
+def test_a_backlog_builds_items_only_for_what_the_page_shows(scanned_kb, monkeypatch):
+    """A first ingest makes thousands of documents new at once: the page shows each group capped, with 'and N
+    more', and embeds key sentences only for the items it shows (the SciFact knowledge base never drew)."""
+    from kb.digest import Composer
+    from kb.scanning import Period, new_items
+
+    kb = open_kb(scanned_kb)
+    built: list[str] = []
+    real = Composer.key_sentence
+
+    def counted(self, doc, chunks):
+        built.append(doc.doc_id)
+        return real(self, doc, chunks)
+
+    monkeypatch.setattr(Composer, "key_sentence", counted)
+    everything = Period("all", "2000-01-01T00:00:00")
+    full = new_items(kb, everything, ANALYST, composer=Composer(kb, group_cap=10**6))
+    n_built_full = len(built)
+    built.clear()
+    capped = new_items(kb, everything, ANALYST, composer=Composer(kb, group_cap=1))
+    groups = [g for s in capped.sections for g in s.groups]
+    assert full.n_items == n_built_full > len(groups), "the feed gives some group more than one item"
+    assert all(len(g.items) <= 1 for g in groups)
+    assert capped.n_items == full.n_items, "what is not shown is counted as more"
+    assert len(built) == sum(len(g.items) for g in groups), "no key sentence for an item not shown"
+    # A source filter picks among all of a group's items, not only among those the cap would show.
+    only = new_items(kb, everything, ANALYST, sources=["Restricted briefings"], composer=Composer(kb, group_cap=1))
+    assert [i.title for s in only.sections for g in s.groups for i in g.items] == [SENSITIVE_TITLE]
+    assert only.sources == full.sources

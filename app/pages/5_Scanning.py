@@ -1,6 +1,8 @@
 """Scanning page: what is new this period, the next digest of each list, past digests, sources and alerts.
 
-`?send=SEND_ID` opens one past digest, so a digest can be shared by link."""
+`?send=SEND_ID` opens one past digest, so a digest can be shared by link. Over 400 lines because its five tabs
+are one page a hub admin works through in order; each tab is one function here, and what they compute is in
+kb.scanning and kb.scanning_sources, so the lines left are presentation only."""
 
 from __future__ import annotations
 
