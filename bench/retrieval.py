@@ -54,7 +54,7 @@ def _m(m) -> list[float]:
 def _pruned_runs(collection, cache_root: Path | None):
     """BM25 and hybrid with query-term pruning forced on at SciFact's size (kb/search.py BM25_MAX_DF)."""
     import kb.search as ks
-    from bench.common import cache_root
+    from bench.common import cache_root as default_cache_root
     from kb.config import load_settings
     from kb.evaluate import evaluate
 
@@ -63,20 +63,20 @@ def _pruned_runs(collection, cache_root: Path | None):
     try:
         with tempfile.TemporaryDirectory() as tmp:
             settings = load_settings(tmp, env={"HF_HUB_OFFLINE": "1"})
-            return evaluate(collection, settings, cache_root or cache_root(), modes=("bm25", "hybrid"))
+            return evaluate(collection, settings, cache_root or default_cache_root(), modes=("bm25", "hybrid"))
     finally:
         ks.BM25_PRUNE_FROM = saved
 
 
 def run(split: str = "train", cache_root: Path | None = None) -> Section:
-    from bench.common import cache_root
+    from bench.common import cache_root as default_cache_root
     from kb.config import load_settings
     from kb.evaluate import evaluate
 
     collection = load_collection(SCIFACT, split)
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(tmp, env={"HF_HUB_OFFLINE": "1"})
-        report = evaluate(collection, settings, cache_root or cache_root())
+        report = evaluate(collection, settings, cache_root or default_cache_root())
     product = {m.mode: m for m in report.modes}
     lucene = bm25s_run(collection)
     rows = []
