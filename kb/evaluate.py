@@ -307,7 +307,7 @@ def evaluate(
             if "dense" in runs:
                 runs["dense"][q] = de_docs
             if "hybrid" in runs:
-                runs["hybrid"][q] = per_document(searcher.rank(text, bm, de), doc_of)
+                runs["hybrid"][q] = per_document(searcher.rank(bm, de), doc_of)
             if "rrf" in runs:
                 runs["rrf"][q] = rrf_documents([bm_docs, de_docs])
             if on_progress:

@@ -236,7 +236,7 @@ class Searcher:
             for rid in bm_score.keys() | de_score.keys()
         }
 
-    def rank(self, query: str, bm: list[tuple[int, float]], de: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    def rank(self, bm: list[tuple[int, float]], de: list[tuple[int, float]]) -> list[tuple[int, float]]:
         """The hybrid ordering of passages, best first: what `search(mode="hybrid")` returns."""
         fused = self.fuse(bm, de)
         refs = self._filter_index.references() if fused else None
@@ -255,7 +255,7 @@ class Searcher:
         elif mode == "dense":
             scored = [(rid, s) for rid, s in de]
         else:
-            scored = self.rank(query, bm, de)
+            scored = self.rank(bm, de)
         scored = scored[:k]
         chunks = self.cat.get_chunks([rid for rid, _ in scored])
         docs: dict[str, Document] = {}

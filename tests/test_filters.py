@@ -108,7 +108,7 @@ def old_search(s: Searcher, query: str, f: Filters, k: int = 10) -> list[tuple[i
         top = np.argpartition(-scores, n - 1)[:n]
         top = top[np.argsort(-scores[top], kind="stable")]
         de = [(int(rowids[i]), float(scores[i])) for i in top]
-    return s.rank(query, bm, de)[:k]
+    return s.rank(bm, de)[:k]
 
 
 def test_filtered_hybrid_ranking_is_identical_to_the_sql_path(searcher):
