@@ -197,13 +197,20 @@ class Composer:
         return rows[0][0] if rows else ""
 
     # -- grouping ---------------------------------------------------------------------------------
-    def sections(self, docs: list[Document], show: Callable[[Document, dict], bool] | None = None) -> list[Section]:
+    def sections(
+        self,
+        docs: list[Document],
+        show: Callable[[Document, dict], bool] | None = None,
+        origins: dict[str, dict] | None = None,
+    ) -> list[Section]:
         """Each document placed once, under its strongest priority then factor; groups capped at `group_cap`.
 
         Placing is cheap; an item (its key sentence embedded) is built only for what is shown, so a backlog
         of thousands of new documents costs no more than the capped groups. `show(doc, origin)` narrows what
-        is shown (and counted as more) without moving any document to another group."""
-        origins = item_origins(self.kb, [d.doc_id for d in docs])
+        is shown (and counted as more) without moving any document to another group. `origins` (from
+        `item_origins`) spares reading them again when the caller has them."""
+        if origins is None:
+            origins = item_origins(self.kb, [d.doc_id for d in docs])
         placed: dict[tuple[int | None, str | None], list[tuple[int, str, Document, list[Chunk]]]] = {}
         for doc in docs:
             chunks = self.cat.chunks_of(doc.doc_id)

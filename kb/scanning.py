@@ -113,7 +113,7 @@ def new_items(
     out.sources = sorted({composer.source_of(d, origins.get(d.doc_id, {})) for d in items})
     sources, priorities, factors = set(sources), set(priorities), set(factors)
     show = (lambda d, origin: composer.source_of(d, origin) in sources) if sources else None
-    sections = composer.sections(items, show=show)
+    sections = composer.sections(items, show=show, origins=origins)
     out.priorities = sorted({s.priority for s in sections if s.priority is not None})
     out.factors = sorted({g.factor for s in sections for g in s.groups if g.factor})
     for s in sections:
