@@ -25,4 +25,4 @@ def signature(kb: KnowledgeBase) -> tuple[str, int, int, int]:
     token = _tokens.get(cat)
     if token is None:
         token = _tokens[cat] = next(_opened)
-    return str(cat.path), token, cat.query("PRAGMA data_version")[0][0], cat.conn.total_changes
+    return str(cat.path), token, *cat.changes()

@@ -82,7 +82,7 @@ class ExactDense:
 
     def refresh(self) -> None:
         with self._lock:
-            sig = signature(self.cat)
+            sig = self.cat.changes()
             if sig == self._seen:
                 return
             rows = self.cat.query(
@@ -161,12 +161,6 @@ class SplitDense:
 
     def search(self, vector: np.ndarray, n: int, allowed: BitMap | None = None) -> Ranked:
         return (self.unfiltered if allowed is None else self.filtered).search(vector, n, allowed)
-
-
-def signature(cat) -> tuple[int, int]:
-    """Changes whenever the catalogue does: data_version when another connection commits, total_changes when
-    this one writes."""
-    return cat.query("PRAGMA data_version")[0][0], cat.conn.total_changes
 
 
 def dense_kind(settings: Settings, n_passages: int) -> str:

@@ -46,13 +46,9 @@ class FilterIndex:
         self._data: _Bitmaps | None = None
         self._resolved: dict[str, BitMap] = {}
 
-    def _signature(self) -> tuple[int, int]:
-        # data_version moves when another connection commits; total_changes when this one writes.
-        return self.cat.query("PRAGMA data_version")[0][0], self.cat.conn.total_changes
-
     def _current(self) -> _Bitmaps:
         with self._lock:
-            sig = self._signature()
+            sig = self.cat.changes()
             if sig != self._seen or self._data is None:
                 self._data = _Bitmaps.load(self.cat, list(self.doc_fields.values()))
                 self._resolved = {}

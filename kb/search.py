@@ -12,7 +12,7 @@ from functools import lru_cache
 import numpy as np
 from pyroaring import BitMap
 
-from kb.dense import DenseIndex, create_dense, dense_kind, signature
+from kb.dense import DenseIndex, create_dense, dense_kind
 from kb.filterindex import FilterIndex
 from kb.filters import DOC_FIELDS, Filters
 from kb.models import Document
@@ -73,7 +73,7 @@ class Searcher:
     def _dense_index(self) -> DenseIndex:
         """The dense index `create_dense` picks for the catalogue's size now, caught up with the catalogue."""
         with self._dense_lock:
-            sig = signature(self.cat)
+            sig = self.cat.changes()
             if sig != self._dense_sig:
                 n = self.cat.query("SELECT COUNT(*) FROM chunks")[0][0]
                 kind = dense_kind(self.kb.settings, n)
@@ -99,7 +99,7 @@ class Searcher:
         and cached per index term until the catalogue changes: counting a common term reads its whole list.
         """
         with self._df_lock:
-            sig = signature(self.cat)
+            sig = self.cat.changes()
             if sig != self._df_sig:
                 if self._df_sig is None:
                     self.cat.query(

@@ -60,6 +60,12 @@ class Catalogue(DocumentRows, SourceRows, FileRows, EmbeddingRows):
         with self._lock:
             return self.conn.execute(sql, tuple(params)).fetchall()
 
+    def changes(self) -> tuple[int, int]:
+        """Moves on every committed write: data_version when another connection commits, total_changes when
+        this one writes. Both count per connection, so compare only values read through one catalogue."""
+        with self._lock:
+            return self.conn.execute("PRAGMA data_version").fetchone()[0], self.conn.total_changes
+
     # -- meta -------------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
         rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
