@@ -162,7 +162,9 @@ def render(sections: dict[str, Section], info: dict) -> str:
     return "\n".join(out)
 
 
-def _run_one(name: str, scifact_kb: Path, work: Path, passages: int | None, page_runs: int = 5) -> Section:
+def _run_one(
+    name: str, scifact_kb: Path, work: Path, passages: int | None, page_runs: int = 5, keep_build: Path | None = None
+) -> Section:
     if name == "retrieval":
         from bench import retrieval
 
@@ -206,7 +208,7 @@ def _run_one(name: str, scifact_kb: Path, work: Path, passages: int | None, page
     if name == "server":
         from bench import million
 
-        return million.run(scifact_kb, work, passages)
+        return million.run(scifact_kb, work, passages, keep_build)
     return tagging_section()
 
 
@@ -269,6 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, help="scratch space for the large knowledge bases (default: a temp dir)")
     p.add_argument("--json", action="store_true", help="also print every figure as JSON")
     p.add_argument("--queries", type=int, help="latency queries per row (default 200)")
+    p.add_argument(
+        "--keep-build",
+        type=Path,
+        help="keep the --passages knowledge base and server data in this folder, and reuse them on the next run",
+    )
     p.add_argument("--page-runs", type=int, default=5, help="runs per figure of the app pages benchmark")
     p.add_argument(
         "--render", action="store_true", help="only rewrite the page from docs/benchmarks.json (e.g. after a merge)"
@@ -314,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             load = os.getloadavg()
             key = f"server-{args.passages}" if name == "server" else name
             try:
-                sec = _run_one(name, scifact_kb, Path(work), args.passages, args.page_runs)
+                sec = _run_one(name, scifact_kb, Path(work), args.passages, args.page_runs, args.keep_build)
             except Exception as exc:  # one broken benchmark must not lose the others' figures
                 traceback.print_exc()
                 sec = Section(name, f"**failed**: {type(exc).__name__}: {exc}", {})

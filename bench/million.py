@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import json
+import os
+import shutil
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.common import Section, du, mib, pct, table
-from bench.latency import FILTERS, ChromaServer, _queries, build_100k, measure
+from bench.latency import FILTERS, ChromaServer, _queries, build_100k, measure, tag_synthetic
 
 DEFAULT_PASSAGES = 1_000_000
 
@@ -17,16 +23,56 @@ def _vmhwm_kib(pid: int) -> int:
         return int(next(ln.split()[1] for ln in f if ln.startswith("VmHWM")))
 
 
-def run(scifact_kb: Path, work: Path, passages: int | None) -> Section:
+def _build_key(scifact_kb: Path, n: int) -> str:
+    """What a kept build depends on: the source knowledge base, the size and the code that builds it."""
+    src = inspect.getsource(build_100k) + inspect.getsource(tag_synthetic)
+    with sqlite3.connect(f"file:{scifact_kb / 'catalogue.sqlite3'}?mode=ro", uri=True) as con:
+        rows = con.execute("SELECT COUNT(*), MAX(rowid), MAX(text_hash) FROM chunks").fetchone()
+    return hashlib.sha256(f"{scifact_kb.resolve()}|{rows}|{n}|{src}".encode()).hexdigest()[:16]
+
+
+def _kept(scifact_kb: Path, root: Path, n: int) -> dict | None:
+    """The manifest of a finished build under `root` from the same source, size and build code (it is written
+    last), or None, having cleared what an unfinished or different build left."""
+    manifest = root / f"build-{n}.json"
+    if manifest.exists():
+        kept = json.loads(manifest.read_text(encoding="utf-8"))
+        if kept.get("key") == _build_key(scifact_kb, n):
+            return kept
+        manifest.unlink()
+    for stale in (root / f"server-{n}", root / f"kb-{n}"):
+        shutil.rmtree(stale, ignore_errors=True)
+    return None
+
+
+def _build(scifact_kb: Path, root: Path, n: int, server: ChromaServer) -> dict:
+    load = os.getloadavg()
+    build = build_100k(scifact_kb, root / f"kb-{n}", target=n, chroma_url=server.url)
+    build |= {
+        "key": _build_key(scifact_kb, n),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_average": load,
+    }
+    (root / f"build-{n}.json").write_text(json.dumps(build), encoding="utf-8")
+    return build
+
+
+def run(scifact_kb: Path, work: Path, passages: int | None, keep: Path | None = None) -> Section:
     """`python -m bench --passages N`: SciFact plus perturbed copies up to N passages, vectors in `chroma run`,
-    catalogue in SQLite; hybrid search through the server, unfiltered and with every bench filter."""
+    catalogue in SQLite; hybrid search through the server, unfiltered and with every bench filter.
+
+    With `keep` (`--keep-build DIR`) the built knowledge base and server data stay in DIR and a later run with
+    the same source, size and build code measures them again instead of rebuilding (the build of a million
+    passages takes most of an hour); the section then reports the load rate of the run that built them."""
     n = passages or DEFAULT_PASSAGES
     queries = _queries()
-    chroma_dir = work / f"server-{n}"
+    root = keep or work
+    root.mkdir(parents=True, exist_ok=True)
+    chroma_dir, data_dir = root / f"server-{n}", root / f"kb-{n}"
+    kept = _kept(scifact_kb, root, n)
     server = ChromaServer(chroma_dir)
     try:
-        data_dir = work / f"kb-{n}"
-        build = build_100k(scifact_kb, data_dir, target=n, chroma_url=server.url)
+        build, reused = (kept, True) if kept else (_build(scifact_kb, root, n, server), False)
         res = measure(data_dir, queries, chroma_url=server.url, filters=FILTERS)
         server_kib = _vmhwm_kib(server.proc.pid)
     finally:
@@ -49,7 +95,8 @@ def run(scifact_kb: Path, work: Path, passages: int | None) -> Section:
                 ["passages", f"{total:,}"],
                 [
                     "load rate of pre-embedded passages (catalogue + FTS5 + embedding cache + server)",
-                    f"{load_rate:,.0f} passages/s ({build['build_s'] / 60:.1f} min)",
+                    f"{load_rate:,.0f} passages/s ({build['build_s'] / 60:.1f} min)"
+                    + (f"; built {build['date']} at load {build['load_average'][0]:.1f}, reused" if reused else ""),
                 ],
                 ["peak RSS, search process", mib(res["rss_kib"] * 1024)],
                 ["peak RSS, Chroma server", mib(server_kib * 1024)],
@@ -66,6 +113,7 @@ def run(scifact_kb: Path, work: Path, passages: int | None) -> Section:
     data = {
         "passages": total,
         "build": build,
+        "build_reused": reused,
         "p95_ms": p95,
         "latency": runs,
         "rss_kib": res["rss_kib"],
