@@ -27,6 +27,7 @@ ALL = (
     "tagging",
     "realpdf",
     "embedding",
+    "embedquality",
     "design",
     "ocr",
     "whatworks",
@@ -189,6 +190,12 @@ def _run_one(
         from bench import embedding
 
         return embedding.run()
+    if name == "embedquality":
+        from bench import embedding, embedding_quality
+        from bench.common import cache_root
+
+        variants = embedding.onnx_variants(scifact_kb)
+        return embedding_quality.run(scifact_kb, SCIFACT, variants, cache_root() / "embedding-variants")
     if name == "design":
         from bench import design
 

@@ -66,26 +66,34 @@ def variants(model_onnx: Path, out_dir: Path) -> dict[str, Path]:
     return {"onnx fp32": model_onnx, "onnx fp32, BERT-fused graph": fused, "onnx int8 dynamic": int8}
 
 
-def run(scifact_kb: Path | None = None) -> Section:
+def default_kb() -> Path:
+    """The SciFact train knowledge base `kb eval` keeps (built on first use)."""
+    from bench.common import cache_root
+    from kb.config import load_settings
+    from kb.evaluate import load_collection, scratch_settings
+
+    return scratch_settings(
+        load_collection(SCIFACT, "train"), load_settings(Path("/tmp/kb-bench-settings"), env={}), cache_root()
+    ).data_dir
+
+
+def onnx_variants(scifact_kb: Path) -> dict[str, Path]:
+    """The knowledge base's exported ONNX model (exported now if missing) and its `variants`."""
     from kb.config import load_settings
     from kb.onnx import export_onnx
     from kb.store import KnowledgeBase
 
-    if scifact_kb is None:
-        from bench.common import cache_root
-        from kb.evaluate import load_collection, scratch_settings
-
-        scifact_kb = scratch_settings(
-            load_collection(SCIFACT, "train"),
-            load_settings(Path("/tmp/kb-bench-settings"), env={}),
-            cache_root(),
-        ).data_dir
     kb = KnowledgeBase(load_settings(scifact_kb, env={"HF_HUB_OFFLINE": "1"}))
     onnx_path = kb.embedder.onnx_path
     if not onnx_path.exists():
         export_onnx(kb.embedder.model_path, onnx_path)
     kb.close()
-    paths = variants(onnx_path, onnx_path.parent / "bench")
+    return variants(onnx_path, onnx_path.parent / "bench")
+
+
+def run(scifact_kb: Path | None = None) -> Section:
+    scifact_kb = scifact_kb or default_kb()
+    paths = onnx_variants(scifact_kb)
     ref = scifact_kb / "bench-torch-reference.npy"
     env = bench_env()
 
