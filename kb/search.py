@@ -44,6 +44,15 @@ BM25_MAX_DF: float | None = 0.1
 # ... from this many passages on. Below it BM25 is cheap, and in a small, focused collection a word like "crime"
 # can be common and still be what the user means, so every term is kept.
 BM25_PRUNE_FROM = 50_000
+# ... and scores only the passages that hold at least one of its terms found in at most this fraction of the
+# passages (with every remaining term in the score): computing bm25() is most of FTS5's work, and a passage
+# holding none of the selective terms rarely reaches the top of the run. None scores every matching passage.
+BM25_SELECTIVE_DF: float | None = 0.01
+# From this many passages the BM25 run is split into BM25_SHARDS rowid ranges scored in parallel threads, each on
+# its own read-only connection: bm25() takes its IDF and average length from the whole index, so the merged
+# top n is the unsplit one (ties go to the lower rowid in both).
+BM25_SHARD_FROM = 200_000
+BM25_SHARDS = 2
 
 
 class SearchError(ValueError):
@@ -53,6 +62,12 @@ class SearchError(ValueError):
 @lru_cache(maxsize=1)
 def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=4, thread_name_prefix="kb-bm25")
+
+
+@lru_cache(maxsize=1)
+def _shard_pool() -> ThreadPoolExecutor:
+    """Apart from `_pool`: a BM25 run waiting for its shards must never hold the workers they need."""
+    return ThreadPoolExecutor(max_workers=4 * BM25_SHARDS, thread_name_prefix="kb-bm25-shard")
 
 
 class Searcher:
@@ -68,6 +83,7 @@ class Searcher:
         self._df_sig: tuple[int, int] | None = None
         self._df: dict[str, int] = {}
         self._n_passages = 0
+        self._shard_bounds: list[int] = []
         self._filter_index = FilterIndex(self.cat, DOC_FIELDS)
 
     def _dense_index(self) -> DenseIndex:
@@ -108,6 +124,7 @@ class Searcher:
                     )
                 self._df, self._df_sig = {}, sig
                 self._n_passages = self.cat.query("SELECT COUNT(*) FROM chunks")[0][0]
+                self._shard_bounds = self._bounds(self._n_passages)
             out: dict[str, int] = {}
             if self._n_passages < BM25_PRUNE_FROM:
                 return out, self._n_passages
@@ -123,36 +140,83 @@ class Searcher:
     def bm25_terms(self, query: str) -> list[str]:
         """The query's terms that go to FTS5: in a large collection, those in more than BM25_MAX_DF of the
         passages pruned."""
+        return self._bm25_plan(query)[0]
+
+    def _bm25_plan(self, query: str) -> tuple[list[str], list[str] | None]:
+        """The terms BM25 scores, and in a large collection the selective ones (found in at most
+        BM25_SELECTIVE_DF of the passages) that a passage must hold to be scored at all; None when every
+        passage holding a scored term is scored."""
         terms = query_terms(query)
         if len(terms) <= 1 or BM25_MAX_DF is None:
-            return terms
+            return terms, None
         df, n = self._term_df(terms)
-        return prune_terms(terms, df, n, BM25_MAX_DF) if n >= BM25_PRUNE_FROM else terms
+        if n < BM25_PRUNE_FROM:
+            return terms, None
+        scored = prune_terms(terms, df, n, BM25_MAX_DF)
+        if BM25_SELECTIVE_DF is None or len(scored) <= 1:
+            return scored, None
+        selective = prune_terms(scored, df, n, BM25_SELECTIVE_DF)
+        return scored, (selective if len(selective) < len(scored) else None)
+
+    def _candidates(self, selective: list[str], allowed: BitMap | None) -> bytes:
+        """Membership blob of the passages holding a selective term (and allowed by the filters): FTS5 lists
+        them in one string, so no Python runs per row."""
+        got = self.cat.query(
+            "SELECT group_concat(rowid) FROM chunks_fts WHERE chunks_fts MATCH ?", [fts_query(selective)]
+        )
+        text = got[0][0] if got else None
+        ids = BitMap(np.fromstring(text, dtype=np.uint32, sep=",")) if text else BitMap()
+        return membership_blob(ids if allowed is None else ids & allowed)
 
     def bm25(self, query: str, filters: Filters, n: int, allowed: BitMap | None = None) -> list[tuple[int, float]]:
         """Best n (rowid, BM25 score) passages; `allowed` (from `allowed()`) spares resolving the filters again."""
-        q = fts_query(self.bm25_terms(query))
+        scored, selective = self._bm25_plan(query)
+        q = fts_query(scored)
         if q is None:
             return []
-        w_text, w_heading = BM25_COLUMN_WEIGHTS
-        if filters.is_empty():
+        if not filters.is_empty():
+            allowed = self.allowed(filters) if allowed is None else allowed
+            if not len(allowed):
+                return []
+        if allowed is None and selective is None:
             # Ranking inside FTS5 before any join halves the cost: broad OR queries match thousands of rows.
-            rows = self.cat.query(
-                f"""SELECT rowid, bm25(chunks_fts, {w_text}, {w_heading}) AS s FROM chunks_fts
-                    WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?""",
-                [q, n],
-            )
-            return [(r[0], -float(r[1])) for r in rows]
-        allowed = self.allowed(filters) if allowed is None else allowed
-        if not len(allowed):
-            return []
+            return self._ranked("", [q], n)
+        blob = membership_blob(allowed) if selective is None else self._candidates(selective, allowed)
         # FTS5 restricted by rowid: SQLite tests the WHERE clause before it computes bm25() for the ORDER BY, so
         # only allowed passages are scored; the test is a byte of a blob, so no Python runs per matching row.
-        rows = self.cat.query(
-            f"""SELECT rowid, bm25(chunks_fts, {w_text}, {w_heading}) AS s FROM chunks_fts
-                WHERE chunks_fts MATCH ? AND substr(?, rowid + 1, 1) = x'01' ORDER BY s LIMIT ?""",
-            [q, membership_blob(allowed), n],
+        return self._ranked("AND substr(?, rowid + 1, 1) = x'01'", [q, blob], n)
+
+    def _bounds(self, n_passages: int) -> list[int]:
+        """Rowids splitting the passages into BM25_SHARDS ranges of equal size (empty: no split)."""
+        if n_passages < BM25_SHARD_FROM or BM25_SHARDS < 2:
+            return []
+        cuts = [
+            self.cat.query("SELECT rowid FROM chunks ORDER BY rowid LIMIT 1 OFFSET ?", [n_passages * i // BM25_SHARDS])
+            for i in range(1, BM25_SHARDS)
+        ]
+        return [r[0][0] for r in cuts if r]
+
+    def _ranked(self, where: str, params: list, n: int) -> list[tuple[int, float]]:
+        """Best n (rowid, score) of `MATCH ? {where}`, split over the shards' rowid ranges when there are any."""
+        w_text, w_heading = BM25_COLUMN_WEIGHTS
+        sql = (
+            f"SELECT rowid, bm25(chunks_fts, {w_text}, {w_heading}) AS s FROM chunks_fts "
+            f"WHERE chunks_fts MATCH ? {where} {{range}} ORDER BY s, rowid LIMIT ?"
         )
+        bounds = self._shard_bounds
+        if not bounds:
+            rows = self.cat.query(sql.format(range=""), [*params, n])
+            return [(r[0], -float(r[1])) for r in rows]
+        edges = [None, *bounds, None]
+        readers = self.cat.readers(len(edges) - 1)
+
+        def shard(i: int) -> list:
+            lo, hi = edges[i], edges[i + 1]
+            cond = ("" if lo is None else "AND rowid >= ? ") + ("" if hi is None else "AND rowid < ?")
+            return readers[i].query(sql.format(range=cond), [*params, *(b for b in (lo, hi) if b is not None), n])
+
+        parts = list(_shard_pool().map(shard, range(len(readers))))
+        rows = sorted((r for part in parts for r in part), key=lambda r: (r[1], r[0]))[:n]
         return [(r[0], -float(r[1])) for r in rows]
 
     def allowed(self, filters: Filters) -> BitMap:
