@@ -77,6 +77,6 @@ def test_abstract_answers_rise_in_a_real_article(okely_kb, monkeypatch):
     monkeypatch.setitem(SECTION_WEIGHTS, "summary", 1.0)
     without = _answer_ranks(okely_kb)
     worst = 11  # not in the top 10
-    assert with_prior[0] == 1 and without[0] == 2  # how many schools were randomised
+    assert with_prior[0] == 1 and (without[0] or worst) > 1  # how many schools were randomised: abstract first
     assert (with_prior[1] or worst) < (without[1] or worst)  # which Australian state
     assert all((a or worst) <= (b or worst) for a, b in zip(with_prior, without, strict=True))
