@@ -23,6 +23,12 @@ INLINE_HEADING_WORDS = 12
 # stands on the page, often inside a sentence of the running text. It becomes a passage of its own, and the
 # text around it is packed as if it were not there.
 _CAPTION_RE = re.compile(r"^(?:FIGURE|Figure|Fig\.?|TABLE|Table)\s+[A-Z]?\d+[a-z]?\s*[|.:\u2013\u2014]\s*\S")
+# A labelled panel set off by a bar ("FIGURE 2 | Diagram ...", "KEY CONCEPT 4 | Canine Cooperation Hypothesis",
+# "BOX 1 | ..."): pypdf often runs it on from the text or caption before it in one block. The bar marks a label
+# (a sentence never has one there), so the block is cut before it and each panel is passed apart like a caption.
+_PANEL = r"[A-Z][A-Za-z]*(?: [A-Z][A-Za-z]*)? [A-Z]?\d+[a-z]? \| \S"
+_PANEL_RE = re.compile(_PANEL)
+_PANEL_INSIDE_RE = re.compile(rf"(?<!\S){_PANEL}")
 
 
 @dataclass
@@ -173,7 +179,18 @@ def is_inline_heading(text: str) -> bool:
 
 
 def is_caption(text: str) -> bool:
-    return bool(_CAPTION_RE.match(text.strip()))
+    return bool(_CAPTION_RE.match(text.strip())) or bool(_PANEL_RE.match(text.strip()))
+
+
+def _split_panels(blocks: list[Block]) -> list[Block]:
+    """Each block cut before every labelled panel inside it; the pieces keep its page and section."""
+    out: list[Block] = []
+    for b in blocks:
+        # finditer's matches do not overlap, so "KEY CONCEPT 4 |" is one label, not "KEY" + "CONCEPT 4 |".
+        cuts = [0, *(m.start() for m in _PANEL_INSIDE_RE.finditer(b.text)), len(b.text)]
+        pieces = [b.text[i:j].strip() for i, j in zip(cuts, cuts[1:], strict=False)]
+        out.extend(Block(p, b.section, b.page_label, b.page_index) for p in pieces if p)
+    return out
 
 
 def _paragraph_numbers(blocks: list[Block]) -> list[int]:
@@ -193,7 +210,7 @@ def _runs(blocks: list[Block]) -> list[tuple[list[str], list[Block]]]:
     captions: list[tuple[list[str], list[Block]]] = []
     base = list(blocks[0].section) if blocks else []
     path, cur = base, []
-    for b in blocks:
+    for b in _split_panels(blocks):
         if is_caption(b.text):
             captions.append((path, [b]))
         elif is_inline_heading(b.text):

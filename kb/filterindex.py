@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from pyroaring import BitMap, FrozenBitMap
+
+from kb.rank import SECTION_WEIGHTS, section_kind
 
 if TYPE_CHECKING:
     from kb.filters import Filters
@@ -18,10 +19,6 @@ if TYPE_CHECKING:
 TAG_FIELDS = {"priorities": "priority", "who_levels": "who_level"}
 # How many resolved filters are kept; researchers flip between a handful while reading results.
 RESOLVED_CACHE = 64
-# A heading that opens a reference list: its passages are citations, not findings (see kb.search.REFERENCES_WEIGHT).
-REFERENCES_HEADING = re.compile(
-    r"^\s*(?:\d+[.)]?\s*)?(?:references|bibliography|reference list|literature cited|works cited)\s*$", re.I
-)
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -55,9 +52,9 @@ class FilterIndex:
                 self._seen = sig
             return self._data
 
-    def references(self) -> BitMap:
-        """Passages under a reference-list heading."""
-        return self._current().references
+    def sections(self) -> dict[str, BitMap]:
+        """Passages under a heading of each weighed kind (kb.rank.SECTION_WEIGHTS: references, summary)."""
+        return self._current().sections
 
     def resolve(self, filters: Filters) -> BitMap:
         """The rowids of the passages the filters allow (frozen: cached and shared between searches)."""
@@ -81,19 +78,18 @@ class _Bitmaps:
         self.docs: dict[tuple[str, object], BitMap] = {}  # (column, value)
         self.years: dict[int, BitMap] = {}
         self.districts: dict[str, BitMap] = {}  # slug -> passages of documents naming that district
-        self.references = BitMap()
+        self.sections: dict[str, BitMap] = {}
 
     @classmethod
     def load(cls, cat, columns: list[str]) -> _Bitmaps:
         b = cls()
         by_doc: dict[str, list[int]] = defaultdict(list)
-        refs: list[int] = []
+        kinds: dict[str, list[int]] = {k: [] for k in SECTION_WEIGHTS}
         for rowid, doc_id, section in cat.query("SELECT rowid, doc_id, section FROM chunks"):
             by_doc[doc_id].append(rowid)
-            if "eferen" in section or "ibliograph" in section or "ited" in section:  # cheap pre-test
-                if any(REFERENCES_HEADING.match(h) for h in json.loads(section) if isinstance(h, str)):
-                    refs.append(rowid)
-        b.references = BitMap(refs)
+            if kind := section_kind(section):
+                kinds[kind].append(rowid)
+        b.sections = {k: BitMap(v) for k, v in kinds.items()}
         rows_of = {d: BitMap(r) for d, r in by_doc.items()}
         b.all = BitMap.union(*rows_of.values()) if rows_of else BitMap()
         cols = ", ".join(["doc_id", "year", "districts", *columns])

@@ -16,6 +16,7 @@ from kb.dense import DenseIndex, create_dense, dense_kind
 from kb.filterindex import FilterIndex
 from kb.filters import DOC_FIELDS, Filters
 from kb.models import Document
+from kb.rank import weigh_sections
 from kb.results import Group, Hit, SearchResult, cite
 from kb.store import KnowledgeBase
 from kb.terms import FTS_TOKENIZE, STOPWORDS, fts_query, index_terms, membership_blob, prune_terms, query_terms
@@ -30,9 +31,6 @@ MODES = ("hybrid", "dense", "bm25")
 # max-normalised scores beat reciprocal-rank fusion, and title words count as much as text words.
 DENSE_WEIGHT = 0.6
 BM25_COLUMN_WEIGHTS = (1.0, 1.0)  # chunks_fts columns: text, heading (= document title + section path)
-# A passage under a reference-list heading ("References", "Bibliography") scores this share of its fused score:
-# a list of titles shares many words with a question yet answers none (docs/benchmarks.md, real-PDF questions).
-REFERENCES_WEIGHT = 0.5
 # Both runs are read this deep before fusing, whatever `depth` asks: fusion needs each run's tail
 # (it sets the score a passage missing from one run gets), and 300 scored better than 100.
 FUSION_DEPTH = 300
@@ -303,10 +301,9 @@ class Searcher:
     def rank(self, bm: list[tuple[int, float]], de: list[tuple[int, float]]) -> list[tuple[int, float]]:
         """The hybrid ordering of passages, best first: what `search(mode="hybrid")` returns."""
         fused = self.fuse(bm, de)
-        refs = self._filter_index.references() if fused else None
-        if refs:
-            for rid in refs.intersection(BitMap(fused)):
-                fused[rid] *= REFERENCES_WEIGHT
+        # A passage under a reference list or an abstract/summary heading is weighed by its section's kind.
+        if fused:
+            weigh_sections(fused, self._filter_index.sections())
         # Ties (rare) go to the lower rowid, so repeated searches list passages in the same order.
         return sorted(fused.items(), key=lambda x: (-x[1], x[0]))
 

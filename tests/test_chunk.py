@@ -33,6 +33,8 @@ def test_inline_headings_and_captions_are_recognised():
     assert is_caption("Table 1: Baseline characteristics")
     assert is_caption("Figure 1. CONSORT flow diagram.")
     assert not is_caption("Table 1 shows the baseline characteristics of the sample.")
+    assert is_caption("KEY CONCEPT 4 | Canine Cooperation Hypothesis Based on findings that ...")
+    assert not is_caption("Scores ranged 1 | 2 | 3 on the scale.")  # a bar inside a sentence is no label
 
 
 def test_a_full_passage_closes_at_the_paragraph_end(chunker):
@@ -68,6 +70,22 @@ def test_a_caption_does_not_cut_the_sentence_it_landed_in(chunker):
     assert (chunks[0].page_start, chunks[0].page_end, chunks[1].page_start) == ("3", "4", "4")
 
 
+def test_panels_run_on_in_one_block_become_passages_of_their_own(chunker):
+    blocks = [
+        Block("Wolves were raised by hand. FIGURE 1 | Life at the centre. KEY CONCEPT 4 | Cooperation Dogs "
+              "cooperate with humans as wolves do with wolves.", ["Ours"], "4", 4),
+        Block("FIGURE 2 | Diagram of the hypothesis. FIGURE 3 | Social learning from a human.", ["Ours"], "5", 5),
+    ]  # fmt: skip
+    texts = [c.text for c in chunker.chunk("d", blocks)]
+    assert texts == [
+        "Wolves were raised by hand.",
+        "FIGURE 1 | Life at the centre.",
+        "KEY CONCEPT 4 | Cooperation Dogs cooperate with humans as wolves do with wolves.",
+        "FIGURE 2 | Diagram of the hypothesis.",
+        "FIGURE 3 | Social learning from a human.",
+    ]
+
+
 @pytest.mark.shared_data
 def test_real_report_passages_carry_their_numbered_headings(shared_data, chunker):
     """The Home Office guide prints its numbered questions as plain lines: pypdf gives them as paragraphs."""
@@ -93,3 +111,9 @@ def test_real_figure_caption_is_a_passage_of_its_own(shared_data, chunker):
     assert len(caption) == 1 and caption[0].page_start == "4"
     flow = [c for c in chunks if "we have proposed the Canine Cooperation Hypothesis" in c.text]
     assert flow and "FIGURE 1" not in flow[0].text and "wolf-wolf cooperation" in flow[0].text
+    # pypdf gives the figure's caption and the boxed key concept after it as one block: they are cut apart.
+    concept = [c for c in chunks if c.text.startswith("KEY CONCEPT 4 | Canine Cooperation Hypothesis")]
+    assert len(concept) == 1 and concept[0].page_start == "4"
+    assert "dog-human cooperation evolved on the basis of wolf-wolf cooperation" in concept[0].text
+    assert "FIGURE 1" not in concept[0].text and "KEY CONCEPT" not in caption[0].text
+    assert sum(c.text.startswith(("FIGURE 2 |", "FIGURE 3 |")) for c in chunks) == 2

@@ -6,9 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
-import kb.search as ks
 from kb.catalogue import Catalogue
 from kb.models import Chunk, Document
+from kb.rank import SECTION_WEIGHTS
 from kb.search import DENSE_WEIGHT, Searcher
 
 
@@ -47,6 +47,6 @@ def test_a_reference_list_passage_scores_half_of_its_fused_score(tmp_path):
     bm = [(ids["d:00001"], 10.0), (ids["d:00000"], 8.0)]
     fused = s.fuse(bm, [])
     ranked = dict(s.rank(bm, []))
-    assert ranked[ids["d:00001"]] == pytest.approx(fused[ids["d:00001"]] * ks.REFERENCES_WEIGHT)
+    assert ranked[ids["d:00001"]] == pytest.approx(fused[ids["d:00001"]] * SECTION_WEIGHTS["references"])
     assert ranked[ids["d:00000"]] == pytest.approx(fused[ids["d:00000"]])
     assert next(iter(ranked)) == ids["d:00000"]
