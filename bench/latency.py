@@ -228,14 +228,12 @@ def tag_synthetic(cat) -> None:
         )
 
 
-def baseline_src(dst: Path) -> Path:
-    """The kb package as it was at BASELINE_REV, unpacked for PYTHONPATH (the work tree stays untouched)."""
+def baseline_src(dst: Path, rev: str = BASELINE_REV) -> Path:
+    """The kb package as it was at `rev`, unpacked for PYTHONPATH (the work tree stays untouched)."""
     from bench.common import ROOT
 
     dst.mkdir(parents=True, exist_ok=True)
-    tar = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", BASELINE_REV, "kb", "ingest"], capture_output=True, check=True
-    )
+    tar = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "kb", "ingest"], capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(dst)], input=tar.stdout, check=True)
     return dst
 

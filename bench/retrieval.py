@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bench.common import SCIFACT, Section, table
 from kb.evaluate import _jsonl, load_collection, ndcg_at, recall_at, rrf_documents
-from kb.search import BM25_MAX_DF, BM25_PRUNE_FROM
+from kb.search import BM25_MAX_DF, BM25_PRUNE_FROM, BM25_SELECTIVE_DF, BM25_SELECTIVE_FROM
 
 # Measured on the held-back *test* split (issue 6); not comparable with train figures, shown for orientation.
 TEST_SPLIT_REFERENCE = [
@@ -51,21 +51,25 @@ def _m(m) -> list[float]:
     return [m.ndcg_at_10, m.recall_at_10, m.recall_at_100]
 
 
-def _pruned_runs(collection, cache_root: Path | None):
-    """BM25 and hybrid with query-term pruning forced on at SciFact's size (kb/search.py BM25_MAX_DF)."""
+def _pruned_runs(collection, cache_root: Path | None, **forced: int):
+    """BM25 and hybrid with the large-collection rules of kb/search.py forced on at SciFact's size: `forced`
+    names the size constants set to 0 (BM25_PRUNE_FROM: common terms dropped; BM25_SELECTIVE_FROM: only
+    passages holding a selective term scored)."""
     import kb.search as ks
     from bench.common import cache_root as default_cache_root
     from kb.config import load_settings
     from kb.evaluate import evaluate
 
-    saved = ks.BM25_PRUNE_FROM
-    ks.BM25_PRUNE_FROM = 0
+    saved = {name: getattr(ks, name) for name in forced}
+    for name, value in forced.items():
+        setattr(ks, name, value)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             settings = load_settings(tmp, env={"HF_HUB_OFFLINE": "1"})
             return evaluate(collection, settings, cache_root or default_cache_root(), modes=("bm25", "hybrid"))
     finally:
-        ks.BM25_PRUNE_FROM = saved
+        for name, value in saved.items():
+            setattr(ks, name, value)
 
 
 def run(split: str = "train", cache_root: Path | None = None) -> Section:
@@ -88,9 +92,18 @@ def run(split: str = "train", cache_root: Path | None = None) -> Section:
     rows.append(["plain RRF k=60 of bm25s + product dense (baseline)", *_scores(fused, collection.qrels)])
     best_other = max(r[1] for r in rows if r[0] != "**hybrid**")
     hyb = product["hybrid"].ndcg_at_10
-    pruned = _pruned_runs(collection, cache_root)
+    pruned = _pruned_runs(collection, cache_root, BM25_PRUNE_FROM=0)
     for m in pruned.modes:
         rows.append([f"{m.mode}, common terms pruned (as above {BM25_PRUNE_FROM:,} passages)", *_m(m)])
+    selective = _pruned_runs(collection, cache_root, BM25_PRUNE_FROM=0, BM25_SELECTIVE_FROM=0)
+    for m in selective.modes:
+        rows.append(
+            [
+                f"{m.mode}, pruned and only passages holding a term in <= {BM25_SELECTIVE_DF:.0%} of passages "
+                f"scored (as above {BM25_SELECTIVE_FROM:,} passages)",
+                *_m(m),
+            ]
+        )
     md = [
         f"`kb eval retrieval ../shared/data/scifact --split {split} --json` plus two baselines computed in the same "
         f"process. {report.queries} queries, {report.documents} documents cut into {report.passages} passages; "

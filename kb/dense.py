@@ -22,6 +22,10 @@ UNFILTERED_EXACT_LIMIT = 50_000
 # Without the vectors in memory, a filtered search reads the allowed passages' vectors from the catalogue up to
 # this many; beyond, it asks HNSW for more and intersects (approximate: it may find fewer than asked).
 EXACT_FILTER_LIMIT = 20_000
+# How many HNSW neighbours that intersection asks for first: enough that OVERSAMPLE times n of them are expected
+# to be allowed (by the allowed share of the index), at most HNSW_FILTER_MAX. An HNSW query's cost grows with k.
+OVERSAMPLE = 1.5
+HNSW_FILTER_MAX = 5000
 # A filtered exact search gathers the allowed vectors when they are fewer than 1/GATHER_FRACTION of all
 # (copying a row costs about what scoring it does), and otherwise scores every vector and picks.
 GATHER_FRACTION = 3
@@ -127,6 +131,7 @@ class ChromaDense:
         self._store = store  # opened on first use: importing Chroma takes seconds
         self.cat = catalogue
         self.model_id = model_id
+        self._counted: tuple[tuple[int, int], int] | None = None
 
     def refresh(self) -> None:
         """Chroma is written by ingestion directly: nothing to catch up with."""
@@ -146,7 +151,22 @@ class ChromaDense:
             if not rowids:
                 return []
             return _top(np.asarray(rowids), mat @ np.asarray(vector, dtype=np.float32), n)
-        return [(r, s) for r, s in self._query(vector, min(n * 20, 5000)) if r in allowed][:n]
+        total = max(self._count(), len(allowed))
+        k = min(HNSW_FILTER_MAX, max(n, int(OVERSAMPLE * n * total / len(allowed))))
+        while True:
+            got = [(r, s) for r, s in self._query(vector, k) if r in allowed][:n]
+            # Allowed passages cluster (a filter and a query often pick the same documents): too few among
+            # the neighbours asks again for four times as many, up to the cap.
+            if len(got) >= n or k >= min(HNSW_FILTER_MAX, total):
+                return got
+            k = min(HNSW_FILTER_MAX, k * 4)
+
+    def _count(self) -> int:
+        """Vectors in the store, read once per catalogue change (the server counts them on every call)."""
+        sig = self.cat.changes()
+        if self._counted is None or self._counted[0] != sig:
+            self._counted = (sig, self._store().count())
+        return self._counted[1]
 
 
 class SplitDense:

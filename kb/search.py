@@ -42,10 +42,12 @@ BM25_MAX_DF: float | None = 0.1
 # ... from this many passages on. Below it BM25 is cheap, and in a small, focused collection a word like "crime"
 # can be common and still be what the user means, so every term is kept.
 BM25_PRUNE_FROM = 50_000
-# ... and scores only the passages that hold at least one of its terms found in at most this fraction of the
-# passages (with every remaining term in the score): computing bm25() is most of FTS5's work, and a passage
-# holding none of the selective terms rarely reaches the top of the run. None scores every matching passage.
-BM25_SELECTIVE_DF: float | None = 0.01
+# From this many passages BM25 scores only the passages holding at least one of the query's terms found in at
+# most BM25_SELECTIVE_DF of the passages (every kept term still counts in their score): at a million passages
+# that is ~30% less CPU at the median query, and forced on at SciFact's size it costs 0.0013 hybrid nDCG@10
+# (docs/benchmarks.md, "Retrieval quality"). Below it every passage holding a kept term is scored.
+BM25_SELECTIVE_FROM = 500_000
+BM25_SELECTIVE_DF: float | None = 0.05
 # From this many passages the BM25 run is split into BM25_SHARDS rowid ranges scored in parallel threads, each on
 # its own read-only connection: bm25() takes its IDF and average length from the whole index, so the merged
 # top n is the unsplit one (ties go to the lower rowid in both).
@@ -151,7 +153,7 @@ class Searcher:
         if n < BM25_PRUNE_FROM:
             return terms, None
         scored = prune_terms(terms, df, n, BM25_MAX_DF)
-        if BM25_SELECTIVE_DF is None or len(scored) <= 1:
+        if BM25_SELECTIVE_DF is None or n < BM25_SELECTIVE_FROM or len(scored) <= 1:
             return scored, None
         selective = prune_terms(scored, df, n, BM25_SELECTIVE_DF)
         return scored, (selective if len(selective) < len(scored) else None)

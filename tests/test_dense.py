@@ -141,3 +141,30 @@ def test_searcher_switches_index_when_the_collection_outgrows_exact(corpus_kb_co
         assert [h.chunk.chunk_id for h in after.hits] == [h.chunk.chunk_id for h in before.hits]
     finally:
         kb.close()
+
+
+def test_hnsw_filtered_search_oversamples_by_the_filters_share(kb, monkeypatch):
+    """Past EXACT_FILTER_LIMIT the filter is applied to HNSW neighbours: it asks first for OVERSAMPLE x n / share
+    of them, four times as many while too few are allowed, and on a collection this small, where HNSW is exact,
+    finds what exact search finds."""
+    monkeypatch.setattr(kd, "EXACT_FILTER_LIMIT", 0)
+    asked = []
+
+    class Recording:
+        def query(self, vector, k):
+            asked.append(k)
+            return kb.vectors.query(vector, k)
+
+        def count(self):
+            return kb.vectors.count()
+
+    exact = ExactDense(kb.catalogue, kb.embedder.model_id)
+    exact.refresh()
+    allowed = _allowed(kb)
+    vector = kb.embedder.encode_query(QUERY)
+    chroma = ChromaDense(lambda: Recording(), kb.catalogue, kb.embedder.model_id)
+    got = chroma.search(vector, 5, allowed)
+    first = max(5, int(kd.OVERSAMPLE * 5 * kb.vectors.count() / len(allowed)))
+    assert asked[0] == first
+    assert all(later == min(earlier * 4, kd.HNSW_FILTER_MAX) for earlier, later in zip(asked, asked[1:], strict=False))
+    assert [r for r, _ in got] == [r for r, _ in exact.search(vector, 5, allowed)]

@@ -150,3 +150,41 @@ def test_bm25_prunes_terms_by_their_passage_count(searcher, monkeypatch):
     assert searcher.bm25(query, Filters(), 10)
     monkeypatch.setattr(ks, "BM25_PRUNE_FROM", 10**9)  # a small collection keeps every term
     assert searcher.bm25_terms(query) == query_terms(query)
+
+
+def _fresh(searcher, monkeypatch, **constants):
+    for name, value in constants.items():
+        monkeypatch.setattr(ks, name, value)
+    return Searcher(searcher.kb)  # a new Searcher reads the constants when it first looks at the catalogue
+
+
+@pytest.mark.parametrize("filters", [Filters(), Filters(doc_types=["research"])], ids=["unfiltered", "filtered"])
+def test_bm25_split_into_rowid_shards_ranks_exactly_as_one_query(searcher, monkeypatch, filters):
+    queries = [QUERY, "school exclusion and exploitation", "mental health of children in care", "knife crime"]
+    whole = _fresh(searcher, monkeypatch, BM25_SHARD_FROM=10**9)
+    expected = [whole.bm25(q, filters, 50) for q in queries]
+    split = _fresh(searcher, monkeypatch, BM25_SHARD_FROM=0, BM25_SHARDS=3)
+    got = [split.bm25(q, filters, 50) for q in queries]
+    assert len(split._shard_bounds) == 2  # three rowid ranges really ran
+    assert got == expected and all(expected)
+
+
+def test_bm25_scores_only_passages_holding_a_selective_term_with_every_term(searcher, monkeypatch):
+    query = "young people carrying weapons"
+    plain = _fresh(searcher, monkeypatch, BM25_PRUNE_FROM=0, BM25_MAX_DF=1.0, BM25_SELECTIVE_DF=None)
+    everything = dict(plain.bm25(query, Filters(), 10_000))
+    df, n = plain._term_df(query_terms(query))
+    rarest = min(df.values())
+    selective = [t for t in query_terms(query) if df[t] == rarest]
+    narrow = _fresh(
+        searcher, monkeypatch, BM25_PRUNE_FROM=0, BM25_MAX_DF=1.0, BM25_SELECTIVE_FROM=0, BM25_SELECTIVE_DF=rarest / n
+    )
+    assert narrow._bm25_plan(query) == (query_terms(query), selective)
+    got = narrow.bm25(query, Filters(), 10_000)
+    holding = {
+        r[0]
+        for r in searcher.cat.query("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?", [fts_query(selective)])
+    }
+    assert got and {rid for rid, _ in got} == holding  # exactly the passages holding the selective term ...
+    for rid, score in got:  # ... each scored on every term of the query, as the unrestricted run scores it
+        assert score == pytest.approx(everything[rid])
