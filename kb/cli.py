@@ -325,7 +325,9 @@ def edit(state: State, doc_id, title, authors, year, doc_type, sensitivity, desi
         else:
             docs_out = [state.kb.edit(doc_id, values)]
     except KeyError:
-        fail(f"no document {doc_id!r}; `kb docs` lists the ids")
+        from kb.merge import missing_id
+
+        fail(missing_id(state.kb.catalogue, doc_id))
     except EditError as exc:
         fail(str(exc))
     if as_json:

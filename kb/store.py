@@ -11,7 +11,7 @@ from kb.catalogue import Catalogue, now_precise
 from kb.config import Settings
 from kb.embed import Embedder
 from kb.ids import sha256_text
-from kb.merge import derive, fallback_id
+from kb.merge import derive, fallback_id, settle_dois
 from kb.models import DOC_TYPES, EDITABLE_FIELDS, SENSITIVITIES, Document, Edit, SourceRecord
 from kb.taxonomy import Taxonomy
 
@@ -91,8 +91,12 @@ class KnowledgeBase:
         """
         cat = self.catalogue
         add_keys = {s.source_key for s in change.add}
+        # A DOI that a second work now claims (or that its other claimant no longer does) moves the id of
+        # documents this change does not otherwise touch: they are derived again too.
+        moved, contested = settle_dois(cat, change.drop, change.add, change.docs)
+        docs = change.docs | moved
         groups: dict[str, list[SourceRecord]] = {}
-        for d in sorted(change.docs):
+        for d in sorted(docs):
             groups[d] = [
                 s for s in cat.sources_of(d) if s.source_key not in change.drop and s.source_key not in add_keys
             ]
@@ -109,10 +113,10 @@ class KnowledgeBase:
             keys = [m.source_key for m in members]
             edits = cat.edits_of(k for k in keys if k not in change.forget_edits)
             edits += [e for k in keys for e in new_edits.get(k, [])]
-            doc, chunks, toolkit = derive(members, edits)
+            doc, chunks, toolkit = derive(members, edits, contested)
             derived.append((doc, chunks, toolkit, members))
         ids = [d.doc_id for d, *_ in derived]
-        clash = [i for i in ids if ids.count(i) > 1 or (i not in change.docs and cat.get_document(i) is not None)]
+        clash = [i for i in ids if ids.count(i) > 1 or (i not in docs and cat.get_document(i) is not None)]
         if clash:
             raise MergeError(
                 f"would overwrite document {clash[0]}, which other sources give: "
@@ -128,14 +132,14 @@ class KnowledgeBase:
         vectors, n_new = None, 0
         if all_chunks:
             vectors, n_new = self.embedder.encode_cached(embed_texts, cat, on_batch=on_embedded)
-        old_ids = {i for d in change.docs for i in cat.chunk_ids_of(d)}
+        old_ids = {i for d in docs for i in cat.chunk_ids_of(d)}
         new_ids = [c.chunk_id for c in all_chunks]
         cat.add_pending(old_ids | set(new_ids))
         if new_ids:
             self.vectors.upsert(new_ids, vectors, [c.doc_id for c in all_chunks])
         hashes = iter(sha256_text(t) for t in embed_texts)
         with cat.transaction() as c:
-            for d in change.docs:
+            for d in docs:
                 cat.delete_document_rows(c, d)
             cat.delete_sources(c, change.drop)
             for key in change.forget_edits:
@@ -211,12 +215,17 @@ class KnowledgeBase:
         ids = self.catalogue.chunk_ids_of(doc_id)
         if self.catalogue.get_document(doc_id) is None:
             raise KeyError(doc_id)
+        keys = {s.source_key for s in self.catalogue.sources_of(doc_id, passages=False)}
+        # Works that shared a DOI with this one take `doi:X` back once no other document claims it.
+        moved, _ = settle_dois(self.catalogue, keys, [], {doc_id})
         self.catalogue.add_pending(ids)
         with self.catalogue.transaction() as c:
             self.catalogue.delete_document(c, doc_id)
         if ids:
             self.vectors.delete(ids)
         self.catalogue.clear_pending(ids)
+        if moved:
+            self.apply(Change(docs=moved))
         return len(ids)
 
     def check_consistency(self) -> dict:
