@@ -135,6 +135,11 @@ def _print_ingest_table(report) -> None:
         f"{s['files']} file(s): {s['by_status']}; {s['passages']} passages, {s['embedded']} newly embedded; "
         f"{s['duplicates_merged']} duplicates merged"
     )
+    if report.removed:
+        gone = "; ".join(f"{_display_path(f.path)} ({f.reason})" for f in report.removed)
+        c.print(escape(f"{len(report.removed)} removed: {gone}"))
+    for note in report.notes:
+        c.print(f"[yellow]note[/] {escape(note)}")
 
 
 def _filters(factor, polarity, priority, who, doc_type, since, until, district, design=()):
