@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable
 from functools import cached_property
 from pathlib import Path
 
 from ingest.chunk import Chunker
 from ingest.folders import GONE, expand_paths, files_gone
-from ingest.sources import READERS, ReadOptions, SourceError, read_file
+from ingest.sources import READERS, ReadOptions, SourceError, dependencies, read_file
 from kb.catalogue import kind_of, now_iso, now_precise
 from kb.ids import file_hash
 from kb.ingestion import IngestError, Pipeline
@@ -150,7 +151,7 @@ class Ingestor:
             zotero_storage=self.kb.settings.zotero_storage,
             taxonomy=self.kb.taxonomy,
         )
-        fhash = file_hash(data)
+        fhash = self._fingerprint(path, data, options)
         prev = self.cat.get_file(key)
         if prev and prev.content_hash == fhash and prev.settings_key == self.settings_key and prev.status != "failed":
             return FileReport(key, "unchanged", documents=len(prev.doc_ids), doc_ids=prev.doc_ids)
@@ -170,6 +171,17 @@ class Ingestor:
             return self._record_failure(key, fhash, str(exc))
         except Exception as exc:  # chunker, tagger, model or store: this file fails, the others are still stored
             return self._record_failure(key, fhash, _unexpected("index", exc))
+
+    @staticmethod
+    def _fingerprint(path: Path, data: bytes, options: ReadOptions) -> str:
+        """The file's hash, with the state of the files it takes in (a .bib's attached PDFs): a changed
+        attachment is read again although the .bib is unchanged."""
+        fhash = file_hash(data)
+        try:
+            deps = dependencies(path, options)
+        except Exception:  # noqa: BLE001 - a file its reader cannot parse fails when it is read, and says why
+            return fhash
+        return file_hash(json.dumps([fhash, deps]).encode()) if deps else fhash
 
     def _record_failure(self, key: str, fhash: str, reason: str) -> FileReport:
         # The documents an earlier version of the file gave stay: a bad new copy loses nothing.

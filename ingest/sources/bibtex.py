@@ -14,7 +14,7 @@ from bibtexparser.model import DuplicateBlockKeyBlock, Entry, MiddlewareErrorBlo
 
 from ingest.sources import ReadOptions, SourceError, decode_text, read_file
 from ingest.sources.reference import reference
-from kb.ids import normalise_doi
+from kb.ids import file_hash, normalise_doi
 from kb.models import ParsedDocument, ReadResult
 
 # BibTeX's predefined month macros, so `month = jan # "~1"` reads as it prints.
@@ -120,19 +120,46 @@ _PARSE_STACK = [
 ]
 
 
-def read(path: Path, options: ReadOptions) -> ReadResult:
-    """Read every entry of a .bib file; malformed entries become problems, the rest are kept."""
-    result = ReadResult(path=str(path))
-    text = decode_text(path.read_bytes(), result.problems)
-
+def _entries(path: Path, problems: list[str]) -> list[dict]:
+    """The entries of a .bib file as field dicts, crossrefs resolved; malformed entries become problems."""
+    text = decode_text(path.read_bytes(), problems)
     library = bibtexparser.parse_string(text, parse_stack=_PARSE_STACK)
     for block in library.failed_blocks:
-        result.problems.append(_describe_failure(block))
-
+        problems.append(_describe_failure(block))
     entries = [_fields(e) for e in library.entries]
     by_key = {f["ID"].lower(): f for f in entries}
     for fields in entries:
-        _inherit(fields, by_key, result.problems)
+        _inherit(fields, by_key, problems)
+    return entries
+
+
+def dependencies(path: Path, options: ReadOptions) -> list[tuple[str, str]]:
+    """Each PDF attachment the entries name, with where it was found and the hash of its bytes ("missing" when
+    it is nowhere): part of the .bib's fingerprint, so an attachment changed, added or found is read again."""
+    out = []
+    for fields in _entries(path, []):
+        if not _text(fields.get("title")):
+            continue  # skipped by read(), and so are its attachments
+        for raw in file_field(str(fields.get("file") or "")):
+            if raw.lower().endswith(".pdf"):
+                found, _ = _find_attachment(raw, path, options.zotero_storage)
+                out.append((raw, _fingerprint(found)))
+    return out
+
+
+def _fingerprint(found: Path | None) -> str:
+    if found is None:
+        return "missing"
+    try:
+        return f"{found}={file_hash(found.read_bytes())}"
+    except OSError as exc:  # reported when the entry is read; here it only has to differ from a readable copy
+        return f"{found}=unreadable ({exc.strerror or exc})"
+
+
+def read(path: Path, options: ReadOptions) -> ReadResult:
+    """Read every entry of a .bib file; malformed entries become problems, the rest are kept."""
+    result = ReadResult(path=str(path))
+    entries = _entries(path, result.problems)
     for fields in entries:
         parsed = _document(fields, path, options, result.problems)
         if parsed:
