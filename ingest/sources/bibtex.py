@@ -26,6 +26,7 @@ _MONTHS = dict(
     )
 )
 _NOT_INHERITED = {"crossref", "ids", "xdata"}
+_FILE_FIELD = re.compile(rb"\bfile\s*=", re.I)
 
 
 class _ResolveMacros(mw.LibraryMiddleware):
@@ -136,6 +137,8 @@ def _entries(path: Path, problems: list[str]) -> list[dict]:
 def dependencies(path: Path, options: ReadOptions) -> list[tuple[str, str]]:
     """Each PDF attachment the entries name, with where it was found and the hash of its bytes ("missing" when
     it is nowhere): part of the .bib's fingerprint, so an attachment changed, added or found is read again."""
+    if not _FILE_FIELD.search(path.read_bytes()):
+        return []  # no attachments: an unchanged .bib is not parsed again
     out = []
     for fields in _entries(path, []):
         if not _text(fields.get("title")):
