@@ -357,7 +357,9 @@ def remove(state: State, target: str):
     if kb.catalogue.get_document(target) is None:
         path = str(Path(target).expanduser().resolve())
         if kb.catalogue.get_file(path) is None:
-            fail(f"no document or ingested file {target!r}; `kb docs` lists the ids")
+            from kb.merge import missing_id
+
+            fail(missing_id(kb.catalogue, target, f"no document or ingested file {target!r}; `kb docs` lists the ids"))
         applied = kb.remove_path(path)
         click.echo(f"removed {target}: {len(applied.documents)} document(s) kept from other sources")
         return

@@ -181,8 +181,9 @@ def derive(
     return doc, chunks, toolkit
 
 
-def missing_id(catalogue, doc_id: str) -> str:
-    """The error for an id that names no document; for a DOI that several works claim, which ones do."""
+def missing_id(catalogue, doc_id: str, otherwise: str | None = None) -> str:
+    """The error for an id that names no document: for a DOI that several works claim, which ones do;
+    else `otherwise` (or a pointer to `kb docs`)."""
     claimants = catalogue.documents("doi = ?", (doc_id[4:],)) if doc_id.startswith("doi:") else []
     if len(claimants) > 1:
         named = "; ".join(f"{d.doc_id} ({d.title[:60]})" for d in sorted(claimants, key=lambda d: d.doc_id))
@@ -190,7 +191,7 @@ def missing_id(catalogue, doc_id: str) -> str:
             f"no document {doc_id!r}: that DOI is claimed by {len(claimants)} different works, each filed under "
             f"the id of its own content: {named}; use one of those ids"
         )
-    return f"no document {doc_id!r}; `kb docs` lists the ids"
+    return otherwise or f"no document {doc_id!r}; `kb docs` lists the ids"
 
 
 def settle_dois(catalogue, drop: set[str], add: list[SourceRecord], docs: set[str]) -> tuple[set[str], frozenset[str]]:

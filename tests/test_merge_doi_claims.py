@@ -78,6 +78,8 @@ def test_two_works_claiming_one_doi_get_the_same_ids_whatever_the_order(okely_kb
     assert proc.returncode != 0
     msg = " ".join(proc.stderr.split())
     assert "claimed by 2 different works" in msg and all(d["doc_id"] in msg for d in docs.values()), msg
+    proc = run_kb(first, "remove", f"doi:{OKELY_DOI}")
+    assert proc.returncode != 0 and "claimed by 2 different works" in " ".join(proc.stderr.split())
 
     # Once the mis-stamped copy goes, the DOI is one work's again: doi:X, with the correction kept.
     run_kb(first, "remove", str(other), check=True)
