@@ -164,3 +164,18 @@ def test_a_changed_or_found_attachment_is_read_again_though_the_bib_is_unchanged
     jones = docs()["Youth workers in hospital emergency departments: a process evaluation"]
     assert jones["doc_type"] == "research" and {s["kind"] for s in jones["sources"]} == {"fulltext", "reference"}
     assert docs()[OKELY_TITLE]["n_chunks"] == cut["n_chunks"]
+
+
+@pytest.mark.shared_data
+def test_the_fingerprint_scan_finds_the_file_fields_the_reader_reads(tmp_path, shared_data):
+    """The .bib fingerprint scans for `file` fields instead of parsing: on real .bib files (LaTeX traps,
+    @string macros, crossrefs, encodings) and Zotero's forms it finds what the parser gives, no more."""
+    from ingest.sources.bibtex import _entries
+    from ingest.sources.bibtex_files import file_values
+
+    zotero = tmp_path / "zotero.bib"
+    zotero.write_text(ZOTERO_BIB + '@misc{q, title = "Quoted", file = "Q:files/{1}/q.pdf:application/pdf"}\n')
+    for bib in [zotero, *sorted((shared_data / "bibtex").glob("*.bib"))]:
+        parsed = [e["file"] for e in _entries(bib, []) if "file" in e]
+        assert file_values(bib.read_bytes().decode("utf-8", "replace")) == parsed, bib.name
+    assert len(file_values(zotero.read_text())) == 4
