@@ -11,7 +11,7 @@ from kb.catalogue import Catalogue, now_precise
 from kb.config import Settings
 from kb.embed import Embedder
 from kb.ids import sha256_text
-from kb.merge import derive, fallback_id, settle_dois
+from kb.merge import derive, fallback_id, latest_edits, settle_dois
 from kb.models import DOC_TYPES, EDITABLE_FIELDS, SENSITIVITIES, Document, Edit, SourceRecord
 from kb.taxonomy import Taxonomy
 
@@ -96,10 +96,11 @@ class KnowledgeBase:
         moved, contested = settle_dois(cat, change.drop, change.add, change.docs)
         docs = change.docs | moved
         groups: dict[str, list[SourceRecord]] = {}
+        gone: dict[str, list[str]] = {}  # per document, its sources that go for good (not replaced)
         for d in sorted(docs):
-            groups[d] = [
-                s for s in cat.sources_of(d) if s.source_key not in change.drop and s.source_key not in add_keys
-            ]
+            recorded = cat.sources_of(d)
+            groups[d] = [s for s in recorded if s.source_key not in change.drop and s.source_key not in add_keys]
+            gone[d] = [s.source_key for s in recorded if s.source_key in change.drop and s.source_key not in add_keys]
         for s in change.add:
             groups.setdefault(s.doc_id, []).append(s)
         new_edits: dict[str, list[Edit]] = {}
@@ -107,12 +108,21 @@ class KnowledgeBase:
             new_edits.setdefault(key, []).append(e)
 
         derived = []
-        for members in groups.values():
+        carried: list[tuple[str, Edit]] = []
+        for d, members in groups.items():
             if not members:
                 continue
             keys = [m.source_key for m in members]
             edits = cat.edits_of(k for k in keys if k not in change.forget_edits)
             edits += [e for k in keys for e in new_edits.get(k, [])]
+            # An analyst's correction is of the work: when the source it was made on goes (a file renamed in a
+            # folder is pruned after its new name joined the document), the sources that stay take it over.
+            kept = [m.source_key for m in members if not m.alone]
+            taken = list(latest_edits(cat.edits_of(gone.get(d, []))).values())
+            if taken and kept:
+                edits += [e for e in taken if e not in edits]
+                winners = latest_edits(edits)
+                carried += [(k, e) for e in taken if winners[e.field] == e for k in kept]
             doc, chunks, toolkit = derive(members, edits, contested)
             derived.append((doc, chunks, toolkit, members))
         ids = [d.doc_id for d, *_ in derived]
@@ -144,7 +154,7 @@ class KnowledgeBase:
             cat.delete_sources(c, change.drop)
             for key in change.forget_edits:
                 cat.delete_edits(c, key)
-            for key, e in change.edits:
+            for key, e in [*carried, *change.edits]:
                 cat.put_edit(c, key, e)
             for doc, chunks, toolkit, members in derived:
                 for m in members:

@@ -83,6 +83,19 @@ def test_a_deleted_file_is_pruned_and_a_missing_or_empty_folder_prunes_nothing(o
     assert consistency["orphan_vectors"] == [] and consistency["missing_vectors"] == []
     assert "scopus.ris" not in manifest and "okely-copy.pdf" not in manifest
 
+    # A file renamed in the folder: its new name joins the work, the old one is pruned, and an analyst's
+    # correction (made on the old one) stays with the work.
+    neck = after[EMBASE_TITLE]
+    run_kb(data, "edit", neck["doc_id"], "--title", "Congenital neck masses in children (corrected)", check=True)
+    (folder / "sub" / "embase.ris").rename(folder / "sub" / "embase-2019.ris")
+    code, report = _ingest(data, folder)
+    assert code == 0 and [Path(f["path"]).name for f in report["removed"]] == ["embase.ris"]
+    after = _titles(data)
+    assert EMBASE_TITLE not in after and len(after) == len(before) - len(scopus_ids)
+    corrected = after["Congenital neck masses in children (corrected)"]
+    assert corrected["field_sources"]["title"] == "analyst" and corrected["n_chunks"] == neck["n_chunks"]
+    assert [Path(s["source"]).name.split("#")[0] for s in corrected["sources"]] == ["embase-2019.ris"]
+
     # Fail closed: the folder is gone (a detached drive): reported, and nothing is taken out.
     folder.rename(tmp_path / "elsewhere")
     code, report = _ingest(data, folder)
