@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable
-from fnmatch import fnmatch
 from functools import cached_property
 from pathlib import Path
 
 from ingest.chunk import Chunker
-from ingest.sources import READERS, ReadOptions, SourceError, is_supported, read_file
+from ingest.folders import GONE, expand_paths, files_gone
+from ingest.sources import READERS, ReadOptions, SourceError, dependencies, read_file
 from kb.catalogue import kind_of, now_iso, now_precise
 from kb.ids import file_hash
 from kb.ingestion import IngestError, Pipeline
@@ -26,45 +27,6 @@ from kb.models import (
 )
 from kb.same_work import FULL_TEXT, front_text
 from kb.store import Change, KnowledgeBase, MergeError
-
-IGNORE_FILE = ".kbignore"
-
-
-def _ignored(folder: Path, f: Path) -> bool:
-    """True when a `.kbignore` (glob patterns, one a line) in the file's folder or above, up to `folder`, names it."""
-    for parent in [f.parent, *f.parent.parents]:
-        ignore = parent / IGNORE_FILE
-        if ignore.is_file():
-            rel = f.relative_to(parent).as_posix()
-            for line in ignore.read_text(encoding="utf-8").splitlines():
-                pattern = line.strip()
-                if pattern and not pattern.startswith("#") and (fnmatch(rel, pattern) or fnmatch(f.name, pattern)):
-                    return True
-        if parent == folder:
-            return False
-    return False
-
-
-def expand_paths(paths: Iterable[str | Path]) -> list[tuple[Path, str | None]]:
-    """Folders become their supported files (hidden and .kbignore'd ones skipped); a wrong path is reported."""
-    out: list[tuple[Path, str | None]] = []
-    for raw in paths:
-        p = Path(raw).expanduser()
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                rel = f.relative_to(p).parts
-                if (
-                    f.is_file()
-                    and not any(part.startswith(".") for part in rel)
-                    and is_supported(f)
-                    and not _ignored(p, f)
-                ):
-                    out.append((f, None))
-        elif p.is_file():
-            out.append((p, None))
-        else:
-            out.append((p, "not found: check the path (no such file or folder)"))
-    return out
 
 
 def _taxonomy_fingerprint(path: Path) -> str:
@@ -132,6 +94,7 @@ class Ingestor:
         """`on_step` hears the slow steps inside one file ("OCR page 3 (3 of 40)"), so a long scan shows progress."""
         report = IngestReport()
         self.on_step = on_step
+        paths = list(paths)
         files = files if files is not None else expand_paths(paths)
         run_id = self.cat.start_run("ingest")
         _ = self.kb.vectors  # recover a killed run before writing anything new
@@ -145,9 +108,34 @@ class Ingestor:
             report.files.append(fr)
             if on_done:
                 on_done(fr)
+        self._prune(paths, files, report)
         n_ok = sum(1 for f in report.files if f.status in ("ok", "unchanged", "no_text"))
         self.cat.finish_run(run_id, len(report.files), n_ok, len(report.failed), report.embedded)
         return report
+
+    def _prune(self, paths: Iterable[str | Path], files: list[tuple[Path, str | None]], report: IngestReport) -> None:
+        """Take out what files deleted from an ingested folder gave, as `kb remove PATH` does: documents they
+        merged into keep what their other sources gave. A folder that is missing or unreadable prunes nothing."""
+        gone, notes = files_gone([f.path for f in self.cat.files()], paths, files)
+        report.notes += notes
+        for path in gone:
+            before = self.cat.get_file(path)
+            try:
+                applied = self.kb.remove_path(path)
+            except Exception as exc:  # one file that cannot be taken out never stops the others
+                report.notes.append(f"{path}: {GONE}, but could not be removed ({type(exc).__name__}: {exc})")
+                continue
+            report.removed.append(
+                FileReport(
+                    path,
+                    "removed",
+                    GONE,
+                    doc_ids=before.doc_ids if before else [],
+                    problems=[f"{len(applied.documents)} document(s) kept from other sources"]
+                    if applied.documents
+                    else [],
+                )
+            )
 
     def _ingest_file(self, path: Path, on_embedded) -> FileReport:
         key = str(path.resolve())
@@ -155,19 +143,19 @@ class Ingestor:
             data = path.read_bytes()
         except OSError as exc:
             return FileReport(key, "failed", f"cannot read file: {exc.strerror or exc}")
-        fhash = file_hash(data)
+        options = ReadOptions(
+            progress=self.on_step,
+            doc_type=self.doc_type,
+            sensitivity=self.sensitivity or "official",
+            cache_dir=self.kb.settings.data_dir / "ocr-cache",
+            zotero_storage=self.kb.settings.zotero_storage,
+            taxonomy=self.kb.taxonomy,
+        )
+        fhash = self._fingerprint(path, data, options)
         prev = self.cat.get_file(key)
         if prev and prev.content_hash == fhash and prev.settings_key == self.settings_key and prev.status != "failed":
             return FileReport(key, "unchanged", documents=len(prev.doc_ids), doc_ids=prev.doc_ids)
         try:
-            options = ReadOptions(
-                progress=self.on_step,
-                doc_type=self.doc_type,
-                sensitivity=self.sensitivity or "official",
-                cache_dir=self.kb.settings.data_dir / "ocr-cache",
-                zotero_storage=self.kb.settings.zotero_storage,
-                taxonomy=self.kb.taxonomy,
-            )
             result = read_file(path, options)
         except SourceError as exc:
             return self._record_failure(key, fhash, exc.reason)
@@ -183,6 +171,17 @@ class Ingestor:
             return self._record_failure(key, fhash, str(exc))
         except Exception as exc:  # chunker, tagger, model or store: this file fails, the others are still stored
             return self._record_failure(key, fhash, _unexpected("index", exc))
+
+    @staticmethod
+    def _fingerprint(path: Path, data: bytes, options: ReadOptions) -> str:
+        """The file's hash, with the state of the files it takes in (a .bib's attached PDFs): a changed
+        attachment is read again although the .bib is unchanged."""
+        fhash = file_hash(data)
+        try:
+            deps = dependencies(path, options)
+        except Exception:  # noqa: BLE001 - a file its reader cannot parse fails when it is read, and says why
+            return fhash
+        return file_hash(json.dumps([fhash, deps]).encode()) if deps else fhash
 
     def _record_failure(self, key: str, fhash: str, reason: str) -> FileReport:
         # The documents an earlier version of the file gave stay: a bad new copy loses nothing.

@@ -135,6 +135,11 @@ def _print_ingest_table(report) -> None:
         f"{s['files']} file(s): {s['by_status']}; {s['passages']} passages, {s['embedded']} newly embedded; "
         f"{s['duplicates_merged']} duplicates merged"
     )
+    if report.removed:
+        gone = "; ".join(f"{_display_path(f.path)} ({f.reason})" for f in report.removed)
+        c.print(escape(f"{len(report.removed)} removed: {gone}"))
+    for note in report.notes:
+        c.print(f"[yellow]note[/] {escape(note)}")
 
 
 def _filters(factor, polarity, priority, who, doc_type, since, until, district, design=()):
@@ -325,7 +330,9 @@ def edit(state: State, doc_id, title, authors, year, doc_type, sensitivity, desi
         else:
             docs_out = [state.kb.edit(doc_id, values)]
     except KeyError:
-        fail(f"no document {doc_id!r}; `kb docs` lists the ids")
+        from kb.merge import missing_id
+
+        fail(missing_id(state.kb.catalogue, doc_id))
     except EditError as exc:
         fail(str(exc))
     if as_json:
@@ -350,7 +357,9 @@ def remove(state: State, target: str):
     if kb.catalogue.get_document(target) is None:
         path = str(Path(target).expanduser().resolve())
         if kb.catalogue.get_file(path) is None:
-            fail(f"no document or ingested file {target!r}; `kb docs` lists the ids")
+            from kb.merge import missing_id
+
+            fail(missing_id(kb.catalogue, target, f"no document or ingested file {target!r}; `kb docs` lists the ids"))
         applied = kb.remove_path(path)
         click.echo(f"removed {target}: {len(applied.documents)} document(s) kept from other sources")
         return

@@ -42,20 +42,35 @@ def _precedence(sources: list[SourceRecord], field: str) -> list[tuple[SourceRec
     return [(s, how) for _, s, how in out]
 
 
-def anchor_id(sources: list[SourceRecord]) -> str:
+def own_id(s: SourceRecord, contested: frozenset[str] = frozenset()) -> str:
+    """The id a source would give its document: its DOI id, unless other works claim that DOI too."""
+    doc_id = s.document.doc_id
+    return fallback_id(s.document) if doc_id.startswith("doi:") and doc_id[4:] in contested else doc_id
+
+
+def anchor_id(sources: list[SourceRecord], contested: frozenset[str] = frozenset()) -> str:
     """The merged document's id, whatever order its sources came in: a reference's DOI, a full text's
-    DOI, a full text's content id, then a reference's content id."""
-    own = sorted(sources, key=lambda s: s.source_key)
+    DOI, a full text's content id, then a reference's content id.
+
+    A DOI in `contested` is claimed by sources of more than one document: none of them is `doi:X`
+    (which of them came first must not decide which work a link to `doi:X` names), so each falls back
+    to the id of its own content.
+    """
+    own = [(s, own_id(s, contested)) for s in sorted(sources, key=lambda s: s.source_key)]
     for kinds in ({"reference"}, {"fulltext", "feed", "toolkit"}):
-        ids = sorted(
-            (is_preprint(s.document.doc_id[4:]), s.document.doc_id)
-            for s in own
-            if s.kind in kinds and s.document.doc_id.startswith("doi:")
-        )
+        ids = sorted((is_preprint(i[4:]), i) for s, i in own if s.kind in kinds and i.startswith("doi:"))
         if ids:
             return ids[0][1]
-    texts = sorted(s.document.doc_id for s in own if s.kind != "reference")
-    return texts[0] if texts else sorted(s.document.doc_id for s in own)[0]
+    texts = sorted(i for s, i in own if s.kind != "reference")
+    return texts[0] if texts else sorted(i for _, i in own)[0]
+
+
+def claimed_dois(claims: list[tuple[str, str]]) -> frozenset[str]:
+    """The DOIs that sources of more than one document claim, from (doi, document or group) pairs."""
+    holders: dict[str, set[str]] = {}
+    for doi, group in claims:
+        holders.setdefault(doi, set()).add(group)
+    return frozenset(d for d, groups in holders.items() if len(groups) > 1)
 
 
 def latest_edits(edits: list[Edit]) -> dict[str, Edit]:
@@ -85,10 +100,13 @@ def passage_sources(sources: list[SourceRecord]) -> list[SourceRecord]:
     return refs[:1]
 
 
-def derive(sources: list[SourceRecord], edits: list[Edit]) -> tuple[Document, list[Chunk], ToolkitEntry | None]:
+def derive(
+    sources: list[SourceRecord], edits: list[Edit], contested: frozenset[str] = frozenset()
+) -> tuple[Document, list[Chunk], ToolkitEntry | None]:
     """The document, its passages and toolkit entry that its sources and analyst edits give.
 
     A pure function of its inputs: the same sources and edits give the same document in any order.
+    `contested`: DOIs other documents' sources claim too (see anchor_id).
     """
     if not sources:
         raise ValueError("a document needs at least one source")
@@ -101,7 +119,7 @@ def derive(sources: list[SourceRecord], edits: list[Edit]) -> tuple[Document, li
     givers = passage_sources(ordered)
     base = (givers or texts or ordered)[0].document
     doc = replace(base, field_sources={}, keywords=list(base.keywords), districts=[], authors=list(base.authors))
-    doc.doc_id = anchor_id(ordered)
+    doc.doc_id = anchor_id(ordered, contested)
     for name in MERGED_FIELDS:
         for s, how in _precedence(ordered, name):
             value = getattr(s.document, name)
@@ -163,6 +181,37 @@ def derive(sources: list[SourceRecord], edits: list[Edit]) -> tuple[Document, li
     return doc, chunks, toolkit
 
 
+def missing_id(catalogue, doc_id: str, otherwise: str | None = None) -> str:
+    """The error for an id that names no document: for a DOI that several works claim, which ones do;
+    else `otherwise` (or a pointer to `kb docs`)."""
+    claimants = catalogue.documents("doi = ?", (doc_id[4:],)) if doc_id.startswith("doi:") else []
+    if len(claimants) > 1:
+        named = "; ".join(f"{d.doc_id} ({d.title[:60]})" for d in sorted(claimants, key=lambda d: d.doc_id))
+        return (
+            f"no document {doc_id!r}: that DOI is claimed by {len(claimants)} different works, each filed under "
+            f"the id of its own content: {named}; use one of those ids"
+        )
+    return otherwise or f"no document {doc_id!r}; `kb docs` lists the ids"
+
+
+def settle_dois(catalogue, drop: set[str], add: list[SourceRecord], docs: set[str]) -> tuple[set[str], frozenset[str]]:
+    """What a change of sources does to DOIs that several documents claim: the documents outside `docs` whose
+    id it moves (a second work now claims their DOI, or the last other claimant went), and the DOIs contested
+    after it. `add`'s sources have .doc_id set to the document or new group they join."""
+    replaced = drop | {s.source_key for s in add}
+    moved = {s.document.doi for s in add if s.document.doi and not s.alone} | catalogue.dois_of("source_key", drop)
+    dois = moved | catalogue.dois_of("doc_id", docs)
+    claims = [(doi, doc_id) for key, doi, doc_id in catalogue.doi_claims(dois) if key not in replaced]
+    claims += [(s.document.doi, s.doc_id) for s in add if s.document.doi in dois and not s.alone]
+    contested = claimed_dois(claims)
+    extra: set[str] = set()
+    for doi, doc_id in sorted(set(claims)):
+        if doi in moved and doc_id not in docs | extra and not doc_id.startswith("new:"):
+            if anchor_id(catalogue.sources_of(doc_id, passages=False), contested) != doc_id:
+                extra.add(doc_id)
+    return extra, contested
+
+
 class Resolver:
     """Which document an incoming source joins: the recorded sources of other files, and those placed
     before it from the same file, are the candidates."""
@@ -188,14 +237,16 @@ class Resolver:
                     best = key
             elif doi_conflict(s, c):
                 notes.append(
-                    f"kept apart from “{c.document.title}”: both give DOI {s.document.doi} but the titles differ"
+                    f"kept apart from “{c.document.title}”: both give DOI {s.document.doi} but the titles differ; "
+                    f"neither is filed as doi:{s.document.doi} (each under the id of its own content)"
                 )
         if best is not None:
             s.doc_id, s.match = best[1], best[3]
         else:
             s.doc_id, s.match = f"new:{s.source_key}", None
-            if notes or self._taken(s.document.doc_id):
-                # Its DOI is another work's id, so it keeps the id of its own content.
+            # A DOI two works claim is settled when the documents are derived (contested DOIs); a document
+            # written without recorded sources (one from before they existed) still holds its id.
+            if not notes and self._taken(s.document.doc_id):
                 s.document.doc_id = fallback_id(s.document)
         self.pool.append(s)
         return notes

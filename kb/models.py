@@ -282,6 +282,9 @@ class IngestReport:
     """What one ingestion run did, file by file."""
 
     files: list[FileReport] = field(default_factory=list)
+    # Files of an ingested folder that are no longer in it, taken out (status "removed", reason why).
+    removed: list[FileReport] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # about the run as a whole: a folder not pruned, and why
 
     @property
     def failed(self) -> list[FileReport]:
@@ -301,11 +304,14 @@ class IngestReport:
             counts[f.status] = counts.get(f.status, 0) + 1
         return {
             "files": [f.__dict__ for f in self.files],
+            "removed": [f.__dict__ for f in self.removed],
+            "notes": list(self.notes),
             "summary": {
                 "files": len(self.files),
                 "by_status": counts,
                 "passages": sum(f.passages for f in self.files),
                 "embedded": self.embedded,
                 "duplicates_merged": self.duplicates_merged,
+                "removed": len(self.removed),
             },
         }

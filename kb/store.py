@@ -11,7 +11,7 @@ from kb.catalogue import Catalogue, now_precise
 from kb.config import Settings
 from kb.embed import Embedder
 from kb.ids import sha256_text
-from kb.merge import derive, fallback_id
+from kb.merge import derive, fallback_id, latest_edits, settle_dois
 from kb.models import DOC_TYPES, EDITABLE_FIELDS, SENSITIVITIES, Document, Edit, SourceRecord
 from kb.taxonomy import Taxonomy
 
@@ -91,11 +91,16 @@ class KnowledgeBase:
         """
         cat = self.catalogue
         add_keys = {s.source_key for s in change.add}
+        # A DOI that a second work now claims (or that its other claimant no longer does) moves the id of
+        # documents this change does not otherwise touch: they are derived again too.
+        moved, contested = settle_dois(cat, change.drop, change.add, change.docs)
+        docs = change.docs | moved
         groups: dict[str, list[SourceRecord]] = {}
-        for d in sorted(change.docs):
-            groups[d] = [
-                s for s in cat.sources_of(d) if s.source_key not in change.drop and s.source_key not in add_keys
-            ]
+        gone: dict[str, list[str]] = {}  # per document, its sources that go for good (not replaced)
+        for d in sorted(docs):
+            recorded = cat.sources_of(d)
+            groups[d] = [s for s in recorded if s.source_key not in change.drop and s.source_key not in add_keys]
+            gone[d] = [s.source_key for s in recorded if s.source_key in change.drop and s.source_key not in add_keys]
         for s in change.add:
             groups.setdefault(s.doc_id, []).append(s)
         new_edits: dict[str, list[Edit]] = {}
@@ -103,16 +108,25 @@ class KnowledgeBase:
             new_edits.setdefault(key, []).append(e)
 
         derived = []
-        for members in groups.values():
+        carried: list[tuple[str, Edit]] = []
+        for d, members in groups.items():
             if not members:
                 continue
             keys = [m.source_key for m in members]
             edits = cat.edits_of(k for k in keys if k not in change.forget_edits)
             edits += [e for k in keys for e in new_edits.get(k, [])]
-            doc, chunks, toolkit = derive(members, edits)
+            # An analyst's correction is of the work: when the source it was made on goes (a file renamed in a
+            # folder is pruned after its new name joined the document), the sources that stay take it over.
+            kept = [m.source_key for m in members if not m.alone]
+            taken = list(latest_edits(cat.edits_of(gone.get(d, []))).values())
+            if taken and kept:
+                edits += [e for e in taken if e not in edits]
+                winners = latest_edits(edits)
+                carried += [(k, e) for e in taken if winners[e.field] == e for k in kept]
+            doc, chunks, toolkit = derive(members, edits, contested)
             derived.append((doc, chunks, toolkit, members))
         ids = [d.doc_id for d, *_ in derived]
-        clash = [i for i in ids if ids.count(i) > 1 or (i not in change.docs and cat.get_document(i) is not None)]
+        clash = [i for i in ids if ids.count(i) > 1 or (i not in docs and cat.get_document(i) is not None)]
         if clash:
             raise MergeError(
                 f"would overwrite document {clash[0]}, which other sources give: "
@@ -128,19 +142,19 @@ class KnowledgeBase:
         vectors, n_new = None, 0
         if all_chunks:
             vectors, n_new = self.embedder.encode_cached(embed_texts, cat, on_batch=on_embedded)
-        old_ids = {i for d in change.docs for i in cat.chunk_ids_of(d)}
+        old_ids = {i for d in docs for i in cat.chunk_ids_of(d)}
         new_ids = [c.chunk_id for c in all_chunks]
         cat.add_pending(old_ids | set(new_ids))
         if new_ids:
             self.vectors.upsert(new_ids, vectors, [c.doc_id for c in all_chunks])
         hashes = iter(sha256_text(t) for t in embed_texts)
         with cat.transaction() as c:
-            for d in change.docs:
+            for d in docs:
                 cat.delete_document_rows(c, d)
             cat.delete_sources(c, change.drop)
             for key in change.forget_edits:
                 cat.delete_edits(c, key)
-            for key, e in change.edits:
+            for key, e in [*carried, *change.edits]:
                 cat.put_edit(c, key, e)
             for doc, chunks, toolkit, members in derived:
                 for m in members:
@@ -211,12 +225,17 @@ class KnowledgeBase:
         ids = self.catalogue.chunk_ids_of(doc_id)
         if self.catalogue.get_document(doc_id) is None:
             raise KeyError(doc_id)
+        keys = {s.source_key for s in self.catalogue.sources_of(doc_id, passages=False)}
+        # Works that shared a DOI with this one take `doi:X` back once no other document claims it.
+        moved, _ = settle_dois(self.catalogue, keys, [], {doc_id})
         self.catalogue.add_pending(ids)
         with self.catalogue.transaction() as c:
             self.catalogue.delete_document(c, doc_id)
         if ids:
             self.vectors.delete(ids)
         self.catalogue.clear_pending(ids)
+        if moved:
+            self.apply(Change(docs=moved))
         return len(ids)
 
     def check_consistency(self) -> dict:

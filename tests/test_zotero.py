@@ -97,3 +97,85 @@ def test_attached_pdfs_become_their_entries_full_text(okely_kb, tmp_path, shared
     again = run_kb(tmp_path / "kb2", "ingest", str(lib / "export.bib"), "--json")
     problems = json.loads(again.stdout)["files"][0]["problems"]
     assert any("knife review.pdf not found" in p and "KB_ZOTERO_STORAGE" in p for p in problems), problems
+
+
+CHANGING_BIB = r"""@article{okely2017,
+  title = {Promoting physical activity among adolescent girls: the {Girls} in {Sport} group randomized trial},
+  author = {Okely, Anthony D. and Lubans, David R.},
+  year = {2017},
+  file = {Full Text PDF:files/12/Okely et al. - 2017.pdf:application/pdf},
+}
+@article{lost2020,
+  title = {Youth workers in hospital emergency departments: a process evaluation},
+  author = {Jones, Rhys}, year = {2020},
+  file = {Full Text:files/99/Jones 2020.pdf:application/pdf},
+}
+"""
+
+
+def _first_pages(src, dst, n: int) -> None:
+    """The real article cut to its first pages: a changed copy of the attachment (a corrected download, say)."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    for page in PdfReader(src).pages[:n]:
+        writer.add_page(page)
+    with dst.open("wb") as fh:
+        writer.write(fh)
+
+
+@pytest.mark.shared_data
+def test_a_changed_or_found_attachment_is_read_again_though_the_bib_is_unchanged(okely_kb, tmp_path, shared_data):
+    """Regression: a changed Zotero attachment went unnoticed until its .bib changed ("unchanged")."""
+    lib = tmp_path / "zotero-export"
+    attachment = lib / "files" / "12" / "Okely et al. - 2017.pdf"
+    attachment.parent.mkdir(parents=True)
+    shutil.copy(shared_data / OKELY_PDF, attachment)
+    bib = lib / "export.bib"
+    bib.write_text(CHANGING_BIB, encoding="utf-8")
+    data = tmp_path / "kb"
+    seed_embed_cache(okely_kb, data)
+
+    def ingest() -> dict:
+        (fr,) = json.loads(run_kb(data, "ingest", str(bib), "--json", check=True).stdout)["files"]
+        return fr
+
+    def docs() -> dict:
+        return {d["title"]: d for d in json.loads(run_kb(data, "docs", "--json", check=True).stdout)["documents"]}
+
+    assert ingest()["status"] == "ok"
+    whole = docs()[OKELY_TITLE]["n_chunks"]
+    assert whole > 20
+    assert ingest()["status"] == "unchanged"
+
+    _first_pages(shared_data / OKELY_PDF, attachment, 2)
+    fr = ingest()
+    assert fr["status"] == "ok", "the changed attachment was not read again"
+    cut = docs()[OKELY_TITLE]
+    assert 0 < cut["n_chunks"] < whole, (cut["n_chunks"], whole)
+    assert ingest()["status"] == "unchanged"
+
+    # An attachment that was missing and is now there is read too.
+    lost = lib / "files" / "99" / "Jones 2020.pdf"
+    lost.parent.mkdir(parents=True)
+    make_pdf(lost, [["Youth workers in hospital emergency departments", "", "Nurses referred 40 young people."]])
+    fr = ingest()
+    assert fr["status"] == "ok" and not any("Jones 2020.pdf not found" in p for p in fr["problems"])
+    jones = docs()["Youth workers in hospital emergency departments: a process evaluation"]
+    assert jones["doc_type"] == "research" and {s["kind"] for s in jones["sources"]} == {"fulltext", "reference"}
+    assert docs()[OKELY_TITLE]["n_chunks"] == cut["n_chunks"]
+
+
+@pytest.mark.shared_data
+def test_the_fingerprint_scan_finds_the_file_fields_the_reader_reads(tmp_path, shared_data):
+    """The .bib fingerprint scans for `file` fields instead of parsing: on real .bib files (LaTeX traps,
+    @string macros, crossrefs, encodings) and Zotero's forms it finds what the parser gives, no more."""
+    from ingest.sources.bibtex import _entries
+    from ingest.sources.bibtex_files import file_values
+
+    zotero = tmp_path / "zotero.bib"
+    zotero.write_text(ZOTERO_BIB + '@misc{q, title = "Quoted", file = "Q:files/{1}/q.pdf:application/pdf"}\n')
+    for bib in [zotero, *sorted((shared_data / "bibtex").glob("*.bib"))]:
+        parsed = [e["file"] for e in _entries(bib, []) if "file" in e]
+        assert file_values(bib.read_bytes().decode("utf-8", "replace")) == parsed, bib.name
+    assert len(file_values(zotero.read_text())) == 4

@@ -93,3 +93,14 @@ def read_file(path: str | Path, options: ReadOptions | None = None) -> ReadResul
         if looks_like_ris(path):
             module = READERS[".ris"]
     return importlib.import_module(module).read(path, options or ReadOptions())
+
+
+def dependencies(path: str | Path, options: ReadOptions | None = None) -> list[tuple[str, str]]:
+    """Other files that reading `path` takes in (a .bib's attachments), each with a fingerprint of its state.
+
+    A reader module declares them with a `dependencies(path, options)` function; most have none.
+    """
+    path = Path(path)
+    module = reader_for(path)
+    found = getattr(importlib.import_module(module), "dependencies", None) if module else None
+    return found(path, options or ReadOptions()) if found else []

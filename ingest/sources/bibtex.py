@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path, PureWindowsPath
+from pathlib import Path
 
 import bibtexparser
 from bibtexparser import middlewares as mw
@@ -13,6 +13,7 @@ from bibtexparser.model import Block as BibBlock
 from bibtexparser.model import DuplicateBlockKeyBlock, Entry, MiddlewareErrorBlock, ParsingFailedBlock
 
 from ingest.sources import ReadOptions, SourceError, decode_text, read_file
+from ingest.sources.bibtex_files import attachments_state, file_field, find_attachment
 from ingest.sources.reference import reference
 from kb.ids import normalise_doi
 from kb.models import ParsedDocument, ReadResult
@@ -120,19 +121,28 @@ _PARSE_STACK = [
 ]
 
 
-def read(path: Path, options: ReadOptions) -> ReadResult:
-    """Read every entry of a .bib file; malformed entries become problems, the rest are kept."""
-    result = ReadResult(path=str(path))
-    text = decode_text(path.read_bytes(), result.problems)
-
+def _entries(path: Path, problems: list[str]) -> list[dict]:
+    """The entries of a .bib file as field dicts, crossrefs resolved; malformed entries become problems."""
+    text = decode_text(path.read_bytes(), problems)
     library = bibtexparser.parse_string(text, parse_stack=_PARSE_STACK)
     for block in library.failed_blocks:
-        result.problems.append(_describe_failure(block))
-
+        problems.append(_describe_failure(block))
     entries = [_fields(e) for e in library.entries]
     by_key = {f["ID"].lower(): f for f in entries}
     for fields in entries:
-        _inherit(fields, by_key, result.problems)
+        _inherit(fields, by_key, problems)
+    return entries
+
+
+def dependencies(path: Path, options: ReadOptions) -> list[tuple[str, str]]:
+    """The .bib's PDF attachments and the state of each: part of its fingerprint (ingest/sources/bibtex_files.py)."""
+    return attachments_state(path, options.zotero_storage)
+
+
+def read(path: Path, options: ReadOptions) -> ReadResult:
+    """Read every entry of a .bib file; malformed entries become problems, the rest are kept."""
+    result = ReadResult(path=str(path))
+    entries = _entries(path, result.problems)
     for fields in entries:
         parsed = _document(fields, path, options, result.problems)
         if parsed:
@@ -217,61 +227,6 @@ def _document(fields: dict, path: Path, options: ReadOptions, problems: list[str
     )
 
 
-def _split_unescaped(value: str, sep: str) -> list[str]:
-    parts, cur, i = [], [], 0
-    while i < len(value):
-        ch = value[i]
-        if ch == "\\" and i + 1 < len(value):
-            cur.append(value[i : i + 2])
-            i += 2
-            continue
-        if ch == sep:
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-        i += 1
-    parts.append("".join(cur))
-    return parts
-
-
-def _unescape(value: str) -> str:
-    return re.sub(r"\\(.)", r"\1", value).strip()
-
-
-def file_field(value: str) -> list[str]:
-    """The attachment paths of a `file` field, in Zotero's `description:path:mime;...` form, Better
-    BibTeX's, or a bare path; escaped `\\:` and `\\;` (Windows drives) are kept."""
-    paths = []
-    for part in _split_unescaped(value, ";"):
-        bits = [_unescape(b) for b in _split_unescaped(part, ":")]
-        if len(bits) > 1 and len(bits[0]) == 1 and bits[0].isalpha() and bits[1][:1] in ("/", "\\"):
-            bits = [f"{bits[0]}:{bits[1]}", *bits[2:]]  # an unescaped drive letter
-        if len(bits) >= 3:
-            path = ":".join(bits[1:-1])
-        elif len(bits) == 2:
-            path = bits[0] if re.fullmatch(r"[\w.+-]+/[\w.+-]+", bits[1]) else bits[1]
-        else:
-            path = bits[0]
-        if path:
-            paths.append(path)
-    return paths
-
-
-def _find_attachment(raw: str, bib: Path, storage: Path | None) -> tuple[Path | None, list[Path]]:
-    """Where an attachment is: as written, beside the .bib, or in Zotero's storage folder."""
-    parts = PureWindowsPath(raw).parts if "\\" in raw or re.match(r"^[A-Za-z]:", raw) else Path(raw).parts
-    given = Path(raw).expanduser()
-    tried = [given] if given.is_absolute() else [bib.parent / given]
-    if storage is not None:
-        # Zotero keeps each attachment in storage/<item key>/<file>, wherever the library was exported.
-        tried += [storage / Path(*parts[-2:]), storage / parts[-1]] if parts else []
-        if not given.is_absolute():
-            tried.append(storage / given)
-    found = next((p for p in tried if p.is_file()), None)
-    return found, tried
-
-
 def _attachments(fields: dict, bib: Path, options: ReadOptions, problems: list[str]) -> list[ParsedDocument]:
     """Each attached PDF becomes the full text of its entry (one document with it)."""
     key = fields["ID"]
@@ -279,7 +234,7 @@ def _attachments(fields: dict, bib: Path, options: ReadOptions, problems: list[s
     for raw in file_field(str(fields.get("file") or "")):
         if not raw.lower().endswith(".pdf"):
             continue  # snapshots and notes: not full text
-        found, tried = _find_attachment(raw, bib, options.zotero_storage)
+        found, tried = find_attachment(raw, bib, options.zotero_storage)
         if found is None:
             where = ", ".join(str(p) for p in tried)
             hint = "" if options.zotero_storage else "; set KB_ZOTERO_STORAGE to your Zotero storage folder"

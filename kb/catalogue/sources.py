@@ -30,6 +30,37 @@ class SourceRows:
     def sources_of_path(self, path: str, passages: bool = True) -> list[SourceRecord]:
         return self.sources("path = ?", (path,), passages)
 
+    def doi_claims(self, dois: Iterable[str]) -> list[tuple[str, str, str]]:
+        """(source key, DOI, document) of every source that claims one of `dois`, except those an analyst
+        split off (they keep the id of their own content)."""
+        wanted = sorted({d for d in dois if d})
+        out: list[tuple[str, str, str]] = []
+        for i in range(0, len(wanted), 500):
+            part = wanted[i : i + 500]
+            rows = self.query(
+                f"SELECT source_key, doi, doc_id FROM document_sources WHERE alone = 0 AND doi IN "
+                f"({','.join('?' * len(part))}) ORDER BY source_key",
+                part,
+            )
+            out += [(r[0], r[1], r[2]) for r in rows]
+        return out
+
+    def dois_of(self, where: str, values: Iterable[str]) -> set[str]:
+        """The DOIs claimed by the sources whose `where` column ("source_key" or "doc_id") is one of `values`."""
+        if where not in ("source_key", "doc_id"):
+            raise ValueError(f"dois_of: no column {where!r}")
+        keys = sorted(set(values))
+        out: set[str] = set()
+        for i in range(0, len(keys), 500):
+            part = keys[i : i + 500]
+            rows = self.query(
+                f"SELECT DISTINCT doi FROM document_sources WHERE doi IS NOT NULL AND {where} IN "
+                f"({','.join('?' * len(part))})",
+                part,
+            )
+            out |= {r[0] for r in rows}
+        return out
+
     def merged_documents(self) -> list[str]:
         """Documents made of more than one source, for `kb docs --merged`."""
         rows = self.query("SELECT doc_id FROM document_sources GROUP BY doc_id HAVING COUNT(*) > 1 ORDER BY doc_id")
