@@ -42,12 +42,14 @@ BM25_MAX_DF: float | None = 0.1
 # ... from this many passages on. Below it BM25 is cheap, and in a small, focused collection a word like "crime"
 # can be common and still be what the user means, so every term is kept.
 BM25_PRUNE_FROM = 50_000
-# From this many passages BM25 scores only the passages holding at least one of the query's terms found in at
-# most BM25_SELECTIVE_DF of the passages (every kept term still counts in their score): at a million passages
-# that is ~30% less CPU at the median query, and forced on at SciFact's size it costs 0.0013 hybrid nDCG@10
-# (docs/benchmarks.md, "Retrieval quality"). Below it every passage holding a kept term is scored.
+# From this many passages BM25 scores only the passages holding one of the query's rarest terms, taken rarest
+# first while the passages holding them number at most BM25_CANDIDATES (at least the rarest term), every kept
+# term still counting in their score. Computing bm25() is most of FTS5's work, about a microsecond per scored
+# passage, and the passages holding none of the rare terms seldom reach the top of the run; so the work per
+# query stops growing with the collection. The cost in nDCG@10 of the same share forced on at SciFact's size is
+# in docs/benchmarks.md ("Retrieval quality"). Below it every passage holding a kept term is scored.
 BM25_SELECTIVE_FROM = 500_000
-BM25_SELECTIVE_DF: float | None = 0.05
+BM25_CANDIDATES: int | None = 80_000
 # From this many passages the BM25 run is split into BM25_SHARDS rowid ranges scored in parallel threads, each on
 # its own read-only connection: bm25() takes its IDF and average length from the whole index, so the merged
 # top n is the unsplit one (ties go to the lower rowid in both).
@@ -143,9 +145,8 @@ class Searcher:
         return self._bm25_plan(query)[0]
 
     def _bm25_plan(self, query: str) -> tuple[list[str], list[str] | None]:
-        """The terms BM25 scores, and in a large collection the selective ones (found in at most
-        BM25_SELECTIVE_DF of the passages) that a passage must hold to be scored at all; None when every
-        passage holding a scored term is scored."""
+        """The terms BM25 scores, and in a large collection the rare ones (BM25_CANDIDATES) that a passage must
+        hold to be scored at all; None when every passage holding a scored term is scored."""
         terms = query_terms(query)
         if len(terms) <= 1 or BM25_MAX_DF is None:
             return terms, None
@@ -153,10 +154,15 @@ class Searcher:
         if n < BM25_PRUNE_FROM:
             return terms, None
         scored = prune_terms(terms, df, n, BM25_MAX_DF)
-        if BM25_SELECTIVE_DF is None or n < BM25_SELECTIVE_FROM or len(scored) <= 1:
+        if BM25_CANDIDATES is None or n < BM25_SELECTIVE_FROM or len(scored) <= 1:
             return scored, None
-        selective = prune_terms(scored, df, n, BM25_SELECTIVE_DF)
-        return scored, (selective if len(selective) < len(scored) else None)
+        rare, held = set(), 0
+        for t in sorted(scored, key=lambda t: df.get(t, 0)):
+            if rare and held + df.get(t, 0) > BM25_CANDIDATES:
+                break
+            rare.add(t)
+            held += df.get(t, 0)
+        return scored, ([t for t in scored if t in rare] if len(rare) < len(scored) else None)
 
     def _candidates(self, selective: list[str], allowed: BitMap | None) -> bytes:
         """Membership blob of the passages holding a selective term (and allowed by the filters): FTS5 lists

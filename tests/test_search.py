@@ -169,22 +169,22 @@ def test_bm25_split_into_rowid_shards_ranks_exactly_as_one_query(searcher, monke
     assert got == expected and all(expected)
 
 
-def test_bm25_scores_only_passages_holding_a_selective_term_with_every_term(searcher, monkeypatch):
+def test_bm25_scores_only_passages_holding_the_rarest_terms_with_every_term(searcher, monkeypatch):
     query = "young people carrying weapons"
-    plain = _fresh(searcher, monkeypatch, BM25_PRUNE_FROM=0, BM25_MAX_DF=1.0, BM25_SELECTIVE_DF=None)
+    plain = _fresh(searcher, monkeypatch, BM25_PRUNE_FROM=0, BM25_MAX_DF=1.0, BM25_CANDIDATES=None)
     everything = dict(plain.bm25(query, Filters(), 10_000))
     df, n = plain._term_df(query_terms(query))
-    rarest = min(df.values())
-    selective = [t for t in query_terms(query) if df[t] == rarest]
+    by_rarity = sorted(query_terms(query), key=lambda t: df[t])
+    budget = df[by_rarity[0]] + df[by_rarity[1]]  # room for the two rarest terms' passages, not the third's
     narrow = _fresh(
-        searcher, monkeypatch, BM25_PRUNE_FROM=0, BM25_MAX_DF=1.0, BM25_SELECTIVE_FROM=0, BM25_SELECTIVE_DF=rarest / n
+        searcher, monkeypatch, BM25_PRUNE_FROM=0, BM25_MAX_DF=1.0, BM25_SELECTIVE_FROM=0, BM25_CANDIDATES=budget
     )
-    assert narrow._bm25_plan(query) == (query_terms(query), selective)
+    rare = [t for t in query_terms(query) if t in by_rarity[:2]]
+    assert df[by_rarity[2]] > 0 and narrow._bm25_plan(query) == (query_terms(query), rare)
     got = narrow.bm25(query, Filters(), 10_000)
     holding = {
-        r[0]
-        for r in searcher.cat.query("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?", [fts_query(selective)])
+        r[0] for r in searcher.cat.query("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?", [fts_query(rare)])
     }
-    assert got and {rid for rid, _ in got} == holding  # exactly the passages holding the selective term ...
+    assert got and {rid for rid, _ in got} == holding  # exactly the passages holding a rare term ...
     for rid, score in got:  # ... each scored on every term of the query, as the unrestricted run scores it
         assert score == pytest.approx(everything[rid])
