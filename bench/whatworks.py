@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -51,25 +52,34 @@ def _ingest(data_dir: Path) -> None:
         raise RuntimeError(f"the sample corpus did not ingest: {[(f.path, f.reason) for f in report.failed]}")
 
 
-def _forget_local_evidence(data_dir: Path) -> None:
-    """Stands for a knowledge-base change: the stored local evidence no longer matches and is recomputed."""
+def _forget_local_evidence(data_dir: Path, vectors: bool = False) -> None:
+    """Stands for a knowledge-base change: the stored local evidence no longer matches and is recomputed.
+
+    With `vectors`, also what new documents bring: the embedding cache back to what ingest leaves (each
+    passage's vector in its context), so the candidates' own-word vectors must be embedded again."""
     import sqlite3
 
     from kb.toolkit import LOCAL_EVIDENCE_META
 
     con = sqlite3.connect(data_dir / "catalogue.sqlite3")
     con.execute("DELETE FROM meta WHERE key = ?", (LOCAL_EVIDENCE_META,))
+    if vectors:
+        con.execute("DELETE FROM embed_cache WHERE text_hash NOT IN (SELECT text_hash FROM chunks)")
     con.commit()
     con.close()
 
 
 def measure(data_dir: Path, sessions: int = SESSIONS) -> dict:
+    """Opens on `data_dir`, which is changed (local evidence and cached vectors dropped): pass a copy."""
     env = bench_env(KB_DATA_DIR=str(data_dir))
     code = PROFILE.format(page=str(PAGE), sessions=sessions)
+    _forget_local_evidence(data_dir, vectors=True)
+    ingested = run_python(code, env)
     _forget_local_evidence(data_dir)
     changed = run_python(code, env)
     server = run_python(code, env)
     return {
+        "after_ingest_first_open_s": ingested["first"],
         "after_change_first_open_s": changed["first"],
         "new_server_first_open_s": server["first"],
         "new_session_s": server["sessions"],
@@ -79,21 +89,29 @@ def measure(data_dir: Path, sessions: int = SESSIONS) -> dict:
 
 def run(data_dir: Path | None = None) -> Section:
     with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / "kb"
         if data_dir is None:
-            data_dir = Path(tmp) / "kb"
-            _ingest(data_dir)
-        d = measure(data_dir)
+            _ingest(work)
+        else:  # measured on a copy: the measurement drops cached vectors
+            shutil.copytree(data_dir, work)
+        d = measure(work)
     session, rerun = median(d["new_session_s"]), median(d["rerun_s"])
     md = [
         "`python -m bench.whatworks`: the What works page (23 toolkit approaches, local evidence beside each) "
-        "opened through Streamlit's AppTest on the sample corpus. Local evidence is computed once per "
-        "knowledge-base change and kept in the catalogue, so only the first open after a change searches.",
+        "opened through Streamlit's AppTest on the sample corpus, each row in a new server process except the "
+        "last two. Local evidence is computed once per knowledge-base change and kept in the catalogue, so only "
+        "the first open after a change searches; after new documents, the candidates' own words are embedded "
+        "too (the embedding cache as ingest leaves it), in rank order until three per approach are kept.",
         "",
         table(
             ["open", "seconds"],
             [
                 [
-                    "first open after a knowledge-base change (searches, loads the model)",
+                    "first open after new documents are ingested (searches, embeds the candidates, loads the model)",
+                    f"{d['after_ingest_first_open_s']:.2f}",
+                ],
+                [
+                    "first open after another knowledge-base change (searches, loads the model)",
                     f"{d['after_change_first_open_s']:.2f}",
                 ],
                 [
@@ -105,7 +123,9 @@ def run(data_dir: Path | None = None) -> Section:
             ],
         ),
         "",
-        f"Goal: opens in <= {GOAL_S:.0f} s: {'met' if max(session, d['new_server_first_open_s']) <= GOAL_S else 'no'}.",
+        f"Goal: opens in <= {GOAL_S:.0f} s: {'met' if max(session, d['new_server_first_open_s']) <= GOAL_S else 'no'}; "
+        f"the first open after new documents in <= {GOAL_S:.0f} s: "
+        f"{'met' if d['after_ingest_first_open_s'] <= GOAL_S else 'no'}.",
     ]
     return Section("What works page open time", "\n".join(md), d)
 
