@@ -10,12 +10,11 @@ from urllib.parse import quote
 
 import numpy as np
 
+from kb import digest_reads as reads
 from kb.alerts import list_alerts, match_alert
 from kb.catalogue import now_iso
-from kb.changes import memo
 from kb.config import MailingList
 from kb.first_seen import note_documents
-from kb.map_designs import BATCH, documents_by_id
 from kb.models import Chunk, Document
 from kb.scan import item_origins
 from kb.search import cite
@@ -31,8 +30,6 @@ PERIOD_DAYS = {"daily": 1, "weekly": 7, "monthly": 31}
 # Candidate sentences come from the passages nearest the document's centre; more adds embedding time only.
 KEY_PASSAGES = 3
 MAX_CANDIDATES = 40
-# Documents kept in memory between page opens (kb.changes.memo); a larger backlog is read each time instead.
-DOCUMENT_MEMO_CAP = 50_000
 
 
 @dataclass
@@ -195,54 +192,12 @@ class Composer:
             params,
         )
         ids = [r[0] for r in rows]
-        by_id = self._documents(ids)
+        by_id = reads.documents(self.kb, ids)
         return [by_id[i] for i in ids if i in by_id]
-
-    def _documents(self, doc_ids: list[str]) -> dict[str, Document]:
-        """The documents, kept until the catalogue changes: the Scanning page asks for the same backlog of new
-        documents three times per open and again in every session, and parsing them was most of its time."""
-        known = memo(self.kb).setdefault("digest_documents", {})
-        todo = [i for i in doc_ids if i not in known]
-        if todo:
-            found = documents_by_id(self.kb, todo)
-            if len(known) + len(found) <= DOCUMENT_MEMO_CAP:
-                known.update(found)
-            return {i: d for i in doc_ids if (d := known.get(i) or found.get(i)) is not None}
-        return {i: known[i] for i in doc_ids}
 
     def first_seen(self, doc_id: str) -> str:
         rows = self.cat.query("SELECT first_seen FROM doc_first_seen WHERE doc_id = ?", (doc_id,))
         return rows[0][0] if rows else ""
-
-    def _first_seen_of(self, doc_ids: list[str]) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for i in range(0, len(doc_ids), BATCH):
-            part = doc_ids[i : i + BATCH]
-            marks = ",".join("?" * len(part))
-            out.update(self.cat.query(f"SELECT doc_id, first_seen FROM doc_first_seen WHERE doc_id IN ({marks})", part))
-        return out
-
-    def _tag_counts(self, doc_ids: list[str]) -> dict[str, tuple[Counter, Counter]]:
-        """Per document, how many of its passages carry each priority and each factor, counted in SQL.
-
-        Placing a backlog of thousands of new documents read and parsed every passage of each (most of a
-        Scanning page open at 5,000 new documents); chunk_tags holds the same tags, one indexed row each."""
-        out: dict[str, tuple[Counter, Counter]] = {}
-        for i in range(0, len(doc_ids), BATCH):
-            part = doc_ids[i : i + BATCH]
-            marks = ",".join("?" * len(part))
-            for doc_id, kind, value, n in self.cat.query(
-                f"""SELECT c.doc_id, t.kind, t.value, COUNT(DISTINCT t.chunk_rowid) FROM chunks c
-                    JOIN chunk_tags t ON t.chunk_rowid = c.rowid AND t.kind IN ('priority', 'factor')
-                    WHERE c.doc_id IN ({marks}) GROUP BY c.doc_id, t.kind, t.value""",
-                part,
-            ):
-                priorities, factors = out.setdefault(doc_id, (Counter(), Counter()))
-                if kind == "priority":
-                    priorities[int(value)] = n
-                else:
-                    factors[value] = n
-        return out
 
     # -- grouping ---------------------------------------------------------------------------------
     def sections(
@@ -260,7 +215,7 @@ class Composer:
         if origins is None:
             origins = item_origins(self.kb, [d.doc_id for d in docs])
         ids = [d.doc_id for d in docs]
-        counts, seen = self._tag_counts(ids), self._first_seen_of(ids)
+        counts, seen = reads.tag_counts(self.kb, ids), reads.first_seen_of(self.kb, ids)
         placed: dict[tuple[int | None, str | None], list[tuple[int, str, Document]]] = {}
         for doc in docs:
             priority, factor, strength = self._strongest(*counts.get(doc.doc_id, (Counter(), Counter())))
