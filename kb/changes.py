@@ -26,3 +26,18 @@ def signature(kb: KnowledgeBase) -> tuple[str, int, int, int]:
     if token is None:
         token = _tokens[cat] = next(_opened)
     return str(cat.path), token, *cat.changes()
+
+
+_memos: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def memo(kb: KnowledgeBase) -> dict:
+    """A dict for values read from this catalogue, shared by every session of the process and empty again
+    after any change: what a page reads on each open (thousands of new documents) is read once per change.
+
+    A change replaces the dict rather than clearing it, so a session still reading the old one is not torn."""
+    sig = signature(kb)
+    held = _memos.get(kb.catalogue)
+    if held is None or held[0] != sig:
+        held = _memos[kb.catalogue] = (sig, {})
+    return held[1]

@@ -93,6 +93,11 @@ def ingest(state: State, paths: tuple[str, ...], doc_type: str | None, sensitivi
             )
     except IngestError as exc:
         fail(str(exc))
+    if any(f.status == "ok" for f in report.files):
+        from kb.toolkit import refresh_local_evidence
+
+        # Here rather than on the What works page's first open, where it was most of 10-20 s.
+        refresh_local_evidence(state.kb)
     if as_json:
         emit_json(report.to_dict())
     else:

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from kb import digest_reads as reads
 from kb.alerts import list_alerts, match_alert
 from kb.catalogue import now_iso
 from kb.config import MailingList
@@ -190,7 +191,9 @@ class Composer:
                 WHERE {" AND ".join(where)} ORDER BY f.first_seen DESC, d.title""",
             params,
         )
-        return [self.cat.get_document(r[0]) for r in rows]
+        ids = [r[0] for r in rows]
+        by_id = reads.documents(self.kb, ids)
+        return [by_id[i] for i in ids if i in by_id]
 
     def first_seen(self, doc_id: str) -> str:
         rows = self.cat.query("SELECT first_seen FROM doc_first_seen WHERE doc_id = ?", (doc_id,))
@@ -211,11 +214,12 @@ class Composer:
         `item_origins`) spares reading them again when the caller has them."""
         if origins is None:
             origins = item_origins(self.kb, [d.doc_id for d in docs])
-        placed: dict[tuple[int | None, str | None], list[tuple[int, str, Document, list[Chunk]]]] = {}
+        ids = [d.doc_id for d in docs]
+        counts, seen = reads.tag_counts(self.kb, ids), reads.first_seen_of(self.kb, ids)
+        placed: dict[tuple[int | None, str | None], list[tuple[int, str, Document]]] = {}
         for doc in docs:
-            chunks = self.cat.chunks_of(doc.doc_id)
-            priority, factor, strength = self._strongest(chunks)
-            placed.setdefault((priority, factor), []).append((strength, self.first_seen(doc.doc_id), doc, chunks))
+            priority, factor, strength = self._strongest(*counts.get(doc.doc_id, (Counter(), Counter())))
+            placed.setdefault((priority, factor), []).append((strength, seen.get(doc.doc_id, ""), doc))
 
         sections: dict[int | None, Section] = {}
         for (priority, factor), members in sorted(placed.items(), key=lambda kv: _group_order(kv[0])):
@@ -231,7 +235,7 @@ class Composer:
                 section = sections[priority] = Section(title, priority, [])
             label = self.tax.factors[factor].label if factor in self.tax.factors else "General"
             kept = [m for m in members if show is None or show(m[2], origins.get(m[2].doc_id, {}))]
-            shown = [self._item(doc, chunks, origins) for _, _, doc, chunks in kept[: self.group_cap]]
+            shown = [self._item(doc, self.cat.chunks_of(doc.doc_id), origins) for _, _, doc in kept[: self.group_cap]]
             section.groups.append(Group(label, factor, shown, max(0, len(kept) - self.group_cap)))
         return list(sections.values())
 
@@ -239,10 +243,11 @@ class Composer:
         """Where an item came from, as the digest and the Scanning page's filter name it."""
         return origin.get("source") or doc.publisher or doc.journal or doc.doc_type.replace("_", " ")
 
-    def _strongest(self, chunks: list[Chunk]) -> tuple[int | None, str | None, int]:
-        """The priority most passages speak to, then its factor most passages name: each item goes once."""
-        priorities = Counter(p for ch in chunks for p in set(ch.tags.priorities))
-        factors = Counter(f for ch in chunks for f in {t.factor for t in ch.tags.factors})
+    def _strongest(self, priorities: Counter, factors: Counter) -> tuple[int | None, str | None, int]:
+        """The priority most passages speak to, then its factor most passages name: each item goes once.
+
+        `priorities` and `factors` count the document's passages that carry each value."""
+        priorities = Counter(priorities)
         if not priorities:
             # A factor implies its priorities even when the tagger filed none.
             for f, n in factors.items():

@@ -18,6 +18,7 @@ from kb.local_evidence import (
 from kb.models import NOT_CAPTURED, NOT_PUBLISHED, Emmie, OtherOutcome, ToolkitEntry
 from kb.store import KnowledgeBase
 from kb.taxonomy import Taxonomy
+from kb.visibility import EXTERNAL, INTERNAL, Audience, allowed
 
 # Strongest first, as the YEF Toolkit lists them: a commissioner reads down from what works best.
 # HARMFUL is the floor of that scale (evidence the approach makes things worse), not an unknown, so it
@@ -27,6 +28,8 @@ BAND_ORDER = ("HIGH", "MODERATE", "LOW", "INSUFFICIENT EVIDENCE", "HARMFUL")
 HARMFUL = "HARMFUL"
 
 COMPARE_MIN, COMPARE_MAX = 2, 4
+# Local passages shown beside each approach on the What works page (and computed ahead for it).
+LOCAL_EVIDENCE_K = 3
 
 
 class ToolkitError(ValueError):
@@ -60,6 +63,20 @@ def all_entries(kb: KnowledgeBase, sensitivities: list[str] | None = None) -> li
         params = list(sensitivities)
     entries = [entry_from_dict(json.loads(r["entry"])) for r in kb.catalogue.query(sql, params)]
     return sorted(entries, key=sort_key)
+
+
+def refresh_local_evidence(kb: KnowledgeBase) -> int:
+    """Local evidence beside every approach, for each audience the What works page draws, computed and kept
+    now: `kb ingest` runs it after new documents, so the page's next open searches and embeds nothing.
+    Returns how many approaches were searched (0: what is kept still matches)."""
+    evidence, searched = LocalEvidence(kb), 0
+    for clearance in (EXTERNAL, INTERNAL):
+        sens = allowed(Audience("kb ingest", clearance))
+        entries = all_entries(kb, sens)
+        if entries:
+            evidence.for_entries(entries, k=LOCAL_EVIDENCE_K, sensitivities=sens)
+            searched += evidence.computed
+    return searched
 
 
 def resolve_factor(taxonomy: Taxonomy, factor: str) -> str:
@@ -228,10 +245,10 @@ def compare(entries: list[ToolkitEntry]) -> Comparison:
 
 # Local evidence lives in kb.local_evidence; its names stay importable from here (callers and tests use them).
 __all__ = [
-    "BAND_ORDER", "COMPARE_MAX", "COMPARE_MIN", "COMPARE_ROWS", "HARMFUL", "LOCAL_DOC_TYPES", "LOCAL_EVIDENCE_META",
-    "MIN_SIMILARITY", "Comparison", "LocalEvidence", "ToolkitError", "all_entries", "approaches", "band_rank",
-    "check_priority", "check_who_level", "compare", "display", "display_band", "display_confidence", "display_cost",
-    "display_evidence_basis", "display_other_outcomes", "display_percent", "display_source", "entry_from_dict",
-    "evidence_query", "evidence_version", "local_evidence", "missing", "name_match_query", "resolve_factor",
-    "sort_key",
+    "BAND_ORDER", "COMPARE_MAX", "COMPARE_MIN", "COMPARE_ROWS", "HARMFUL", "LOCAL_DOC_TYPES", "LOCAL_EVIDENCE_K",
+    "LOCAL_EVIDENCE_META", "MIN_SIMILARITY", "Comparison", "LocalEvidence", "ToolkitError", "all_entries", "approaches",
+    "band_rank", "check_priority", "check_who_level", "compare", "display", "display_band", "display_confidence",
+    "display_cost", "display_evidence_basis", "display_other_outcomes", "display_percent", "display_source",
+    "entry_from_dict", "evidence_query", "evidence_version", "local_evidence", "missing", "name_match_query",
+    "refresh_local_evidence", "resolve_factor", "sort_key",
 ]  # fmt: skip

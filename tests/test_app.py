@@ -68,7 +68,14 @@ def passages(at: AppTest) -> list[str]:
 
 
 def metric(at: AppTest, label: str) -> int:
-    return int(next(m.value for m in at.metric if m.label == label))
+    """A figure the page shows: an st.metric, or a "**12** cells with evidence" line (the Evidence map)."""
+    for m in at.metric:
+        if m.label == label:
+            return int(m.value)
+    for m in at.markdown:
+        if found := re.search(rf"\*\*([\d,]+)\*\* {re.escape(label.lower())}", m.value):
+            return int(found[1].replace(",", ""))
+    raise AssertionError(f"no figure {label!r} on the page")
 
 
 def search(at: AppTest, query: str) -> AppTest:

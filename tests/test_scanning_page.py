@@ -108,6 +108,26 @@ def test_sensitive_item_is_shown_only_to_internal_viewers(scanned_kb, app_env):
         assert {lst for lst, *_ in placed(at.tabs[TABS["next"]], "kb-preview-item")} == {"partners"}
 
 
+def test_a_change_in_the_catalogue_shows_on_the_next_open(scanned_kb, feed_site, tmp_path, app_env):
+    # The new documents are kept in memory between opens (kb.changes.memo); a write by another process
+    # (an ingest, an edit) must show on the next open, in the list of new items and in the next digest.
+    data = copy_kb(scanned_kb, tmp_path / "kb", feed_site.base)
+    app_env(data)
+    before = run_page()
+    titles = [t for *_, t in placed(before.tabs[TABS["new"]])]
+    assert SENSITIVE_TITLE in titles
+    con = sqlite3.connect(data / "catalogue.sqlite3")
+    con.execute("UPDATE documents SET title = 'Renamed briefing' WHERE title = ?", (SENSITIVE_TITLE,))
+    con.commit()
+    con.close()
+    after = run_page()
+    renamed = [t for *_, t in placed(after.tabs[TABS["new"]])]
+    assert "Renamed briefing" in renamed and SENSITIVE_TITLE not in renamed
+    assert sorted(renamed) == sorted(["Renamed briefing" if t == SENSITIVE_TITLE else t for t in titles])
+    preview = [t for *_, t in placed(after.tabs[TABS["next"]], "kb-preview-item")]
+    assert "Renamed briefing" in preview and SENSITIVE_TITLE not in preview
+
+
 # -- next digest -----------------------------------------------------------------------------------
 
 

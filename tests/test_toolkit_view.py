@@ -330,3 +330,31 @@ def test_local_evidence_is_stored_once_and_refreshed_after_an_ingest(corpus_kb_c
     titles = [h.document.title for h in after["hot-spots-policing"]]
     assert "Wakefield hotspot patrols: an evaluation" in titles
     assert "Wakefield hotspot patrols: an evaluation" not in [h.document.title for h in before["hot-spots-policing"]]
+
+
+def test_kb_ingest_computes_local_evidence_ahead_of_the_page(corpus_kb_copy, tmp_path) -> None:
+    # After `kb ingest` brings new documents, What works opens on stored local evidence for every audience
+    # (nothing searched or embedded at page time), and that is what computing it then would give.
+    from kb.toolkit import LOCAL_EVIDENCE_K, LOCAL_EVIDENCE_META, LocalEvidence, all_entries
+    from kb.visibility import OFFICIAL, SENSITIVITIES
+
+    note = tmp_path / "hotspots.md"
+    note.write_text(HOTSPOT_NOTE, encoding="utf-8")
+    run_kb(corpus_kb_copy, "ingest", str(note), check=True)
+    kb = open_kb(corpus_kb_copy)
+    try:
+        stored = {}
+        for sens in ([OFFICIAL], list(SENSITIVITIES)):
+            page = LocalEvidence(kb)
+            found = page.for_entries(all_entries(kb, sens), k=LOCAL_EVIDENCE_K, sensitivities=sens)
+            assert page.computed == 0, f"computed at ingest for {sens}"
+            stored[tuple(sens)] = {slug: [h.chunk.chunk_id for h in hits] for slug, hits in found.items()}
+        assert "Wakefield hotspot patrols: an evaluation" in [h.document.title for h in found["hot-spots-policing"]], (
+            "the new document is among them"
+        )
+        kb.catalogue.set_meta(LOCAL_EVIDENCE_META, "{}")
+        for sens in ([OFFICIAL], list(SENSITIVITIES)):
+            fresh = LocalEvidence(kb).for_entries(all_entries(kb, sens), k=LOCAL_EVIDENCE_K, sensitivities=sens)
+            assert {slug: [h.chunk.chunk_id for h in hits] for slug, hits in fresh.items()} == stored[tuple(sens)]
+    finally:
+        kb.close()

@@ -24,6 +24,7 @@ from kb.toolkit import (
     COMPARE_MAX,
     COMPARE_MIN,
     HARMFUL,
+    LOCAL_EVIDENCE_K,
     LocalEvidence,
     approaches,
     compare,
@@ -89,7 +90,7 @@ def shown(value: str, source: str | None) -> str:
 
 
 # Computed once per knowledge-base change and kept in the catalogue, not searched again on every rerun.
-local = LocalEvidence(res.kb, res.searcher).for_entries(entries, k=3, sensitivities=sens)
+local = LocalEvidence(res.kb, res.searcher).for_entries(entries, k=LOCAL_EVIDENCE_K, sensitivities=sens)
 by_slug = {e.slug: e for e in entries}
 chosen = st.multiselect(
     f"Compare {COMPARE_MIN}-{COMPARE_MAX} approaches side by side",

@@ -226,10 +226,13 @@ emap, spec, csv_text = _grid(res.kb, tax, signature(res.kb), kind, unit, tuple(d
 col_label, row_label = _labels(emap)
 
 cells = [(r, c.id, r.cells[c.id]) for r in emap.rows for c in emap.columns]
-m1, m2, m3 = st.columns(3)
-m1.metric("Cells with evidence", sum(1 for _, _, cell in cells if cell.documents))
-m2.metric("Gaps (empty cells)", sum(1 for _, _, cell in cells if not cell.documents))
-m3.metric("Tagged passages counted", sum(cell.passages for _, _, cell in cells))
+# One line of figures, not three st.metric: each kind of element the browser draws is one more script it
+# fetches and runs on a page's first open, and the map's chart already costs most of that.
+filled = sum(1 for _, _, cell in cells if cell.documents)
+st.markdown(
+    f"**{filled:,}** cells with evidence · **{len(cells) - filled:,}** gaps (empty cells) · "
+    f"**{sum(cell.passages for _, _, cell in cells):,}** tagged passages counted"
+)
 for col in emap.columns:
     if col.empty_reason:
         st.info(f"**Column {col_label[col.id]} is empty by design.** {col.empty_reason}")
