@@ -12,6 +12,7 @@ from functools import lru_cache
 import numpy as np
 from pyroaring import BitMap
 
+from kb import fts_shards
 from kb.dense import DenseIndex, create_dense, dense_kind
 from kb.filterindex import FilterIndex
 from kb.filters import DOC_FIELDS, Filters
@@ -50,9 +51,9 @@ BM25_PRUNE_FROM = 50_000
 # in docs/benchmarks.md ("Retrieval quality"). Below it every passage holding a kept term is scored.
 BM25_SELECTIVE_FROM = 500_000
 BM25_CANDIDATES: int | None = 80_000
-# From this many passages the BM25 run is split into BM25_SHARDS rowid ranges scored in parallel threads, each on
-# its own read-only connection: bm25() takes its IDF and average length from the whole index, so the merged
-# top n is the unsplit one (ties go to the lower rowid in both).
+# From this many passages the BM25 run is split into BM25_SHARDS rowid ranges scored in parallel worker processes
+# (kb/fts_shards.py), each on its own read-only connection: bm25() takes its IDF and average length from the
+# whole index, so the merged top n is the unsplit one (ties go to the lower rowid in both).
 BM25_SHARD_FROM = 200_000
 BM25_SHARDS = 2
 
@@ -64,12 +65,6 @@ class SearchError(ValueError):
 @lru_cache(maxsize=1)
 def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=4, thread_name_prefix="kb-bm25")
-
-
-@lru_cache(maxsize=1)
-def _shard_pool() -> ThreadPoolExecutor:
-    """Apart from `_pool`: a BM25 run waiting for its shards must never hold the workers they need."""
-    return ThreadPoolExecutor(max_workers=4 * BM25_SHARDS, thread_name_prefix="kb-bm25-shard")
 
 
 class Searcher:
@@ -214,14 +209,11 @@ class Searcher:
             rows = self.cat.query(sql.format(range=""), [*params, n])
             return [(r[0], -float(r[1])) for r in rows]
         edges = [None, *bounds, None]
-        readers = self.cat.readers(len(edges) - 1)
-
-        def shard(i: int) -> list:
-            lo, hi = edges[i], edges[i + 1]
+        shards = []
+        for lo, hi in zip(edges, edges[1:], strict=False):
             cond = ("" if lo is None else "AND rowid >= ? ") + ("" if hi is None else "AND rowid < ?")
-            return readers[i].query(sql.format(range=cond), [*params, *(b for b in (lo, hi) if b is not None), n])
-
-        parts = list(_shard_pool().map(shard, range(len(readers))))
+            shards.append((sql.format(range=cond), [*params, *(b for b in (lo, hi) if b is not None), n]))
+        parts = fts_shards.run(self.cat.path, shards, local=lambda sql, args: self.cat.query(sql, args))
         rows = sorted((r for part in parts for r in part), key=lambda r: (r[1], r[0]))[:n]
         return [(r[0], -float(r[1])) for r in rows]
 

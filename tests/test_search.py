@@ -188,3 +188,17 @@ def test_bm25_scores_only_passages_holding_the_rarest_terms_with_every_term(sear
     assert got and {rid for rid, _ in got} == holding  # exactly the passages holding a rare term ...
     for rid, score in got:  # ... each scored on every term of the query, as the unrestricted run scores it
         assert score == pytest.approx(everything[rid])
+
+
+def test_bm25_shard_workers_killed_between_searches_are_started_again(searcher, monkeypatch):
+    from kb import fts_shards
+
+    split = _fresh(searcher, monkeypatch, BM25_SHARD_FROM=0, BM25_SHARDS=2)
+    before = split.bm25(QUERY, Filters(), 20)
+    workers = fts_shards._pool(split.cat.path, 2)
+    assert all(w.proc is not None and w.proc.poll() is None for w in workers)  # the shards ran in processes
+    for w in workers:
+        w.proc.kill()
+        w.proc.wait()
+    assert split.bm25(QUERY, Filters(), 20) == before
+    assert all(w.proc.poll() is None for w in workers)

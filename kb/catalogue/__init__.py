@@ -20,19 +20,6 @@ from kb.catalogue.sources import SourceRows
 __all__ = ["Catalogue", "FileRecord", "SchemaError", "kind_of", "now_iso", "now_precise", "toolkit_from_dict"]
 
 
-class Reader:
-    """A read-only connection of its own, for a query that runs beside the catalogue's (one BM25 shard)."""
-
-    def __init__(self, path: Path):
-        self._lock = threading.Lock()
-        self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60, check_same_thread=False)
-        self.conn.execute("PRAGMA busy_timeout=60000")
-
-    def query(self, sql: str, params: Iterable = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self.conn.execute(sql, tuple(params)).fetchall()
-
-
 class Catalogue(DocumentRows, SourceRows, FileRows, EmbeddingRows):
     """One SQLite file in the data directory. Safe for several processes (WAL, busy timeout)."""
 
@@ -43,7 +30,6 @@ class Catalogue(DocumentRows, SourceRows, FileRows, EmbeddingRows):
         self._lock = threading.RLock()
         self.conn = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
         self.conn.row_factory = sqlite3.Row
-        self._readers: list[Reader] = []
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=ON")
@@ -56,16 +42,7 @@ class Catalogue(DocumentRows, SourceRows, FileRows, EmbeddingRows):
             raise
 
     def close(self) -> None:
-        for r in self._readers:
-            r.conn.close()
         self.conn.close()
-
-    def readers(self, n: int) -> list[Reader]:
-        """`n` read-only connections of their own (opened once), for queries that run in parallel threads."""
-        with self._lock:
-            while len(self._readers) < n:
-                self._readers.append(Reader(self.path))
-            return self._readers[:n]
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
