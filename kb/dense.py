@@ -21,7 +21,7 @@ EXACT_INDEX_LIMIT = 200_000
 UNFILTERED_EXACT_LIMIT = 50_000
 # Without the vectors in memory, a filtered search reads the allowed passages' vectors from the catalogue up to
 # this many; beyond, it asks HNSW for more and intersects (approximate: it may find fewer than asked).
-EXACT_FILTER_LIMIT = 20_000
+EXACT_FILTER_LIMIT = 2_000
 # How many HNSW neighbours that intersection asks for first: enough that OVERSAMPLE times n of them are expected
 # to be allowed (by the allowed share of the index), at most HNSW_FILTER_MAX. An HNSW query's cost grows with k.
 OVERSAMPLE = 1.5
