@@ -12,6 +12,7 @@ import click
 from rich.markup import escape
 
 from kb.commands import State, TaxonomyChoice, audit_cli, console, emit_json, fail, pass_state, progress_bar
+from kb.commands.ingest_report import display_path, print_ingest_table
 from kb.models import STUDY_DESIGNS
 
 # Feature commands live in their own modules and load only when invoked, so `kb stats` stays fast.
@@ -101,50 +102,8 @@ def ingest(state: State, paths: tuple[str, ...], doc_type: str | None, sensitivi
     if as_json:
         emit_json(report.to_dict())
     else:
-        _print_ingest_table(report)
+        print_ingest_table(report)
     sys.exit(1 if report.failed else 0)
-
-
-def _display_path(path: str) -> str:
-    try:
-        return str(Path(path).relative_to(Path.cwd()))
-    except ValueError:
-        return path
-
-
-def _print_ingest_table(report) -> None:
-    from rich.table import Table
-
-    t = Table(title="Ingest")
-    for col in ("file", "status", "docs", "passages", "embedded", "reason / problems"):
-        t.add_column(col, overflow="fold")
-    styles = {"ok": "green", "unchanged": "dim", "no_text": "yellow", "failed": "red"}
-    for f in report.files:
-        note = f.reason or ""
-        if f.merged:
-            note = (note + "; " if note else "") + "; ".join(f.merged)
-        if f.problems:
-            note = (note + "; " if note else "") + f"{len(f.problems)} problem(s): " + "; ".join(f.problems[:3])
-        t.add_row(
-            escape(_display_path(f.path)),
-            f"[{styles.get(f.status, '')}]{f.status}[/]",
-            str(f.documents),
-            str(f.passages),
-            str(f.embedded),
-            escape(note),
-        )
-    c = console()
-    c.print(t)
-    s = report.to_dict()["summary"]
-    c.print(
-        f"{s['files']} file(s): {s['by_status']}; {s['passages']} passages, {s['embedded']} newly embedded; "
-        f"{s['duplicates_merged']} duplicates merged"
-    )
-    if report.removed:
-        gone = "; ".join(f"{_display_path(f.path)} ({f.reason})" for f in report.removed)
-        c.print(escape(f"{len(report.removed)} removed: {gone}"))
-    for note in report.notes:
-        c.print(f"[yellow]note[/] {escape(note)}")
 
 
 def _filters(factor, polarity, priority, who, doc_type, since, until, district, design=()):
@@ -282,7 +241,7 @@ def docs(state: State, merged: bool, as_json: bool):
             c.print(f"  fields from: {escape(fields)}")
             for s in _sources_json(cat, d.doc_id):
                 how = f" — {s['matched_by']}" if s["matched_by"] else ""
-                c.print(f"  {s['kind']}: {escape(_display_path(s['source']))}{escape(how)}")
+                c.print(f"  {s['kind']}: {escape(display_path(s['source']))}{escape(how)}")
         return
     t = Table(title=f"{len(documents)} documents")
     for col in ("doc_id", "type", "design", "year", "status", "passages", "title"):
