@@ -19,6 +19,7 @@ from ingest.sources import (
     pdf_authors,
     pdf_cues,
     pdf_layout,
+    pdf_ligatures,
     pdf_meta,
     pdf_title,
     pdf_xmp,
@@ -242,8 +243,9 @@ def _outline_starts(reader: PdfReader) -> dict[int, list[list[str]]]:
 
 
 def _normalise(text: str) -> str:
-    # NFKC expands ligatures (ﬁ -> fi) so "efficacy" matches; soft hyphens mark line-end breaks.
-    text = unicodedata.normalize("NFKC", text).replace("\r\n", "\n").replace("\r", "\n")
+    # NFKC expands ligatures (ﬁ -> fi) so "efficacy" matches, and a word split after one is joined again
+    # ("eff ective"); soft hyphens mark line-end breaks.
+    text = pdf_ligatures.rejoin(unicodedata.normalize("NFKC", text)).replace("\r\n", "\n").replace("\r", "\n")
     text = re.sub(r"\u00ad\n", "-\n", text).replace("\u00ad", "")
     return "\n".join(line.rstrip() for line in text.split("\n"))
 

@@ -1,0 +1,47 @@
+"""Words pypdf splits after a ligature ("eff ective", "fi rst", "Offi ce") joined again where the whole is a word."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from functools import lru_cache
+from importlib.resources import files
+
+# A word's piece ending in a ligature's letters, spaces or a line break, and its lower-case rest: where a PDF
+# draws ff, fi, fl (or ffi, ffl) as one glyph followed by a gap, pypdf reads a word break.
+SPLIT = re.compile(r"\b([A-Za-z]*(?:ff|fi|fl))[ \n]{1,3}([a-z]+)\b")
+# spaCy's lexeme log-probabilities: a joined form this common or more is a word; each piece must be at least
+# PIECE_LOGPROB common to count as a word of its own ("staff and", "off ice" stay apart).
+WORD_LOGPROB = -16.0
+PIECE_LOGPROB = -12.0
+LIGATURES = frozenset({"ff", "fi", "fl", "ffi", "ffl"})  # a piece that is the ligature alone is never a word
+
+
+@lru_cache(maxsize=1)
+def _vocabulary() -> tuple[frozenset[str], frozenset[str]]:
+    """(words, common words): spacy-lookups-data's lemma forms, and its lexemes by probability."""
+    data = files("spacy_lookups_data") / "data"
+    with gzip.open(str(data / "en_lemma_lookup.json.gz")) as f:
+        lemmas = json.load(f)
+    with gzip.open(str(data / "en_lexeme_prob.json.gz")) as f:
+        prob = json.load(f)
+    forms = set(lemmas) | set(lemmas.values())
+    words = frozenset(forms | {w for w, p in prob.items() if p >= WORD_LOGPROB})
+    common = frozenset(forms | {w for w, p in prob.items() if p >= PIECE_LOGPROB})
+    return words, common
+
+
+def rejoin(text: str) -> str:
+    """`text` with ligature splits joined: "eff ective" -> "effective", "staff and" unchanged."""
+    if not SPLIT.search(text):
+        return text
+    words, common = _vocabulary()
+
+    def join(m: re.Match) -> str:
+        head, tail = m.group(1), m.group(2)
+        joined = (head + tail).lower()
+        both_words = head.lower() not in LIGATURES and head.lower() in common and tail in common
+        return head + tail if joined in words and not both_words else m.group(0)
+
+    return SPLIT.sub(join, text)
