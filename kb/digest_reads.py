@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 
+from kb.catalogue.rows import in_batches
 from kb.changes import memo
-from kb.map_designs import BATCH, documents_by_id
+from kb.map_designs import documents_by_id
 from kb.models import Document
 from kb.store import KnowledgeBase
 
 # Documents kept in memory between page opens (kb.changes.memo); a larger backlog is read each time instead.
 DOCUMENT_MEMO_CAP = 50_000
-
-
-def _batches(ids: list[str]):
-    for i in range(0, len(ids), BATCH):
-        part = ids[i : i + BATCH]
-        yield part, ",".join("?" * len(part))
 
 
 def documents(kb: KnowledgeBase, doc_ids: list[str]) -> dict[str, Document]:
@@ -34,7 +29,7 @@ def documents(kb: KnowledgeBase, doc_ids: list[str]) -> dict[str, Document]:
 
 def first_seen_of(kb: KnowledgeBase, doc_ids: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
-    for part, marks in _batches(doc_ids):
+    for part, marks in in_batches(doc_ids):
         out.update(kb.catalogue.query(f"SELECT doc_id, first_seen FROM doc_first_seen WHERE doc_id IN ({marks})", part))
     return out
 
@@ -45,7 +40,7 @@ def tag_counts(kb: KnowledgeBase, doc_ids: list[str]) -> dict[str, tuple[Counter
     Placing a backlog of thousands of new documents read and parsed every passage of each (most of a
     Scanning page open at 5,000 new documents); chunk_tags holds the same tags, one indexed row each."""
     out: dict[str, tuple[Counter, Counter]] = {}
-    for part, marks in _batches(doc_ids):
+    for part, marks in in_batches(doc_ids):
         for doc_id, kind, value, n in kb.catalogue.query(
             f"""SELECT c.doc_id, t.kind, t.value, COUNT(DISTINCT t.chunk_rowid) FROM chunks c
                 JOIN chunk_tags t ON t.chunk_rowid = c.rowid AND t.kind IN ('priority', 'factor')

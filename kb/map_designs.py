@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from kb.catalogue.rows import in_batches
 from kb.models import Document
 from kb.store import KnowledgeBase
 
@@ -25,8 +26,6 @@ DESIGN_LABELS = {
 }
 # Enough ids to open the first few passages and documents from a cell; the counts say how many there are.
 ID_CAP = 20
-# Ids per `IN (...)` query: well under SQLite's bound-parameter limit.
-BATCH = 500
 
 
 class MapError(ValueError):
@@ -97,8 +96,7 @@ def documents_by_id(kb: KnowledgeBase, doc_ids: Iterable[str]) -> dict[str, Docu
     """The documents with these ids (missing ones left out), read a batch at a time, not one query each."""
     ids = list(dict.fromkeys(doc_ids))
     out: dict[str, Document] = {}
-    for i in range(0, len(ids), BATCH):
-        part = ids[i : i + BATCH]
-        for d in kb.catalogue.documents(f"doc_id IN ({','.join('?' * len(part))})", part):
+    for part, marks in in_batches(ids):
+        for d in kb.catalogue.documents(f"doc_id IN ({marks})", part):
             out[d.doc_id] = d
     return out

@@ -9,6 +9,16 @@ from datetime import UTC, datetime
 
 from kb.models import Chunk, Document, Emmie, OtherOutcome, SourceRecord, Tags, ToolkitEntry
 
+# Values per `IN (...)` list: well under SQLite's limit on bound parameters.
+IN_BATCH = 500
+
+
+def in_batches(values: list) -> Iterator[tuple[list, str]]:
+    """`values` in parts of at most IN_BATCH, each with its `?,?,...` placeholders for an `IN (...)` list."""
+    for i in range(0, len(values), IN_BATCH):
+        part = values[i : i + IN_BATCH]
+        yield part, ",".join("?" * len(part))
+
 
 def now_iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()

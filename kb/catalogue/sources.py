@@ -6,7 +6,7 @@ import json
 import sqlite3
 from collections.abc import Iterable
 
-from kb.catalogue.rows import put_source, source_from_row
+from kb.catalogue.rows import in_batches, put_source, source_from_row
 from kb.models import Edit, SourceRecord
 
 
@@ -35,11 +35,10 @@ class SourceRows:
         split off (they keep the id of their own content)."""
         wanted = sorted({d for d in dois if d})
         out: list[tuple[str, str, str]] = []
-        for i in range(0, len(wanted), 500):
-            part = wanted[i : i + 500]
+        for part, marks in in_batches(wanted):
             rows = self.query(
-                f"SELECT source_key, doi, doc_id FROM document_sources WHERE alone = 0 AND doi IN "
-                f"({','.join('?' * len(part))}) ORDER BY source_key",
+                f"SELECT source_key, doi, doc_id FROM document_sources WHERE alone = 0 AND doi IN ({marks}) "
+                "ORDER BY source_key",
                 part,
             )
             out += [(r[0], r[1], r[2]) for r in rows]
@@ -51,12 +50,9 @@ class SourceRows:
             raise ValueError(f"dois_of: no column {where!r}")
         keys = sorted(set(values))
         out: set[str] = set()
-        for i in range(0, len(keys), 500):
-            part = keys[i : i + 500]
+        for part, marks in in_batches(keys):
             rows = self.query(
-                f"SELECT DISTINCT doi FROM document_sources WHERE doi IS NOT NULL AND {where} IN "
-                f"({','.join('?' * len(part))})",
-                part,
+                f"SELECT DISTINCT doi FROM document_sources WHERE doi IS NOT NULL AND {where} IN ({marks})", part
             )
             out |= {r[0] for r in rows}
         return out
@@ -69,12 +65,8 @@ class SourceRows:
     def edits_of(self, source_keys: Iterable[str]) -> list[Edit]:
         keys = list(source_keys)
         out: list[Edit] = []
-        for i in range(0, len(keys), 500):
-            part = keys[i : i + 500]
-            rows = self.query(
-                f"SELECT field, value, edited_at FROM document_edits WHERE source_key IN ({','.join('?' * len(part))})",
-                part,
-            )
+        for part, marks in in_batches(keys):
+            rows = self.query(f"SELECT field, value, edited_at FROM document_edits WHERE source_key IN ({marks})", part)
             out += [Edit(r[0], json.loads(r[1]), r[2]) for r in rows]
         return out
 
