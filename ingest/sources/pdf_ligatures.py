@@ -1,4 +1,5 @@
-"""Words pypdf splits after a ligature ("eff ective", "fi rst", "Offi ce") joined again where the whole is a word."""
+"""Words pypdf splits after a ligature ("eff ective", "fi rst", "Offi ce") or at a wide kerning gap ("prev alence",
+"M ortality") joined again where the whole is a word."""
 
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ SPLIT = re.compile(r"\b([A-Za-z]*(?:ff|fi|fl))[ \n]{1,3}([a-z]+)\b")
 # PIECE_LOGPROB common to count as a word of its own ("staff and", "off ice" stay apart).
 WORD_LOGPROB = -16.0
 PIECE_LOGPROB = -12.0
+# Any other word break: justified text and kerned capitals leave gaps pypdf reads as spaces ("prev alence", "betw een",
+# "M ortality", "P ublic"). Without a ligature to point at the split, it is joined only when the whole is a word and
+# the rest no common one, and either the start is a lone capital or it is no common word and not both pieces are
+# words ("bona fide", "an atomically thin", "a stringent" stay apart).
+# The rest is only looked at, not consumed, so it can be the start of the next pair ("the prev alence").
+KERNED = re.compile(r"\b([A-Za-z]+)([ \n]{1,3})(?=([a-z]{2,})\b)")
 LIGATURES = frozenset({"ff", "fi", "fl", "ffi", "ffl"})  # a piece that is the ligature alone is never a word
 
 
@@ -33,9 +40,8 @@ def _vocabulary() -> tuple[frozenset[str], frozenset[str]]:
 
 
 def rejoin(text: str) -> str:
-    """`text` with ligature splits joined: "eff ective" -> "effective", "staff and" unchanged."""
-    if not SPLIT.search(text):
-        return text
+    """`text` with ligature and kerning splits joined: "eff ective", "prev alence" -> "effective", "prevalence";
+    "staff and", "a stringent" unchanged."""
     words, common = _vocabulary()
 
     def join(m: re.Match) -> str:
@@ -44,4 +50,18 @@ def rejoin(text: str) -> str:
         both_words = head.lower() not in LIGATURES and head.lower() in common and tail in common
         return head + tail if joined in words and not both_words else m.group(0)
 
-    return SPLIT.sub(join, text)
+    def join_kerned(m: re.Match) -> str:
+        head, tail = m.group(1), m.group(3)
+        lone_capital = len(head) == 1 and head.isupper()
+        # Two pieces that are both words ("bona fide") stay apart however rare they are, and so does a common word
+        # before a rare one ("an atomically thin"): a join that is wrong corrupts the text, a missed one is as printed.
+        one_word = head.lower() not in words or tail not in words
+        if (
+            (head + tail).lower() in words
+            and tail not in common
+            and (lone_capital or (one_word and head.lower() not in common))
+        ):
+            return head
+        return m.group(0)
+
+    return KERNED.sub(join_kerned, SPLIT.sub(join, text))
