@@ -31,7 +31,7 @@ MODES = ("hybrid", "dense", "bm25")
 # Tuned on the SciFact training split (docs/benchmarks.md, "Retrieval quality"): a convex combination of
 # max-normalised scores beat reciprocal-rank fusion, and title words count as much as text words.
 DENSE_WEIGHT = 0.6
-BM25_COLUMN_WEIGHTS = (1.0, 1.0)  # chunks_fts columns: text, heading (= document title + section path)
+BM25_COLUMN_WEIGHTS = (1.0, 1.0)  # chunks_fts: text, heading (title, section path, acronym forms)
 # Both runs are read this deep before fusing, whatever `depth` asks: fusion needs each run's tail
 # (it sets the score a passage missing from one run gets), and 300 scored better than 100.
 FUSION_DEPTH = 300

@@ -6,8 +6,39 @@ import json
 import sqlite3
 from collections.abc import Iterable
 
+from kb.acronyms import definitions, expansions
 from kb.catalogue.rows import chunk_from_row, doc_from_row, now_iso, tag_rows
 from kb.models import Chunk, Document, ToolkitEntry
+
+
+def bm25_headings(title: str, sections: list[list[str]], texts: list[str]) -> list[str]:
+    """Each passage's BM25 heading column: the title, the section path, and the acronyms the document defines in
+    the form neither the passage nor its headings use ("NRM" where it says "National Referral Mechanism", and the
+    other way round)."""
+    defined = definitions([title, *texts])
+    out = []
+    for section, text in zip(sections, texts, strict=True):
+        heading = " ".join([title, *section])
+        out.append(" ".join([heading, *expansions(heading + "\n" + text, defined)]))
+    return out
+
+
+def rebuild_bm25_headings(c: sqlite3.Connection) -> int:
+    """Rewrite every passage's BM25 heading column from the catalogue's own rows; returns the passages changed.
+
+    For a catalogue written before the column carried acronyms: its files are unchanged, so ingest would never
+    rewrite their rows.
+    """
+    changed = 0
+    for doc_id, title in c.execute("SELECT doc_id, title FROM documents").fetchall():
+        rows = c.execute("SELECT rowid, text, section FROM chunks WHERE doc_id = ? ORDER BY idx", (doc_id,)).fetchall()
+        headings = bm25_headings(title, [json.loads(r[2]) for r in rows], [r[1] for r in rows])
+        for (rowid, _, _), heading in zip(rows, headings, strict=True):
+            old = c.execute("SELECT heading FROM chunks_fts WHERE rowid = ?", (rowid,)).fetchone()
+            if old is None or old[0] != heading:
+                c.execute("UPDATE chunks_fts SET heading = ? WHERE rowid = ?", (heading, rowid))
+                changed += 1
+    return changed
 
 
 class DocumentRows:
@@ -54,7 +85,8 @@ class DocumentRows:
                 doc.country,
             ),
         )
-        for ch, th in zip(chunks, text_hashes, strict=True):
+        headings = bm25_headings(doc.title, [ch.section for ch in chunks], [ch.text for ch in chunks])
+        for ch, th, heading in zip(chunks, text_hashes, headings, strict=True):
             cur = c.execute(
                 """INSERT INTO chunks(chunk_id, doc_id, idx, text, text_hash, section, page_start, page_end,
                    page_index, n_tokens, tags) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
@@ -73,10 +105,7 @@ class DocumentRows:
                 ),
             )
             rowid = cur.lastrowid
-            c.execute(
-                "INSERT INTO chunks_fts(rowid, text, heading) VALUES (?, ?, ?)",
-                (rowid, ch.text, " ".join([doc.title, *ch.section])),
-            )
+            c.execute("INSERT INTO chunks_fts(rowid, text, heading) VALUES (?, ?, ?)", (rowid, ch.text, heading))
             c.executemany(
                 "INSERT INTO chunk_tags(chunk_rowid, kind, value, polarity) VALUES (?,?,?,?)",
                 list(tag_rows(rowid, ch.tags)),

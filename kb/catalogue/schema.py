@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from kb.catalogue.documents import rebuild_bm25_headings
 from kb.catalogue.migrate import Migration
 from kb.catalogue.rows import chunk_from_row, doc_from_row, kind_of, put_source, toolkit_from_dict
 from kb.models import SourceRecord
@@ -313,5 +314,9 @@ MIGRATIONS = (
         2, "recorded sources of each document and analyst edits; file_docs derived from them", V2, _before_v2, _after_v2
     ),
     Migration(3, "scanning, alerts, subscribers, digests and the audit log", V3, after=_after_v3),
+    # The files of an existing catalogue are unchanged, so ingest would never rewrite their BM25 rows.
+    Migration(
+        4, "the BM25 heading column carries the acronym forms a passage does not use", "", after=rebuild_bm25_headings
+    ),
 )
 CURRENT = MIGRATIONS[-1].version
