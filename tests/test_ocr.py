@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from bench.ocr import PHRASES
 from ingest.sources import ReadOptions, read_file
 from ingest.sources import ocr as ocr_module
+from kb.models import Document
+from kb.results import cite
 
 pytestmark = pytest.mark.skipif(ocr_module.unavailable() is not None, reason="Tesseract is not installed")
 
@@ -135,3 +138,87 @@ def test_the_ingest_run_passes_ocr_progress_per_page_to_its_caller(tmp_path):
         kb.close()
     assert [f.status for f in report.files] == ["ok"]
     assert steps == ["OCR page 1 (1 of 2)", "OCR page 2 (2 of 2)"]
+
+
+# A born-digital page of a real article (its printed page 2) and a scanned book page (Huckleberry Finn, p. 22).
+STOPADVISOR = Path(__file__).parent / "data" / "real-pdfs" / "lancetrespmed2014_brown_stopadvisor_smoking_low_ses.pdf"
+
+
+def _mixed_pdf(shared_data: Path, target: Path) -> Path:
+    """A report with a scanned page: the text page and the scan keep the numbers printed on them as labels."""
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.append(str(STOPADVISOR), pages=[1])
+    writer.append(str(shared_data / "scans" / "c02-22.pdf"))
+    writer.set_page_label(0, 0, style="/D", start=2)
+    writer.set_page_label(1, 1, style="/D", start=22)
+    writer.write(target)
+    return target
+
+
+@pytest.mark.shared_data
+def test_a_mixed_pdf_cites_ocr_text_only_for_passages_of_its_scanned_page(shared_data, tmp_path):
+    pdf = _mixed_pdf(shared_data, tmp_path / "report-with-scan.pdf")
+    data = tmp_path / "kb"
+    run_kb(data, "ingest", str(pdf), "--json", check=True)
+
+    out = json.loads(
+        run_kb(data, "search", "tip-toeing along a path amongst the trees", "-k", "60", "--json", check=True).stdout
+    )
+    [doc] = out["results"]
+    passages = doc["passages"]
+    scan = [p for p in passages if "22" in (p["page_start"], p["page_end"])]
+    text = [p for p in passages if p not in scan]
+    assert scan and text, [(p["page_start"], p["page_end"]) for p in passages]
+    assert "widow's garden" in _norm(" ".join(p["text"] for p in scan))
+    for p in scan:  # a passage that runs from the text page onto the scan has OCR text in it too
+        assert p["ocr"] is True and "OCR text" in p["citation"], p
+        assert "p. 22" in p["citation"] or "pp. 2-22" in p["citation"], p["citation"]
+    for p in text:
+        assert p["ocr"] is False and "OCR text" not in p["citation"], p
+        assert p["citation"].count("p. 2") == 1 and p["page_index"] == 1, p["citation"]
+    assert any("socioeconomic" in p["text"] for p in text)
+
+    listed = run_kb(data, "docs", check=True).stdout
+    assert "Read by OCR from a scan: p. 22 (mean word confidence" in " ".join(listed.split()), listed
+    [record] = json.loads(run_kb(data, "docs", "--json", check=True).stdout)["documents"]
+    assert record["status"] == "ocr"
+    [page] = record["ocr_pages"]
+    assert (page["label"], page["index"]) == ("22", 2) and page["confidence"] >= ocr_module.MIN_PAGE_CONFIDENCE
+
+    # Schema 4 has an old OCR'd file read again (kb/catalogue/schema.py): that costs no embedding.
+    con = sqlite3.connect(data / "catalogue.sqlite3")
+    with con:
+        con.execute("UPDATE files SET settings_key = ''")
+    con.close()
+    [again] = json.loads(run_kb(data, "ingest", str(pdf), "--json", check=True).stdout)["files"]
+    assert (again["status"], again["passages"], again["embedded"]) == ("ok", len(passages), 0), again
+
+
+@pytest.fixture(scope="module")
+def chunker(tmp_path_factory):
+    from ingest.chunk import Chunker
+    from kb.config import load_settings
+    from kb.embed import Embedder
+
+    # Only the model's tokenizer is loaded: passages are sized in its word pieces.
+    e = Embedder(load_settings(tmp_path_factory.mktemp("kb"), env={"HF_HUB_OFFLINE": "1"}))
+    return Chunker(e.count_tokens, e.token_offsets, target=200, overlap=32, hard_max=e.max_content_tokens)
+
+
+def test_a_sentence_that_runs_onto_a_scanned_page_flags_its_passage(chunker):
+    from kb.models import Block
+
+    blocks = [
+        Block("Detached youth workers met young people in parks at night.", ["Findings"], "4", 4),
+        Block("Referrals to the boxing club rose after the", ["Findings"], "4", 4),
+        Block("summer programme ended in the district.", ["Findings"], "5", 5, ocr=True),
+        Block("Annex", ["Annex"], "6", 6),
+        Block("The second survey was typed, not scanned.", ["Annex"], "6", 6),
+    ]
+    first, annex = chunker.chunk("d", blocks)
+    assert (first.page_start, first.page_end, first.ocr) == ("4", "5", True)
+    assert annex.ocr is False
+    doc = Document(doc_id="d", title="Outreach", doc_type="evaluation", source="x.pdf", status="ocr")
+    assert cite(doc, first).endswith("OCR text") and "OCR text" not in cite(doc, annex)
