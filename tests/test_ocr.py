@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import json
 import re
 import shutil
@@ -17,8 +19,9 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from bench.ocr import PHRASES
 from ingest.sources import ReadOptions, read_file
 from ingest.sources import ocr as ocr_module
+from kb.export import to_csv
 from kb.models import Document
-from kb.results import cite
+from kb.results import Hit, cite
 
 pytestmark = pytest.mark.skipif(ocr_module.unavailable() is not None, reason="Tesseract is not installed")
 
@@ -259,3 +262,5 @@ def test_a_sentence_that_runs_onto_a_scanned_page_flags_its_passage(chunker):
     assert annex.ocr is False
     doc = Document(doc_id="d", title="Outreach", doc_type="evaluation", source="x.pdf", status="ocr")
     assert cite(doc, first).endswith("OCR text") and "OCR text" not in cite(doc, annex)
+    rows = list(csv.DictReader(io.StringIO(to_csv([Hit(first, doc, 0.9, 1), Hit(annex, doc, 0.5, 2)]))))
+    assert [(r["ocr"], r["citation"]) for r in rows] == [("yes", cite(doc, first)), ("no", cite(doc, annex))]
