@@ -181,6 +181,7 @@ class Chunk:
     n_tokens: int = 0
     tags: Tags = field(default_factory=Tags)
     # Some of its text was read by OCR (a passage across a scanned and a text page is one): cited as "OCR text".
+    # Not part of the text the model embeds, so it does not change kb.embed.PASSAGE_FORMAT.
     ocr: bool = False
 
     def to_dict(self) -> dict:
