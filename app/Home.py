@@ -24,6 +24,7 @@ from app.common import (
     visible_sensitivities,
 )
 from kb.library import document_view, overview
+from kb.results import ocr_note
 from kb.subscribers import UnsubscribeError, mask_email, unsubscribe_by_link
 
 res = page("Home", "📚")
@@ -55,6 +56,8 @@ def show_document(doc_id: str) -> None:
     meta.append(f"status: {d.status}")
     meta.append(f"{len(view.passages)} passage{'s' if len(view.passages) != 1 else ''}")
     st.caption(" · ".join(meta))
+    if note := ocr_note(d):
+        st.caption(md(note))
     if d.authors:
         st.markdown(f"**Authors:** {md('; '.join(d.authors))}")
     if safe_link(d.url):

@@ -39,6 +39,7 @@ class _Sentence:
     page_index: int | None
     paragraph: int  # which paragraph of the run it belongs to
     end_label: str | None  # the page it ends on (a sentence may run over a page break)
+    ocr: bool  # some of it was read by OCR
 
 
 class Chunker:
@@ -83,7 +84,8 @@ class Chunker:
         para = dict(zip(map(id, blocks), paras, strict=True))
         # Count each sentence as it will be joined: Python's whitespace (form feed, \x1c-\x1f) becomes a space
         # there, while the tokenizer drops those characters and glues the words around them into one.
-        flat: list[tuple[str, Block, Block]] = []  # sentence, block it starts in, block it ends in
+        # sentence, block it starts in, block it ends in, whether OCR read any block it spans
+        flat: list[tuple[str, Block, Block, bool]] = []
         for i, (b, sents) in enumerate(zip(blocks, per_block, strict=True)):
             for j, s in enumerate(sents):
                 if not (t := _join([s])):
@@ -91,18 +93,20 @@ class Chunker:
                 if j == 0 and flat and i and paras[i] == paras[i - 1]:
                     # The paragraph ran on from the previous block: its first words end that block's last
                     # sentence, which keeps the page it starts on.
-                    flat[-1] = (_join([flat[-1][0], t]), flat[-1][1], b)
+                    text, first, _, ocr = flat[-1]
+                    flat[-1] = (_join([text, t]), first, b, ocr or b.ocr)
                 else:
-                    flat.append((t, b, b))
-        counts = self.count([s for s, _, _ in flat]) if flat else []
+                    flat.append((t, b, b, b.ocr))
+        counts = self.count([s for s, _, _, _ in flat]) if flat else []
         out: list[_Sentence] = []
-        for (text, b, last), n in zip(flat, counts, strict=True):
+        for (text, b, last, ocr), n in zip(flat, counts, strict=True):
             if n <= self.target:
-                out.append(_Sentence(text, n, b.page_label, b.page_index, para[id(b)], last.page_label))
-                continue
-            parts = self._split_long(text)
-            for part, pn in zip(parts, self.count(parts), strict=True):
-                out.append(_Sentence(part, pn, b.page_label, b.page_index, para[id(b)], last.page_label))
+                parts = [(text, n)]
+            else:
+                pieces = self._split_long(text)
+                parts = list(zip(pieces, self.count(pieces), strict=True))
+            for part, pn in parts:
+                out.append(_Sentence(part, pn, b.page_label, b.page_index, para[id(b)], last.page_label, ocr))
         return out
 
     def _pack(self, paragraphs: list[list[_Sentence]]) -> list[list[_Sentence]]:
@@ -150,6 +154,7 @@ class Chunker:
             page_start=packed[0].page_label,
             page_end=packed[-1].end_label,
             page_index=packed[0].page_index,
+            ocr=any(s.ocr for s in packed),
         )
 
     def chunk(self, doc_id: str, blocks: list[Block]) -> list[Chunk]:
@@ -189,7 +194,7 @@ def _split_panels(blocks: list[Block]) -> list[Block]:
         # finditer's matches do not overlap, so "KEY CONCEPT 4 |" is one label, not "KEY" + "CONCEPT 4 |".
         cuts = [0, *(m.start() for m in _PANEL_INSIDE_RE.finditer(b.text)), len(b.text)]
         pieces = [b.text[i:j].strip() for i, j in zip(cuts, cuts[1:], strict=False)]
-        out.extend(Block(p, b.section, b.page_label, b.page_index) for p in pieces if p)
+        out.extend(Block(p, b.section, b.page_label, b.page_index, b.ocr) for p in pieces if p)
     return out
 
 

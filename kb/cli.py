@@ -232,6 +232,8 @@ def docs(state: State, merged: bool, as_json: bool):
         return
     from rich.table import Table
 
+    from kb.results import ocr_note
+
     c = console()
     if merged:
         c.print(f"{len(documents)} documents merged from several sources (undo one: kb edit DOC_ID --split SOURCE)")
@@ -250,6 +252,9 @@ def docs(state: State, merged: bool, as_json: bool):
         cells = (d.doc_id, d.doc_type, d.study_design or "", str(d.year or ""), d.status, str(d.n_chunks), d.title)
         t.add_row(*(escape(v) for v in cells))
     c.print(t)
+    for d in documents:
+        if note := ocr_note(d):
+            c.print(f"[yellow]ocr[/] {escape(d.doc_id)} ({escape(d.title[:60])}): {escape(note)}")
     for f in failed:
         c.print(f"[red]failed[/] {escape(f.path)}: {escape(f.reason or '')}")
 

@@ -25,6 +25,7 @@ CSV_COLUMNS = (
     "page_start",
     "page_end",
     "section",
+    "ocr",
     "factors",
     "priorities",
     "doi",
@@ -84,6 +85,7 @@ def to_csv(hits: list[Hit], sensitivities: list[str] | None = None) -> str:
                 "page_start": c.page_start or "",
                 "page_end": c.page_end or "",
                 "section": " > ".join(c.section),
+                "ocr": "yes" if c.ocr else "no",  # read from a scan: check the words against the page
                 "factors": "; ".join(f"{f.factor} ({f.polarity})" for f in c.tags.factors),
                 "priorities": "; ".join(str(p) for p in c.tags.priorities),
                 "doi": d.doi or "",

@@ -151,9 +151,12 @@ def derive(
             page_index=c.page_index,
             n_tokens=c.n_tokens,
             tags=c.tags,
+            ocr=c.ocr,
         )
         for i, c in enumerate(c for s in givers for c in s.chunks)
     ]
+    # The pages OCR read are those of the sources whose passages the document shows.
+    doc.ocr_pages = [p for s in givers for p in s.document.ocr_pages] if chunks else []
     if chunks:
         # Passages read by OCR stay marked as such: a citation says "OCR text" so a reader checks the scan.
         doc.status = "ocr" if any(s.document.status == "ocr" for s in givers) else "ok"

@@ -49,9 +49,20 @@ class Document:
     study_design: str | None = None
     study_design_evidence: str | None = None  # the phrase that decided the design
     country: str | None = None
+    # The pages whose text OCR read from a page image (status "ocr" says some were), with its confidence.
+    ocr_pages: list[ScannedPage] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class ScannedPage:
+    """A page of a document whose text was read by OCR: its printed label, its physical page, how sure OCR was."""
+
+    label: str
+    index: int  # 1-based physical page
+    confidence: float  # mean word confidence, 0-100, as Tesseract gave it
 
 
 SOURCE_KINDS = ("fulltext", "reference", "toolkit", "feed")
@@ -77,6 +88,7 @@ class Block:
     section: list[str] = field(default_factory=list)
     page_label: str | None = None
     page_index: int | None = None
+    ocr: bool = False  # read by OCR from a page image, not from a text layer
 
 
 @dataclass
@@ -168,6 +180,9 @@ class Chunk:
     page_index: int | None = None
     n_tokens: int = 0
     tags: Tags = field(default_factory=Tags)
+    # Some of its text was read by OCR (a passage across a scanned and a text page is one): cited as "OCR text".
+    # Not part of the text the model embeds, so it does not change kb.embed.PASSAGE_FORMAT.
+    ocr: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -34,6 +34,7 @@ class Hit:
             "year": self.document.year,
             "doc_type": self.document.doc_type,
             "status": self.document.status,
+            "ocr": self.chunk.ocr,
             "page_start": self.chunk.page_start,
             "page_end": self.chunk.page_end,
             "page_index": self.chunk.page_index,
@@ -103,6 +104,17 @@ def cite(doc: Document, chunk: Chunk) -> str:
     section = [s for s in chunk.section if s and s != doc.title]
     if section:
         parts.append("§ " + " › ".join(section[-2:]))
-    if doc.status == "ocr":
+    if chunk.ocr:
         parts.append("OCR text")  # read from a scan: words may be misread, check the page
     return ", ".join(parts)
+
+
+def ocr_note(doc: Document) -> str | None:
+    """Which pages of a document OCR read and how sure it was ("p. 22 (mean word confidence 92)"), else None."""
+    if doc.ocr_pages:
+        pages = ", ".join(f"p. {p.label} (mean word confidence {p.confidence:.0f})" for p in doc.ocr_pages)
+        return f"Read by OCR from a scan: {pages}"
+    if doc.status == "ocr":
+        # Ingested before the pages were recorded (catalogue schema 4): not known, so not shown as if it were.
+        return "Read by OCR from a scan: pages not recorded; ingest the file again to record them"
+    return None

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import html
+import io
 import json
 import re
+import shutil
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -14,6 +19,9 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from bench.ocr import PHRASES
 from ingest.sources import ReadOptions, read_file
 from ingest.sources import ocr as ocr_module
+from kb.export import to_csv
+from kb.models import Document
+from kb.results import Hit, cite
 
 pytestmark = pytest.mark.skipif(ocr_module.unavailable() is not None, reason="Tesseract is not installed")
 
@@ -135,3 +143,124 @@ def test_the_ingest_run_passes_ocr_progress_per_page_to_its_caller(tmp_path):
         kb.close()
     assert [f.status for f in report.files] == ["ok"]
     assert steps == ["OCR page 1 (1 of 2)", "OCR page 2 (2 of 2)"]
+
+
+# A born-digital page of a real article (its printed page 2) and a scanned book page (Huckleberry Finn, p. 22).
+STOPADVISOR = Path(__file__).parent / "data" / "real-pdfs" / "lancetrespmed2014_brown_stopadvisor_smoking_low_ses.pdf"
+
+
+@pytest.fixture(scope="module")
+def mixed_kb(tmp_path_factory) -> tuple[Path, Path]:
+    """(data directory, PDF) of a report with a scanned page, ingested once; the pages keep their printed numbers."""
+    from conftest import SHARED_DATA
+    from pypdf import PdfWriter
+
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared test data not found at {SHARED_DATA}")
+    root = tmp_path_factory.mktemp("mixed")
+    writer = PdfWriter()
+    writer.append(str(STOPADVISOR), pages=[1])
+    writer.append(str(SHARED_DATA / "scans" / "c02-22.pdf"))
+    writer.set_page_label(0, 0, style="/D", start=2)
+    writer.set_page_label(1, 1, style="/D", start=22)
+    writer.write(root / "report-with-scan.pdf")
+    run_kb(root / "kb", "ingest", str(root / "report-with-scan.pdf"), "--json", check=True)
+    return root / "kb", root / "report-with-scan.pdf"
+
+
+def _all_passages(data: Path) -> list[dict]:
+    out = json.loads(
+        run_kb(data, "search", "tip-toeing along a path amongst the trees", "-k", "60", "--json", check=True).stdout
+    )
+    [doc] = out["results"]
+    return doc["passages"]
+
+
+@pytest.mark.shared_data
+def test_a_mixed_pdf_cites_ocr_text_only_for_passages_of_its_scanned_page(mixed_kb):
+    passages = _all_passages(mixed_kb[0])
+    scan = [p for p in passages if "22" in (p["page_start"], p["page_end"])]
+    text = [p for p in passages if p not in scan]
+    assert scan and text, [(p["page_start"], p["page_end"]) for p in passages]
+    assert "widow's garden" in _norm(" ".join(p["text"] for p in scan))
+    for p in scan:  # a passage that runs from the text page onto the scan has OCR text in it too
+        assert p["ocr"] is True and "OCR text" in p["citation"], p
+        assert "p. 22" in p["citation"] or "pp. 2-22" in p["citation"], p["citation"]
+    for p in text:
+        assert p["ocr"] is False and "OCR text" not in p["citation"], p
+        assert p["citation"].count("p. 2") == 1 and p["page_index"] == 1, p["citation"]
+    assert any("socioeconomic" in p["text"] for p in text)
+
+
+@pytest.mark.shared_data
+def test_kb_docs_names_the_ocr_page_and_its_confidence(mixed_kb):
+    data = mixed_kb[0]
+    listed = run_kb(data, "docs", check=True).stdout
+    assert "Read by OCR from a scan: p. 22 (mean word confidence" in " ".join(listed.split()), listed
+    [record] = json.loads(run_kb(data, "docs", "--json", check=True).stdout)["documents"]
+    assert record["status"] == "ocr"
+    [page] = record["ocr_pages"]
+    assert (page["label"], page["index"]) == ("22", 2) and page["confidence"] >= ocr_module.MIN_PAGE_CONFIDENCE
+
+
+@pytest.mark.shared_data
+def test_the_app_document_page_shows_the_same_citations_and_the_ocr_page(mixed_kb, monkeypatch):
+    from kbfixtures import kb_env
+    from streamlit.testing.v1 import AppTest
+
+    data = mixed_kb[0]
+    cited = {p["chunk_id"]: p["citation"] for p in _all_passages(data)}
+    for k, v in kb_env(data).items():
+        monkeypatch.setenv(k, v)
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app" / "Home.py"), default_timeout=180)
+    at.query_params["doc"] = json.loads(run_kb(data, "docs", "--json", check=True).stdout)["documents"][0]["doc_id"]
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = [html.unescape(c) for m in at.markdown for c in re.findall(r'kb-citation">(.*?)</div>', m.value)]
+    assert sorted(shown) == sorted(cited.values())
+    captions = [html.unescape(re.sub(r"\\(.)", r"\1", c.value)) for c in at.caption]  # md()'s escapes undone
+    assert any("Read by OCR from a scan: p. 22 (mean word confidence" in c for c in captions), captions
+
+
+@pytest.mark.shared_data
+def test_an_ocr_file_read_again_is_not_embedded_again(mixed_kb, tmp_path):
+    """Schema 4 has each old OCR'd file read again by the next ingest (kb/catalogue/schema.py): no embedding."""
+    data = tmp_path / "kb"
+    shutil.copytree(mixed_kb[0], data)
+    con = sqlite3.connect(data / "catalogue.sqlite3")
+    with con:
+        con.execute("UPDATE files SET settings_key = ''")
+    con.close()
+    [again] = json.loads(run_kb(data, "ingest", str(mixed_kb[1]), "--json", check=True).stdout)["files"]
+    assert (again["status"], again["embedded"]) == ("ok", 0), again
+    assert again["passages"] == len(_all_passages(data))
+
+
+@pytest.fixture(scope="module")
+def chunker(tmp_path_factory):
+    from ingest.chunk import Chunker
+    from kb.config import load_settings
+    from kb.embed import Embedder
+
+    # Only the model's tokenizer is loaded: passages are sized in its word pieces.
+    e = Embedder(load_settings(tmp_path_factory.mktemp("kb"), env={"HF_HUB_OFFLINE": "1"}))
+    return Chunker(e.count_tokens, e.token_offsets, target=200, overlap=32, hard_max=e.max_content_tokens)
+
+
+def test_a_sentence_that_runs_onto_a_scanned_page_flags_its_passage(chunker):
+    from kb.models import Block
+
+    blocks = [
+        Block("Detached youth workers met young people in parks at night.", ["Findings"], "4", 4),
+        Block("Referrals to the boxing club rose after the", ["Findings"], "4", 4),
+        Block("summer programme ended in the district.", ["Findings"], "5", 5, ocr=True),
+        Block("Annex", ["Annex"], "6", 6),
+        Block("The second survey was typed, not scanned.", ["Annex"], "6", 6),
+    ]
+    first, annex = chunker.chunk("d", blocks)
+    assert (first.page_start, first.page_end, first.ocr) == ("4", "5", True)
+    assert annex.ocr is False
+    doc = Document(doc_id="d", title="Outreach", doc_type="evaluation", source="x.pdf", status="ocr")
+    assert cite(doc, first).endswith("OCR text") and "OCR text" not in cite(doc, annex)
+    rows = list(csv.DictReader(io.StringIO(to_csv([Hit(first, doc, 0.9, 1), Hit(annex, doc, 0.5, 2)]))))
+    assert [(r["ocr"], r["citation"]) for r in rows] == [("yes", cite(doc, first)), ("no", cite(doc, annex))]

@@ -14,6 +14,7 @@ from kbfixtures import run_kb
 from kb.catalogue import Catalogue, SchemaError
 from kb.catalogue.migrate import Migration, migrate, version_of
 from kb.catalogue.schema import CURRENT, MIGRATIONS
+from kb.results import cite, ocr_note
 
 DATA = Path(__file__).parent / "data"
 # Made by running main at commit 0ba2238 (kb ingest of two toolkit entries, a .bib entry and an official-sensitive
@@ -110,3 +111,43 @@ def test_a_catalogue_made_by_main_0ba2238_is_upgraded(tmp_path):
     assert [e["doc_id"] for e in audit["entries"]] == [note.doc_id]
     docs = json.loads(run_kb(data, "docs", "--json", check=True).stdout)["documents"]
     assert len(docs) == 4
+
+
+def test_schema_4_keeps_an_ocr_document_saying_ocr_text_on_every_passage(tmp_path):
+    """Before schema 4 OCR was known per document: its passages stay flagged (fail safe), its pages unrecorded, and
+    the next ingest reads its file again to record them."""
+    data = tmp_path / "kb"
+    data.mkdir()
+    path = data / "catalogue.sqlite3"
+    shutil.copy(MAIN_0BA2238, path)
+    # The note as an OCR'd scan would have been stored then: the document's status, in its row and its source.
+    con = sqlite3.connect(path)
+    with con:
+        note_id = con.execute("SELECT doc_id FROM documents WHERE title LIKE 'Mentoring%'").fetchone()[0]
+        con.execute("UPDATE documents SET status = 'ocr' WHERE doc_id = ?", (note_id,))
+        con.execute(
+            "UPDATE document_sources SET document = json_set(document, '$.status', 'ocr') WHERE doc_id = ?", (note_id,)
+        )
+    con.close()
+
+    cat = Catalogue(path)
+    note = cat.get_document(note_id)
+    assert note.status == "ocr" and note.ocr_pages == []
+    assert ocr_note(note) == "Read by OCR from a scan: pages not recorded; ingest the file again to record them"
+    flags = {d.doc_id: {ch.ocr for ch in cat.chunks_of(d.doc_id)} for d in cat.documents()}
+    assert flags.pop(note_id) == {True}
+    assert set().union(*flags.values()) == {False}, "only the OCR'd document's passages are flagged"
+    assert all(cite(note, ch).endswith("OCR text") for ch in cat.chunks_of(note_id))
+    [source] = cat.sources_of(note_id)
+    assert source.chunks and all(ch.ocr for ch in source.chunks), "its recorded passages are flagged as well"
+    assert cat.get_file(source.path).settings_key == "", "its file is read again by the next ingest"
+    assert {f.settings_key for f in cat.files() if f.path != source.path} == {"31d9dc527368960a"}
+    cat.close()
+
+    # An edit derives the document again from its recorded source: the flag comes through.
+    run_kb(data, "edit", note_id, "--year", "2024", check=True)
+    out = json.loads(run_kb(data, "search", "mentoring", "--mode", "bm25", "--json", check=True).stdout)
+    hits = {p["doc_id"]: p for g in out["results"] for p in g["passages"]}
+    assert hits[note_id]["ocr"] is True and hits[note_id]["citation"].endswith("OCR text")
+    assert all(p["ocr"] is False for d, p in hits.items() if d != note_id)
+    assert "pages not recorded" in " ".join(run_kb(data, "docs", check=True).stdout.split())

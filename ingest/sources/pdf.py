@@ -25,7 +25,7 @@ from ingest.sources import (
     pdf_xmp,
 )
 from kb.ids import content_hash, doc_id_for, file_hash
-from kb.models import Block, Document, ParsedDocument, ReadResult
+from kb.models import Block, Document, ParsedDocument, ReadResult, ScannedPage
 
 # What a damaged file makes pypdf raise: its own errors, plus the builtins it lets escape from
 # malformed object trees and streams. Anything else is a bug worth seeing, not a "corrupt PDF".
@@ -94,12 +94,12 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
             if i in meta_pages:
                 layouts.append(pdf_layout.PageLayout("", []))  # keeps the last page last
         pages.append(_normalise(raw).split("\n"))
-    ocr_read = _ocr_empty_pages(data, pages, labels, options, result.problems)
+    scanned = _ocr_empty_pages(data, pages, labels, options, result.problems)
 
     # Read the marking before running headers and footers, where it is printed, are stripped.
     marked = pdf_layout.marking(pages)
     pages = _strip_running_lines(pages)
-    blocks, headings = _blocks(pages, labels, outline)
+    blocks, headings = _blocks(pages, labels, outline, {p.index - 1 for p in scanned})
 
     info = {key: _meta_text(metadata, key) for key in _INFO_KEYS}
     document = Document(
@@ -139,22 +139,22 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
             document.title = path.stem
     document.doc_id = doc_id_for(document.doi, full_text)
     document.content_hash = content_hash(full_text)
-    if ocr_read:
-        document.status = "ocr"
+    if scanned:
+        document.status, document.ocr_pages = "ocr", scanned
     result.documents.append(ParsedDocument(document=document, blocks=blocks))
     return result
 
 
 def _ocr_empty_pages(
     data: bytes, pages: list[list[str]], labels: list[str], options: ReadOptions, problems: list[str]
-) -> list[int] | None:
-    """OCR the pages that carry an image but no text, in place; the indices of the pages it kept.
+) -> list[ScannedPage]:
+    """OCR the pages that carry an image but no text, in place; the pages whose OCR text it kept.
 
-    None when no page needed OCR or OCR is not installed (the caller names the remedy).
+    Empty when no page needed OCR or OCR is not installed (the caller names the remedy).
     """
     empty = [i for i, lines in enumerate(pages) if not "".join(lines).strip()]
     if not empty or ocr.unavailable():
-        return None
+        return []
     try:
         empty = ocr.has_images(data, empty)
         progress = options.progress
@@ -167,8 +167,8 @@ def _ocr_empty_pages(
         )
     except ocr.OcrError as exc:
         problems.append(f"OCR failed: {exc}")
-        return None
-    kept = []
+        return []
+    kept: list[ScannedPage] = []
     for i, page in read.items():
         if not page.words:
             problems.append(f"page {labels[i]}: no text layer and OCR found no words on its image")
@@ -180,9 +180,9 @@ def _ocr_empty_pages(
             )
             continue
         pages[i] = [_normalise(line) for line in page.lines]
-        kept.append(i)
+        kept.append(ScannedPage(labels[i], i + 1, page.confidence))
     if kept:
-        scores = ", ".join(f"p. {labels[i]} {read[i].confidence:.0f}" for i in kept)
+        scores = ", ".join(f"p. {p.label} {p.confidence:.0f}" for p in kept)
         problems.append(f"OCR text (a scan) on {len(kept)} page(s); mean word confidence {scores}")
     return kept
 
@@ -346,9 +346,10 @@ def _mark_headings(pages: list[list[str]], outline: dict[int, list[list[str]]]) 
 
 
 def _blocks(
-    pages: list[list[str]], labels: list[str], outline: dict[int, list[list[str]]]
+    pages: list[list[str]], labels: list[str], outline: dict[int, list[list[str]]], scanned: set[int]
 ) -> tuple[list[Block], list[str]]:
-    """Paragraph blocks with their page and section, and the headings met in order."""
+    """Paragraph blocks with their page, section and whether OCR read them (`scanned`: 0-based pages), and the
+    headings met in order."""
     blocks: list[Block] = []
     headings: list[str] = []
     section: list[str] = []
@@ -370,7 +371,7 @@ def _blocks(
         for path, para in paragraphs:
             joined = _join_lines(para)
             if joined:
-                blocks.append(Block(joined, list(path), labels[index], index + 1))
+                blocks.append(Block(joined, list(path), labels[index], index + 1, index in scanned))
     return blocks, headings
 
 

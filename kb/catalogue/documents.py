@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import asdict
 
 from kb.acronyms import definitions, expansions
 from kb.catalogue.rows import chunk_from_row, doc_from_row, now_iso, tag_rows
@@ -58,8 +59,8 @@ class DocumentRows:
         c.execute(
             """INSERT INTO documents(doc_id, title, doc_type, source, authors, year, publisher, journal,
                doi, url, abstract, keywords, districts, sensitivity, content_hash, ingested_at, status,
-               n_chunks, field_sources, study_design, study_design_evidence, country)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+               n_chunks, field_sources, study_design, study_design_evidence, country, ocr_pages)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
             (
                 doc.doc_id,
                 doc.title,
@@ -83,13 +84,14 @@ class DocumentRows:
                 doc.study_design,
                 doc.study_design_evidence,
                 doc.country,
+                json.dumps([asdict(p) for p in doc.ocr_pages]),
             ),
         )
         headings = bm25_headings(doc.title, [ch.section for ch in chunks], [ch.text for ch in chunks])
         for ch, th, heading in zip(chunks, text_hashes, headings, strict=True):
             cur = c.execute(
                 """INSERT INTO chunks(chunk_id, doc_id, idx, text, text_hash, section, page_start, page_end,
-                   page_index, n_tokens, tags) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
+                   page_index, n_tokens, tags, ocr) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""",
                 (
                     ch.chunk_id,
                     ch.doc_id,
@@ -102,6 +104,7 @@ class DocumentRows:
                     ch.page_index,
                     ch.n_tokens,
                     json.dumps(ch.tags.to_dict()),
+                    int(ch.ocr),
                 ),
             )
             rowid = cur.lastrowid

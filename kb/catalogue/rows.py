@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from kb.models import Chunk, Document, Emmie, OtherOutcome, SourceRecord, Tags, ToolkitEntry
+from kb.models import Chunk, Document, Emmie, OtherOutcome, ScannedPage, SourceRecord, Tags, ToolkitEntry
 
 # Values per `IN (...)` list: well under SQLite's limit on bound parameters.
 IN_BATCH = 500
@@ -29,7 +29,7 @@ def now_precise() -> str:
     return datetime.now(UTC).isoformat()
 
 
-_DOC_JSON = ("authors", "keywords", "districts", "field_sources")
+_DOC_JSON = ("authors", "keywords", "districts", "field_sources", "ocr_pages")
 
 
 def doc_from_row(row: sqlite3.Row | dict) -> Document:
@@ -37,7 +37,12 @@ def doc_from_row(row: sqlite3.Row | dict) -> Document:
     for key in _DOC_JSON:
         if key in d:  # field_sources is absent from catalogues made before it existed
             d[key] = json.loads(d[key])
-    return Document(**d)
+    return document_from_dict(d)
+
+
+def document_from_dict(d: dict) -> Document:
+    """A Document from its decoded JSON form (a row's or a recorded source's)."""
+    return Document(**{**d, "ocr_pages": [ScannedPage(**p) for p in d.get("ocr_pages", [])]})
 
 
 def chunk_from_row(row: sqlite3.Row) -> Chunk:
@@ -52,6 +57,8 @@ def chunk_from_row(row: sqlite3.Row) -> Chunk:
         page_index=row["page_index"],
         n_tokens=row["n_tokens"],
         tags=Tags.from_dict(json.loads(row["tags"])),
+        # Migration 2 reads passages before migration 4 adds the column (and then flags those of OCR'd documents).
+        ocr=bool(row["ocr"]) if "ocr" in row.keys() else False,
     )
 
 
@@ -106,7 +113,7 @@ def source_from_row(row: sqlite3.Row, passages: bool) -> SourceRecord:
         path=row["path"],
         entry=row["entry"],
         kind=row["kind"],
-        document=Document(**json.loads(row["document"])),
+        document=document_from_dict(json.loads(row["document"])),
         chunks=[_chunk_from_dict(d, i) for i, d in enumerate(json.loads(row["passages"]))] if passages else [],
         toolkit=toolkit_from_dict(json.loads(row["toolkit"])) if passages and row["toolkit"] else None,
         front=row["front"],

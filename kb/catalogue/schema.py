@@ -247,6 +247,16 @@ CREATE TABLE IF NOT EXISTS audit_log (
 );
 """
 
+V4 = """
+-- Whether a passage's text was read by OCR from a page image (its citation says "OCR text"), and which pages of
+-- a document were, with OCR's mean word confidence ([{"label", "index", "confidence"}]).
+ALTER TABLE chunks ADD COLUMN ocr INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE documents ADD COLUMN ocr_pages TEXT NOT NULL DEFAULT '[]';
+-- Before schema 4 OCR was known per document only: each passage of an OCR'd document keeps saying "OCR text"
+-- (fail safe), and its pages stay unrecorded rather than guessed.
+UPDATE chunks SET ocr = 1 WHERE doc_id IN (SELECT doc_id FROM documents WHERE status = 'ocr')
+"""
+
 # Columns of documents that schema 1 lacks (ALTER TABLE ADD COLUMN is cheap in SQLite: no rewrite).
 _V2_DOCUMENT_COLUMNS = {
     "field_sources": "TEXT NOT NULL DEFAULT '{}'",
@@ -308,15 +318,29 @@ def _after_v3(c: sqlite3.Connection) -> None:
         c.execute("ALTER TABLE alerts ADD COLUMN owner TEXT")
 
 
+def _after_v4(c: sqlite3.Connection) -> None:
+    """The recorded passages of OCR'd sources are flagged too (a document is derived from them again on every
+    change), and their files are read again by the next ingest, which records the OCR'd pages: the OCR cache and
+    the embedding cache mean no page is OCR'd and no passage embedded twice."""
+    rows = c.execute(
+        "SELECT source_key, path, passages FROM document_sources WHERE json_extract(document, '$.status') = 'ocr'"
+    ).fetchall()
+    for key, path, passages in rows:
+        flagged = [{**p, "ocr": True} for p in json.loads(passages)]
+        c.execute("UPDATE document_sources SET passages = ? WHERE source_key = ?", (json.dumps(flagged), key))
+        c.execute("UPDATE files SET settings_key = '' WHERE path = ?", (path,))
+
+
 MIGRATIONS = (
     Migration(1, "documents, passages, tags, BM25 index, file manifest, runs, embedding cache, toolkit", V1),
     Migration(
         2, "recorded sources of each document and analyst edits; file_docs derived from them", V2, _before_v2, _after_v2
     ),
     Migration(3, "scanning, alerts, subscribers, digests and the audit log", V3, after=_after_v3),
+    Migration(4, "which passages and pages were read by OCR", V4, after=_after_v4),
     # The files of an existing catalogue are unchanged, so ingest would never rewrite their BM25 rows.
     Migration(
-        4, "the BM25 heading column carries the acronym forms a passage does not use", "", after=rebuild_bm25_headings
+        5, "the BM25 heading column carries the acronym forms a passage does not use", "", after=rebuild_bm25_headings
     ),
 )
 CURRENT = MIGRATIONS[-1].version
