@@ -17,6 +17,7 @@ from kb.ingestion import IngestError, Pipeline
 from kb.merge import Resolver
 from kb.models import (
     DOC_TYPES,
+    READABLE,
     SENSITIVITIES,
     Chunk,
     FileReport,
@@ -197,7 +198,7 @@ class Ingestor:
             # A flag adds a marking; it never removes one the file itself carries.
             doc.sensitivity = strictest(doc.sensitivity, self.sensitivity)
         doc.ingested_at = now_iso()
-        if doc.status not in ("ok", "ocr"):
+        if doc.status not in READABLE:
             return []
         self._set_design(pd)
         chunks = self.chunker.chunk(doc.doc_id, pd.blocks)

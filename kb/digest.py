@@ -15,7 +15,7 @@ from kb.alerts import list_alerts, match_alert
 from kb.catalogue import now_iso
 from kb.config import MailingList
 from kb.first_seen import note_documents
-from kb.models import Chunk, Document
+from kb.models import READABLE, Chunk, Document
 from kb.scan import item_origins
 from kb.search import cite
 from kb.store import KnowledgeBase
@@ -178,8 +178,12 @@ class Composer:
         with a list name, less what that list was already sent. The digest and the Scanning page both ask this."""
         # >=, not >: timestamps have one-second resolution, so a document first seen in the second of the
         # last send would otherwise never be new. What that send carried is excluded by digest_items.
-        where = ["f.first_seen >= ?", "d.status = 'ok'", f"d.sensitivity IN ({','.join('?' * len(allowed))})"]
-        params: list = [since, *allowed]
+        where = [
+            "f.first_seen >= ?",
+            f"d.status IN ({','.join('?' * len(READABLE))})",
+            f"d.sensitivity IN ({','.join('?' * len(allowed))})",
+        ]
+        params: list = [since, *READABLE, *allowed]
         if until is not None:
             where.append("f.first_seen < ?")
             params.append(until)

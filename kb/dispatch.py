@@ -12,6 +12,7 @@ from kb.catalogue import now_iso
 from kb.config import ConfigError, MailingList, Settings
 from kb.digest import PERIOD_DAYS, Composer, Digest
 from kb.mail import MailError, SmtpConnection, build_message, render, subject_for
+from kb.models import READABLE
 from kb.store import KnowledgeBase
 from kb.subscribers import recipients
 from kb.visibility import allowed as allowed_for
@@ -160,7 +161,7 @@ class Dispatcher:
         def ok(doc_id: str) -> bool:
             if doc_id not in fits:
                 doc = self.cat.get_document(doc_id)
-                fits[doc_id] = doc is not None and doc.status == "ok" and may_see(audience, doc.sensitivity)
+                fits[doc_id] = doc is not None and doc.status in READABLE and may_see(audience, doc.sensitivity)
             return fits[doc_id]
 
         for section in digest.sections:

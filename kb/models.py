@@ -16,6 +16,8 @@ DOC_TYPES = (
 SENSITIVITIES = ("official", "official-sensitive")
 STUDY_DESIGNS = ("systematic_review", "rct", "quasi_experimental", "observational", "qualitative", "other")
 POLARITIES = ("risk", "protective")
+# Document statuses whose passages are read: "ocr" is a document some of whose pages were read from page images.
+READABLE = ("ok", "ocr")
 NOT_PUBLISHED = "not published"
 # A figure the source publishes that the copy we read did not capture: distinct from NOT_PUBLISHED.
 NOT_CAPTURED = "not recorded here — see source"
@@ -41,7 +43,7 @@ class Document:
     sensitivity: str = "official"
     content_hash: str = ""
     ingested_at: str = ""
-    status: str = "ok"
+    status: str = "ok"  # one of READABLE, or no_text
     n_chunks: int = 0
     # field -> reference | metadata | layout | analyst | file date
     field_sources: dict[str, str] = field(default_factory=dict)

@@ -411,3 +411,26 @@ def test_smtp_password_never_in_kb_toml_reprs_or_logs(tmp_path):
     assert from_env.smtp.password.reveal() == "env-secret", "the environment overrides the file"
     for shown in (repr(settings), str(settings.smtp), json.dumps({"s": settings.smtp.password}, default=str)):
         assert "s3cret" not in shown
+
+
+@pytest.mark.shared_data
+def test_a_scanned_document_read_by_ocr_is_in_the_next_digest(data, shared_data):
+    # Regression: the digest and its send-time re-check took only documents of status "ok", so a scan a partner
+    # dropped in a scanning folder (status "ocr": its text read from page images) was searchable but never mailed.
+    from ingest.pipeline import Ingestor
+    from ingest.sources import ocr
+    from kb.dispatch import Dispatcher
+
+    if ocr.unavailable():
+        pytest.skip(ocr.unavailable())
+    now = datetime.now(UTC)
+    with sending(data) as (kb, settings, sink):
+        partners = settings.mailing_list("partners")
+        assert Dispatcher(kb, settings).send_list(partners, now).status == "sent"
+        report = Ingestor(kb).run([shared_data / "scans" / "c02-22.pdf"])  # a real book page, image only
+        [doc_id] = report.files[0].doc_ids
+        assert kb.catalogue.get_document(doc_id).status == "ocr"
+        out = Dispatcher(kb, settings).send_list(partners, now + timedelta(days=7))
+        assert out.status == "sent" and out.n_items == 1
+        sent = {r[0] for r in kb.catalogue.query("SELECT doc_id FROM digest_items WHERE list_name = 'partners'")}
+        assert doc_id in sent
