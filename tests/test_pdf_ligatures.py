@@ -8,7 +8,7 @@ import pytest
 
 from ingest.sources import ReadOptions
 from ingest.sources.pdf import read
-from ingest.sources.pdf_ligatures import rejoin
+from ingest.sources.pdf_ligatures import rejoin, rejoin_names
 
 STOPADVISOR = Path(__file__).parent / "data" / "real-pdfs" / "lancetrespmed2014_brown_stopadvisor_smoking_low_ses.pdf"
 
@@ -64,3 +64,16 @@ def test_the_lancet_review_reads_without_kerning_splits(shared_data):
         assert split not in text
     assert "prevalence" in text and "Mortality" in text
     assert "sex workers" in text and "in the" in text  # ordinary word pairs untouched
+
+
+def test_a_name_split_at_a_line_end_is_joined_where_the_document_prints_it_whole():
+    # The StopAdvisor article prints the intervention's name whole 64 times, and twice as "StopA" at a line end
+    # and "dvisor" on the next (kerning after the capital A): those two passages never matched "StopAdvisor".
+    [parsed] = read(STOPADVISOR, ReadOptions()).documents
+    text = " ".join(b.text for b in parsed.blocks)
+    assert "StopA dvisor" not in text and "StopA\ndvisor" not in text
+    assert text.count("StopAdvisor") == 66  # 64 whole before, and the 2 joined
+    assert rejoin_names([["the GoActive trial"], ["Go Active", "Epton", "et al"]]) == [
+        ["the GoActive trial"],
+        ["Go Active", "Epton", "et al"],
+    ]

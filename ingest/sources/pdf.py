@@ -94,6 +94,7 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
             if i in meta_pages:
                 layouts.append(pdf_layout.PageLayout("", []))  # keeps the last page last
         pages.append(_normalise(raw).split("\n"))
+    pages = pdf_ligatures.rejoin_names(pages)
     scanned = _ocr_empty_pages(data, pages, labels, options, result.problems)
 
     # Read the marking before running headers and footers, where it is printed, are stripped.

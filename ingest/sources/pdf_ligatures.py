@@ -65,3 +65,30 @@ def rejoin(text: str) -> str:
         return m.group(0)
 
     return KERNED.sub(join_kerned, SPLIT.sub(join, text))
+
+
+# A name with a capital inside it ("StopAdvisor", "GoActive"): kerning after such a capital ("StopA dvisor") splits
+# it where no dictionary can tell, but the document prints the name whole elsewhere (its title, say).
+_CAMEL = re.compile(r"\b[A-Z]?[a-z]+[A-Z][A-Za-z]*\b")
+_PAIR = re.compile(r"\b([A-Za-z]+)([ \n]{1,3})([a-z]+)\b")
+
+
+def rejoin_names(pages: list[list[str]]) -> list[list[str]]:
+    """Pages (lists of lines) with a split name joined where the same document prints it whole, within a line or
+    across a line end ("StopA" / "dvisor")."""
+    names = {m.group(0) for lines in pages for line in lines for m in _CAMEL.finditer(line)}
+    if not names:
+        return pages
+    _, common = _vocabulary()
+
+    def join(m: re.Match) -> str:
+        head, gap, tail = m.groups()
+        if head + tail in names and tail not in common and head.lower() not in common:
+            return head + tail + ("\n" if "\n" in gap else "")  # a split at a line end keeps the page's lines
+        return m.group(0)
+
+    out = []
+    for lines in pages:
+        text = "\n".join(lines)
+        out.append(_PAIR.sub(join, text).split("\n") if _PAIR.search(text) else lines)
+    return out
