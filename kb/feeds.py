@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
 import ipaddress
 import re
 import socket
 import time
 import unicodedata
+import urllib.request
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url
 
@@ -133,10 +135,83 @@ def _connect(url: str, policy: FetchPolicy | None, timeout: float):
     return create_connection
 
 
+@dataclass(frozen=True)
+class Proxy:
+    """The HTTP proxy the environment names for a URL (HTTP_PROXY / HTTPS_PROXY, less NO_PROXY)."""
+
+    host: str
+    port: int
+    variable: str  # which environment variable named it, for messages
+    authorization: str | None = None  # a Proxy-Authorization header from the proxy URL's user:password
+
+    @classmethod
+    def for_url(cls, url: str) -> Proxy | None:
+        parts = urlsplit(url)
+        if urllib.request.proxy_bypass_environment(parts.hostname or ""):
+            return None
+        named = urllib.request.getproxies_environment().get(parts.scheme)
+        if not named:
+            return None
+        variable = f"{parts.scheme.upper()}_PROXY"
+        p = urlsplit(named if "://" in named else f"http://{named}")
+        if p.scheme != "http" or not p.hostname:
+            raise FeedError(
+                f"{url}: {variable} is {named!r}, which is not an http:// proxy; kb scan speaks to http:// proxies "
+                "only (HTTPS is tunnelled through them with CONNECT): set it to http://HOST:PORT"
+            )
+        auth = None
+        if p.username:
+            pair = f"{unquote(p.username)}:{unquote(p.password or '')}".encode()
+            auth = "Basic " + base64.b64encode(pair).decode("ascii")
+        return cls(p.hostname, p.port or 80, variable, auth)
+
+
+def _check_proxied(url: str, policy: FetchPolicy) -> None:
+    """Through a proxy the connection goes to the proxy, so an item link's host is resolved here and its addresses
+    checked before the proxy is asked for it; a host that does not resolve here is refused (fail closed)."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        if policy.allow_private or policy.is_own_origin(url):
+            return
+        raise LinkRefused(
+            f"{url}: not fetched: {host} does not resolve on this machine, so its address cannot be checked "
+            "before the proxy fetches it (set allow_private = true for this source only if it is trusted)"
+        ) from None
+    for *_, sockaddr in infos:
+        policy.check_address(url, sockaddr[0])
+
+
+def _connection(url: str, policy: FetchPolicy | None, timeout: float) -> tuple[http.client.HTTPConnection, str, dict]:
+    """The connection to open for `url`, the request target to send on it, and extra headers: straight to the host
+    (every resolved address checked by the policy), or through the environment's proxy."""
+    parts = urlsplit(url)
+    path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    proxy = Proxy.for_url(url)
+    if proxy is None:
+        conn = cls(parts.hostname, parts.port, timeout=timeout)
+        conn._create_connection = _connect(url, policy, timeout)
+        return conn, path, {}
+    if policy is not None:
+        _check_proxied(url, policy)
+    auth = {"Proxy-Authorization": proxy.authorization} if proxy.authorization else {}
+    conn = cls(proxy.host, proxy.port, timeout=timeout)
+    if parts.scheme == "https":
+        # CONNECT tunnels TLS to the host through the proxy; the certificate checked is still the host's.
+        conn.set_tunnel(parts.hostname, parts.port or 443, headers=auth)
+        return conn, path, {}
+    # Plain HTTP goes to the proxy as an absolute URL.
+    return conn, urlunsplit((parts.scheme, parts.netloc, parts.path or "/", parts.query, "")), auth
+
+
 def fetch(url: str, max_bytes: int = MAX_BYTES, timeout: float = TIMEOUT, policy: FetchPolicy | None = None) -> Fetched:
     """GET a http(s) URL within `timeout` seconds in all, refusing bodies over `max_bytes` without reading them whole.
 
-    With a policy (item links), every hop of a redirect is checked by it before anything is sent there.
+    With a policy (item links), every hop of a redirect is checked by it before anything is sent there. Where the
+    environment names a proxy (HTTP_PROXY, HTTPS_PROXY, NO_PROXY, as curl and pip read them), requests go through it.
     """
     deadline = time.monotonic() + timeout
     seen = 0
@@ -149,14 +224,12 @@ def fetch(url: str, max_bytes: int = MAX_BYTES, timeout: float = TIMEOUT, policy
         left = deadline - time.monotonic()
         if left <= 0:
             raise FeedError(f"{url}: no answer within {timeout:.0f} s")
-        cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        conn = cls(parts.hostname, parts.port, timeout=left)
-        conn._create_connection = _connect(url, policy, left)
+        conn, target, extra = _connection(url, policy, left)
         try:
             conn.request(
                 "GET",
-                urlunsplit(("", "", parts.path or "/", parts.query, "")),
-                headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity", "Connection": "close"},
+                target,
+                headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity", "Connection": "close", **extra},
             )
             resp = conn.getresponse()
             location = resp.getheader("Location")
@@ -166,6 +239,10 @@ def fetch(url: str, max_bytes: int = MAX_BYTES, timeout: float = TIMEOUT, policy
                     raise FeedError(f"{url}: more than {MAX_REDIRECTS} redirects")
                 url = urljoin(url, location)
                 continue
+            if resp.status == 407:
+                raise FeedError(
+                    f"{url}: the proxy wants a user name and password: put them in it, http://USER:PASS@HOST:PORT"
+                )
             if resp.status >= 400:
                 raise FeedError(f"{url}: HTTP {resp.status} {resp.reason}")
             declared = resp.getheader("Content-Length")
@@ -185,7 +262,9 @@ def fetch(url: str, max_bytes: int = MAX_BYTES, timeout: float = TIMEOUT, policy
         except TimeoutError:
             raise FeedError(f"{url}: no answer within {timeout:.0f} s") from None
         except (OSError, http.client.HTTPException) as exc:
-            raise FeedError(f"{url}: cannot connect ({exc or type(exc).__name__})") from None
+            via = Proxy.for_url(url)
+            where = f" through the proxy {via.host}:{via.port} ({via.variable})" if via else ""
+            raise FeedError(f"{url}: cannot connect{where} ({exc or type(exc).__name__})") from None
         finally:
             conn.close()
 
