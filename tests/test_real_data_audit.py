@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.sources import ReadOptions, read_file
+from ingest.sources import ReadOptions, pdf_layout, read_file
 from ingest.sources.pdf_title import fallback_title
 
 
@@ -45,3 +45,29 @@ def test_a_scan_that_prints_its_title_keeps_it(shared_data: Path) -> None:
 )
 def test_fallback_title_takes_only_what_reads_as_a_title(first_line: str, headings: list[str], title) -> None:
     assert fallback_title(first_line, headings) == title
+
+
+@pytest.mark.shared_data
+def test_a_label_tree_out_of_step_with_the_printed_page_numbers_is_corrected(shared_data: Path) -> None:
+    """The BMC article's /PageLabels name its pages "0", "1", ... while they print "Page 2 of 13" on the second:
+    every passage cited a page short of what the reader sees."""
+    path = shared_data / "real-pdfs" / "bmcpublichealth2014_epton_uatuni_students.pdf"
+    [parsed] = read_file(path, ReadOptions()).documents
+    [background] = [b for b in parsed.blocks if b.text.startswith("Young people are at risk of developing serious")]
+    assert (background.page_label, background.page_index) == ("2", 2)
+    assert {b.page_label for b in parsed.blocks if b.page_index == 1} == {"1"}
+
+
+@pytest.mark.parametrize(
+    ("labels", "printed", "want"),
+    [
+        (["0", "1", "2", "3"], [None, 2, 3, 4], ["1", "2", "3", "4"]),  # the tree a page short: the pages win
+        (["i", "ii", "1", "2", "3"], [None, None, 1, 2, 3], ["i", "ii", "1", "2", "3"]),  # tree and pages agree
+        (["1", "2", "3", "4", "5"], [None, None, 1, 2, 3], ["1", "2", "3", "4", "5"]),  # a cover before page 1
+        (["1", "2", "3", "4"], [None, 7, None, 4], ["1", "2", "3", "4"]),  # two numbers are not a pattern
+        (["1", "2", "3", "4", "5"], [12, 40, 3, 17, 99], ["1", "2", "3", "4", "5"]),  # numbers, no steady offset
+    ],
+)
+def test_printed_page_numbers_replace_labels_only_when_steady(labels: list[str], printed: list, want: list) -> None:
+    pages = [["Body text of the page."] + ([f"Report 2014 Page {n} of 13"] if n else []) for n in printed]
+    assert pdf_layout.printed_labels(labels, pages) == want

@@ -102,6 +102,7 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
 
     # Read the marking before running headers and footers, where it is printed, are stripped.
     marked = pdf_layout.marking(pages)
+    labels = pdf_layout.printed_labels(labels, pages)
     pages = _strip_running_lines(pages)
     blocks, headings = _blocks(pages, labels, outline)
 
