@@ -202,7 +202,7 @@ def test_shared_scan_is_no_text(shared_data: Path) -> None:
     [parsed] = read_file(shared_data / "pdfs" / "imagemagick-CCITTFaxDecode.pdf").documents
     assert parsed.document.status == "no_text"
     assert parsed.blocks == []
-    # Regression (real-data audit): its /Title is the file name plus a NUL, which passed as a metadata title.
+    # Its /Title is the file name plus a NUL: no title, and no source claimed for the file name.
     assert (parsed.document.title, parsed.document.field_sources.get("title")) == ("imagemagick-CCITTFaxDecode", None)
 
 

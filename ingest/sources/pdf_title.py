@@ -44,7 +44,6 @@ def plausible_title(title: str | None, path: Path, printed: str) -> str | None:
     """A metadata title worth keeping; None for file names, template and word-processor defaults, ids."""
     if not title:
         return None
-    title = re.sub(r"[\x00-\x1f]+", " ", title).strip()  # imagemagick writes a NUL after its /Title
     title = re.sub(r"^Microsoft (?:Word|PowerPoint|Excel) - ", "", title).strip()
     title = re.sub(r"\.(?:pdf|docx?|odt|pptx?|indd|tex|rtf)$", "", title, flags=re.I).strip()
     alpha_words = re.findall(r"[^\W\d_]{2,}", title)
