@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -177,3 +178,58 @@ def test_real_word_titles_come_from_the_cover_not_a_chapter_heading_or_a_templat
     assert (handbook.year, sources["title"], sources["year"]) == (2012, "layout", "layout")
     phs = read_file(folder / "phs_offstats_summary_skeleton.docx", ReadOptions()).documents[0].document
     assert phs.title.lower() != "publication title"
+
+
+@pytest.mark.shared_data
+def test_a_template_is_not_named_after_its_first_section_heading(shared_data):
+    """Regression (real-data audit): the Public Health Scotland template came out titled "About this release",
+    the first of its six Heading 1 sections, because its only title line is the placeholder "Publication title".
+    Nothing better than the file name is printed there, so the file name it is, with no source claimed; the
+    same holds for category-level.docx, whose "A Heading 1" is the first of two Heading 1 sections."""
+    folder = shared_data / "docx"
+    for name in ("phs_offstats_summary_skeleton.docx", "category-level.docx"):
+        doc = read_file(folder / name, ReadOptions()).documents[0].document
+        assert (doc.title, doc.field_sources.get("title")) == (Path(name).stem, None)
+
+
+def test_a_lone_top_heading_still_names_a_document_without_a_title_line(tmp_path):
+    d = docx.Document()
+    d.add_heading("Knife Crime in Calderdale", level=1)
+    d.add_heading("Findings", level=2)
+    d.add_paragraph("Knife crime fell in Halifax.")
+    d.add_heading("Methods", level=2)
+    d.add_paragraph("We counted offences.")
+    d.save(tmp_path / "lone.docx")
+    doc = read_file(tmp_path / "lone.docx", ReadOptions()).documents[0].document
+    assert (doc.title, doc.field_sources["title"]) == ("Knife Crime in Calderdale", "layout")
+
+
+@pytest.mark.shared_data
+def test_a_typed_table_of_contents_is_no_passage(shared_data):
+    """Regression (real-data audit): the handbook's contents list, typed as ~150 Normal paragraphs ("A. PURPOSE1-1")
+    after "Table of Contents" (four times: the file repeats the handbook), became 616 passages matching any query
+    on its headings."""
+    parsed = read_file(shared_data / "docx" / "handbook-872p.docx", ReadOptions()).documents[0]
+    texts = [b.text for b in parsed.blocks]
+    assert "Table of Contents" not in texts
+    assert "A. PURPOSE1-1" not in texts
+    assert not [t for t in texts if re.search(r"[A-Z]\d{1,2}-\d{1,2}$", t)]
+    assert texts.count("CHAPTER 1") == 4  # the chapter's opening line after each list is text, not an entry
+    first_body = next(b for b in parsed.blocks if b.section)
+    assert first_body.section == ["CHAPTER 1 – INTRODUCTION", "A. PURPOSE"]
+    assert first_body.text.startswith("The United States Trustee appoints and supervises standing trustees")
+    assert "October 1, 2012" in texts  # the cover before the contents stays
+
+
+def test_word_generated_contents_lines_are_no_passages(tmp_path):
+    from docx.enum.style import WD_STYLE_TYPE
+
+    d = docx.Document()
+    d.add_paragraph("Youth Violence Review", style="Title")
+    toc = d.styles.add_style("toc 1", WD_STYLE_TYPE.PARAGRAPH)
+    d.add_paragraph("Findings\t3", style=toc)
+    d.add_heading("Findings", level=1)
+    d.add_paragraph("Knife crime fell in Halifax.")
+    d.save(tmp_path / "toc.docx")
+    blocks = read_file(tmp_path / "toc.docx", ReadOptions()).documents[0].blocks
+    assert [(b.section, b.text) for b in blocks] == [(["Findings"], "Knife crime fell in Halifax.")]

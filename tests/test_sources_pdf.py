@@ -154,7 +154,7 @@ def test_password_protected_pdf_raises_encrypted(tmp_path: Path) -> None:
     pdf = make_pdf(tmp_path / "locked.pdf", [["Secret text."]], user_password="s3cret")
     with pytest.raises(SourceError) as err:
         read(pdf, ReadOptions())
-    assert err.value.reason == "encrypted: password required"
+    assert err.value.reason.startswith("encrypted: password required; ")
 
 
 def test_pdf_encrypted_with_empty_password_is_read(tmp_path: Path) -> None:
@@ -174,6 +174,9 @@ def test_truncated_pdf_is_reported_as_corrupt(tmp_path: Path) -> None:
 @pytest.mark.shared_data
 def test_shared_minimal_document_dehyphenates_and_drops_page_number(shared_data: Path) -> None:
     [parsed] = read_file(shared_data / "pdfs" / "minimal-document.pdf").documents
+    # Regression (real-data audit): it prints no title, and its title was its first body line, cut mid-sentence
+    # ("Lorem ipsum dolor sit amet, consetetur sadipscing elitr, sed diam nonumy eirmod"): the file name it is.
+    assert (parsed.document.title, parsed.document.field_sources.get("title")) == ("minimal-document", None)
     [block] = parsed.blocks
     assert "no sea takimata sanctus" in block.text
     assert block.text.endswith("sanctus est Lorem ipsum dolor sit amet.")
@@ -184,6 +187,9 @@ def test_shared_minimal_document_dehyphenates_and_drops_page_number(shared_data:
 def test_shared_multicolumn_expands_ligatures_and_keeps_pages(shared_data: Path) -> None:
     [parsed] = read_file(shared_data / "pdfs" / "multicolumn.pdf").documents
     assert parsed.document.title == "Two-Column Document with Lorem Ipsum"
+    # Regression (real-data audit): the LaTeX template's "Your Name" under the title was taken as its author.
+    assert parsed.document.authors == []
+    assert (parsed.document.year, parsed.document.field_sources["year"]) == (2024, "layout")  # "January 3, 2024"
     text = " ".join(b.text for b in parsed.blocks)
     assert "two columns filled with Lorem Ipsum" in text
     assert "\ufb01" not in text
@@ -196,12 +202,18 @@ def test_shared_scan_is_no_text(shared_data: Path) -> None:
     [parsed] = read_file(shared_data / "pdfs" / "imagemagick-CCITTFaxDecode.pdf").documents
     assert parsed.document.status == "no_text"
     assert parsed.blocks == []
+    # Its /Title is the file name plus a NUL: no title, and no source claimed for the file name.
+    assert (parsed.document.title, parsed.document.field_sources.get("title")) == ("imagemagick-CCITTFaxDecode", None)
 
 
 @pytest.mark.shared_data
-def test_shared_encrypted_pdf_asks_for_password(shared_data: Path) -> None:
-    with pytest.raises(SourceError, match="encrypted"):
+def test_shared_encrypted_pdf_asks_for_password_and_says_what_to_do(shared_data: Path) -> None:
+    """Regression (real-data audit): "encrypted: password required" named no remedy, and kb ingest takes no
+    password; the reason now says how to make a copy it can read."""
+    with pytest.raises(SourceError) as err:
         read_file(shared_data / "pdfs" / "libreoffice-writer-password.pdf")
+    assert err.value.reason.startswith("encrypted: password required")
+    assert "save a copy without the password" in err.value.reason and "ingest that copy" in err.value.reason
 
 
 @pytest.mark.shared_data

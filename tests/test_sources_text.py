@@ -19,7 +19,7 @@ def _block(result, phrase: str):
 def test_front_matter_fills_document_fields() -> None:
     result = read_file(DATA / "strategy.md")
     document = result.documents[0].document
-    assert document.title == "Serious Violence Strategy 2022-2025"
+    assert (document.title, document.field_sources["title"]) == ("Serious Violence Strategy 2022-2025", "metadata")
     assert document.year == 2022
     assert document.authors == ["West Yorkshire Violence Reduction Unit", "Smith, Jane"]
     assert document.publisher == "West Yorkshire Combined Authority"
@@ -96,10 +96,13 @@ def test_plain_text_without_headings_has_no_sections(tmp_path: Path) -> None:
 def test_title_defaults_to_first_h1_then_stem(tmp_path: Path) -> None:
     with_h1 = tmp_path / "notes.md"
     with_h1.write_text("Intro text.\n\n## Second\n\nMore.\n\n# Real Title\n\nBody.\n", encoding="utf-8")
-    assert read_file(with_h1).documents[0].document.title == "Real Title"
+    doc = read_file(with_h1).documents[0].document
+    assert (doc.title, doc.field_sources["title"]) == ("Real Title", "layout")
     without = tmp_path / "county-lines.md"
     without.write_text("Just text.\n", encoding="utf-8")
-    assert read_file(without).documents[0].document.title == "county-lines"
+    doc = read_file(without).documents[0].document
+    # The first H1 is read off the page ("layout"); a file name claims no source.
+    assert (doc.title, doc.field_sources.get("title")) == ("county-lines", None)
 
 
 def test_latin1_file_is_read_with_a_problem() -> None:

@@ -22,6 +22,12 @@ from kb.models import Block, Document, ParsedDocument, ReadResult
 _HEADING_RE = re.compile(r"^heading\s*([1-9])$", re.I)
 _LIST_STYLE_RE = re.compile(r"^(list|bullet|numbered)", re.I)
 _TITLE_STYLE_RE = re.compile(r"(?<!sub)title$", re.I)  # "Title", "Publication Title"; never "Subtitle"
+_CONTENTS_STYLE_RE = re.compile(r"^toc(?:\s*\d|\s+heading)$", re.I)  # Word's own table of contents lines
+_CONTENTS_LINE_RE = re.compile(r"^(?:table\s+of\s+)?contents$", re.I)
+# A contents entry ends in its page: "A. PURPOSE1-1" (the handbook lost its tab leaders), "Methods 12", "Preface iv".
+# "CHAPTER 1" alone is a chapter's opening line, not an entry with its page.
+_PAGE_REF_RE = re.compile(r"(?<![\d-])(?<!chapter )(?:\d{1,3}-\d{1,4}|\d{1,4}|\b[ivxlc]{1,6})$", re.I)
+_MIN_CONTENTS_ENTRIES = 3
 _COVER_PARAGRAPHS = 30  # a cover's title is set in the largest type among the first paragraphs
 _FRONT_PARAGRAPHS = 40  # a printed date, if any, is on the cover or the first page
 # What a damaged .docx (a zip of XML parts) makes python-docx, zipfile and zlib raise.
@@ -108,6 +114,7 @@ class _Style:
     heading: int | None  # outline level of Heading N, or of a custom style based on one
     is_list: bool
     is_title: bool
+    is_contents: bool = False
 
 
 def _styles(document) -> dict[str | None, _Style]:
@@ -127,7 +134,12 @@ def _styles(document) -> dict[str | None, _Style]:
             if base is None:
                 break
         name = style.name or ""
-        out[style.style_id] = _Style(level, bool(_LIST_STYLE_RE.match(name)), bool(_TITLE_STYLE_RE.search(name)))
+        out[style.style_id] = _Style(
+            level,
+            bool(_LIST_STYLE_RE.match(name)),
+            bool(_TITLE_STYLE_RE.search(name)),
+            bool(_CONTENTS_STYLE_RE.match(name)),
+        )
         if style.element.default:
             default = out[style.style_id]
     out[None] = default or _Style(None, False, False)
@@ -159,14 +171,14 @@ def _table_rows(table) -> list[str]:
     return rows
 
 
-def _blocks(document) -> tuple[list[Block], list[str], str | None, str | None]:
+def _blocks(document) -> tuple[list[Block], list[tuple[int, str]], str | None, str | None]:
     """Blocks in reading order with their section path, the headings met, a Title-style line and the cover's
     title (the consecutive lines set in the largest type among the first paragraphs)."""
     from docx.table import Table
 
     styles = _styles(document)
     blocks: list[Block] = []
-    headings: list[str] = []
+    headings: list[tuple[int, str]] = []  # (outline level, text)
     title: str | None = None
     path: list[str] = []
     items: list[str] = []
@@ -188,13 +200,15 @@ def _blocks(document) -> tuple[list[Block], list[str], str | None, str | None]:
         if not text:
             continue
         style = _style_of(part, styles)
+        if style.is_contents:
+            continue  # Word's generated contents repeat the headings with page numbers: no passage
         level = style.heading
         if level is None and not headings and len(cover) < _COVER_PARAGRAPHS:
             cover.append((_type_size(part), text))
         if level is not None:
             flush_list()
             path = [*path[: level - 1], text]
-            headings.append(text)
+            headings.append((level, text))
             continue
         if style.is_title and title is None:
             title = text
@@ -205,7 +219,34 @@ def _blocks(document) -> tuple[list[Block], list[str], str | None, str | None]:
         flush_list()
         blocks.append(Block(text=text, section=list(path)))
     flush_list()
-    return blocks, headings, title, docx_meta.largest_lines(cover)
+    return _without_typed_contents(blocks), headings, title, docx_meta.largest_lines(cover)
+
+
+def _without_typed_contents(blocks: list[Block]) -> list[Block]:
+    """Drop each contents list typed as plain paragraphs: a "Table of Contents" line, then entries ending in their
+    page ("A. PURPOSE1-1": the handbook lost its tab leaders) or short capitals ("CHAPTER 1 - INTRODUCTION").
+    The handbook's four typed lists (150 entries each) were passages matching any query on its headings."""
+    out: list[Block] = []
+    i = 0
+    while i < len(blocks):
+        if _CONTENTS_LINE_RE.match(blocks[i].text):
+            j, last_ref, refs = i + 1, i, 0
+            while j < len(blocks) and blocks[j].section == blocks[i].section and _contents_entry(blocks[j].text):
+                if _PAGE_REF_RE.search(blocks[j].text):
+                    last_ref, refs = j, refs + 1
+                j += 1
+            # Capitals after the last entry with a page ("CHAPTER 1" / "INTRODUCTION") open the text: kept.
+            if refs >= _MIN_CONTENTS_ENTRIES and refs >= 0.6 * (last_ref - i):
+                i = last_ref + 1
+                continue
+        out.append(blocks[i])
+        i += 1
+    return out
+
+
+def _contents_entry(text: str) -> bool:
+    text = text.removeprefix("- ")
+    return "\n" not in text and (bool(_PAGE_REF_RE.search(text)) or (text.isupper() and len(text.split()) <= 16))
 
 
 def _type_size(paragraph) -> float:

@@ -52,16 +52,21 @@ def largest_lines(cover: list[tuple[float, str]]) -> str | None:
     return " ".join(lines)
 
 
-def _first_heading(headings: list[str]) -> str | None:
-    """A document with no title line may be named by its first heading, never by "Introduction" or "Chapter 1 -
-    Introduction"; past the first heading a heading names a section, not the document."""
+def _first_heading(headings: list[tuple[int, str]]) -> str | None:
+    """A document with no title line may be named by its first heading when that heading stands alone at its
+    level: never "Introduction" or "Chapter 1 - Introduction", and never the first of several sibling headings
+    (the Public Health Scotland template's "About this release" is the first of six Heading 1 sections)."""
     if not headings:
         return None
-    first = headings[0]
+    level, first = headings[0]
+    if any(other <= level for other, _ in headings[1:]):
+        return None
     return None if generic_heading(re.sub(r"^chapter\s+\w+\s*[-–—:]\s*", "", first, flags=re.I)) else first
 
 
-def set_provenance(doc: Document, core, front: list[str], printed: list[str | None], headings, path) -> None:
+def set_provenance(
+    doc: Document, core, front: list[str], printed: list[str | None], headings: list[tuple[int, str]], path: Path
+) -> None:
     """Title, authors and year with where each came from: plausible core properties, else the page itself."""
     sources = doc.field_sources
     if title := plausible_word_title(core.title, path):

@@ -17,7 +17,6 @@ from ingest.sources import (
     SourceError,
     ocr,
     pdf_authors,
-    pdf_cues,
     pdf_layout,
     pdf_ligatures,
     pdf_meta,
@@ -39,6 +38,11 @@ _PDF_ERRORS = (
     AssertionError,
     RecursionError,
     zlib.error,
+)
+# kb ingest takes no password: the remedy is a copy without one.
+_ENCRYPTED = (
+    "encrypted: password required; open it with its password in a PDF reader, save a copy without the password "
+    "(Save As, or Print > Save as PDF) and ingest that copy"
 )
 
 _EDGE_LINES = 3  # headers and footers live in the first or last few lines of a page
@@ -72,7 +76,7 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
     except SourceError:
         raise
     except FileNotDecryptedError as exc:
-        raise SourceError(path, "encrypted: password required") from exc
+        raise SourceError(path, _ENCRYPTED) from exc
     except _PDF_ERRORS as exc:
         raise SourceError(path, f"corrupt PDF: {_first_line(exc)}; get a fresh copy or re-save it as PDF") from exc
 
@@ -99,6 +103,7 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
 
     # Read the marking before running headers and footers, where it is printed, are stripped.
     marked = pdf_layout.marking(pages)
+    labels = pdf_layout.printed_labels(labels, pages)
     pages = _strip_running_lines(pages)
     blocks, headings = _blocks(pages, labels, outline, {p.index - 1 for p in scanned})
 
@@ -131,9 +136,7 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
     first_line = pdf_meta.describe(document, info, pdf_xmp.xmp_text(reader), layouts, path)
     if not document.title:
         # One type size throughout: the first line that is not a masthead, else the first real heading.
-        fallback = (first_line if len(first_line) <= 150 else None) or next(
-            (h for h in headings if not pdf_cues.generic_heading(h)), None
-        )
+        fallback = pdf_title.fallback_title(first_line, headings)
         if fallback:
             document.title, document.field_sources["title"] = fallback, "layout"
         else:
@@ -194,7 +197,7 @@ def _unlock(path: Path, reader: PdfReader) -> None:
         return
     try:
         if reader.decrypt("") == PasswordType.NOT_DECRYPTED:
-            raise SourceError(path, "encrypted: password required")
+            raise SourceError(path, _ENCRYPTED)
     except DependencyError as exc:
         raise SourceError(path, "encrypted (AES): install the 'cryptography' package to read it") from exc
 

@@ -20,6 +20,11 @@ _NOT_NAME_WORDS = re.compile(
     r"|the|for|of|with|from|this|that|is|are|was|study|trial|review)\b",
     re.I,
 )
+# A template's placeholder printed where the author goes (multicolumn.pdf prints "Your Name" under its title).
+_PLACEHOLDER_NAMES = frozenset(
+    "yourname authorname authorsname firstlast firstnamelastname firstnamesurname namesurname firstauthor "
+    "secondauthor fullname".split()
+)
 _PUBLISHED_BY_RE = re.compile(r"\bpublished by (?:the )?([A-Z][\w&'’]*(?: (?:[A-Z][\w&'’]*|and|of|for|&))*)")
 
 
@@ -29,7 +34,7 @@ def _name(raw: str) -> str | None:
     tokens = [t for t in re.sub(r"[\d*†‡§¶#]+", " ", raw).replace("’", "'").split() if t.lower() not in _DEGREES]
     name = " ".join(tokens).strip(" ,.;")
     tokens = name.split()
-    if not (2 <= len(tokens) <= 6) or _NOT_NAME_WORDS.search(name):
+    if not (2 <= len(tokens) <= 6) or _NOT_NAME_WORDS.search(name) or fold(name) in _PLACEHOLDER_NAMES:
         return None
     if not (tokens[0][:1].isupper() and tokens[-1][:1].isupper() and len(tokens[-1].strip(".")) >= 2):
         return None

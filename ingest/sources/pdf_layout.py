@@ -112,3 +112,35 @@ def marking(pages: list[list[str]]) -> str | None:
         if any(_MARKING_LINE_RE.match(line) for line in lines):
             return "official-sensitive"
     return None
+
+
+_PAGE_OF_RE = re.compile(r"\bpage\s+(\d{1,4})\s+of\s+\d{1,4}\b", re.I)  # "Page 2 of 13"
+_PAGE_NUMBER_LINE_RE = re.compile(r"^\s*(\d{1,4})\s*$")
+_MIN_NUMBERED_PAGES = 3
+
+
+def _printed_number(lines: list[str]) -> int | None:
+    band = edges(lines)
+    for pattern in (_PAGE_OF_RE, _PAGE_NUMBER_LINE_RE):
+        if number := next((int(m.group(1)) for line in band if (m := pattern.search(line))), None):
+            return number
+    return None
+
+
+def printed_labels(labels: list[str], pages: list[list[str]]) -> list[str]:
+    """The page labels, unless the pages print their numbers and the label tree is out of step with them.
+
+    The BMC article (Epton 2014) labels its pages "0", "1", ... while they print "Page 2 of 13" on the second:
+    every citation was a page short. Only a steady offset from physical pages, seen on most numbered pages, and
+    one that numbers the first page 1 or more, replaces the labels: a cover before page 1 has no printed number.
+    """
+    printed = {i: n for i, lines in enumerate(pages) if (n := _printed_number(lines)) is not None}
+    if len(printed) < _MIN_NUMBERED_PAGES:
+        return labels
+    offset, steady = Counter(n - i for i, n in printed.items()).most_common(1)[0]
+    if steady < 0.8 * len(printed) or offset < 1:
+        return labels
+    agreeing = [i for i, n in printed.items() if n - i == offset]
+    if sum(labels[i] == str(printed[i]) for i in agreeing) >= 0.5 * len(agreeing):
+        return labels
+    return [str(i + offset) for i in range(len(labels))]

@@ -44,4 +44,10 @@ def describe(document: Document, info: dict[str, str | None], xmp: str, layouts:
         document.year, sources["year"] = year, "file date"
 
     keep = title_candidates(layouts, first) if first < len(layouts) else []
-    return layouts[first].lines[keep[0]].text if keep else ""
+    if not keep:
+        return ""
+    lines = layouts[first].lines
+    line, after = lines[keep[0]].text, lines[keep[0] + 1].text if keep[0] + 1 < len(lines) else ""
+    # A line that the next one carries on (minimal-document.pdf: "Lorem ipsum ... sed diam nonumy eirmod" /
+    # "tempor invidunt ...") is the first line of a paragraph, not a title: the file name is more honest.
+    return "" if after[:1].islower() or line.rstrip().endswith((",", "-")) else line

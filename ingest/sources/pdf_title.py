@@ -133,3 +133,22 @@ def layout_title(layouts: list[PageLayout]) -> tuple[str, int, int] | None:
         title = _join_title([layout.lines[i].main or layout.lines[i].text for i in range(start, end)])
         return title, page_no, end
     return None
+
+
+# "Chapter II.", "Part 3", "Section 4.1": where a book page or report section starts, not what the document is.
+_NUMBERED_PART_RE = re.compile(r"^(?:chapter|part|section|book|volume|appendix)\s+[\divxlc.]+\.?$", re.I)
+_MAX_FALLBACK_CHARS = 150
+
+
+def fallback_title(first_line: str, headings: list[str]) -> str | None:
+    """With no type size to go by: the first line, else the first heading that is not a generic one, if either
+    reads as a title. A single word is not taken: on a scan it is an OCR fragment ("Achapter", the drop capital
+    and "Chapter II." of a book page read as one word), elsewhere a section name; the file name is more honest."""
+    if first_line and len(first_line) <= _MAX_FALLBACK_CHARS and _reads_as_title(first_line):
+        return first_line
+    heading = next((h for h in headings if not generic_heading(h)), None)
+    return heading if heading and _reads_as_title(heading) else None
+
+
+def _reads_as_title(text: str) -> bool:
+    return len(re.findall(r"[^\W\d_]{2,}", text)) >= 2 and not _NUMBERED_PART_RE.match(text.strip())

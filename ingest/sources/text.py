@@ -59,6 +59,10 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
         sensitivity=sensitivity,
         content_hash=content_hash(full_text),
     )
+    if _str(meta.get("title")):
+        document.field_sources["title"] = "metadata"
+    elif first_h1:
+        document.field_sources["title"] = "layout"  # the first heading; a file name has no source to claim
     result.documents.append(ParsedDocument(document=document, blocks=blocks))
     return result
 
