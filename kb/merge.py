@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from kb.models import Chunk, Document, Edit, SourceRecord, ToolkitEntry, chunk_id_for, strictest
 from kb.same_work import (
@@ -28,18 +29,29 @@ def _precedence(sources: list[SourceRecord], field: str) -> list[tuple[SourceRec
     """Sources in the order they give a field, with the provenance each would record.
 
     Reference entries first (they are written by people), then what a full text's metadata or layout
-    says, then a file date.
+    says, then a file's name or date.
     """
     out = []
     for s in sources:
         if s.kind == "reference":
             out.append((0, s, "reference"))
         else:
-            how = s.document.field_sources.get(field, "metadata")
-            out.append((2 if how == "file date" else 1, s, how))
+            how = _provenance(s, field)
+            out.append((2 if how in ("file date", "file name") else 1, s, how))
     # A published version's DOI names the work before its preprint's.
     out.sort(key=lambda t: (field == "doi" and is_preprint(t[1].document.doi), t[0], t[1].source_key))
     return [(s, how) for _, s, how in out]
+
+
+def _provenance(s: SourceRecord, field: str) -> str:
+    """Where a source's value of a field came from, as its reader recorded it."""
+    if how := s.document.field_sources.get(field):
+        return how
+    # A reader that finds no title names the document after its file and claims no source for it: say so,
+    # rather than "metadata", and let any title a document states win over it.
+    if field == "title" and s.path and s.document.title == Path(s.path).stem:
+        return "file name"
+    return "metadata"
 
 
 def own_id(s: SourceRecord, contested: frozenset[str] = frozenset()) -> str:

@@ -45,7 +45,7 @@ class Document:
     ingested_at: str = ""
     status: str = "ok"  # one of READABLE, or no_text
     n_chunks: int = 0
-    # field -> reference | metadata | layout | analyst | file date
+    # field -> reference | metadata | layout | analyst | file date | file name
     field_sources: dict[str, str] = field(default_factory=dict)
     # systematic_review | rct | quasi_experimental | observational | qualitative | other
     study_design: str | None = None

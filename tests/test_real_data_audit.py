@@ -71,3 +71,17 @@ def test_a_label_tree_out_of_step_with_the_printed_page_numbers_is_corrected(sha
 def test_printed_page_numbers_replace_labels_only_when_steady(labels: list[str], printed: list, want: list) -> None:
     pages = [["Body text of the page."] + ([f"Report 2014 Page {n} of 13"] if n else []) for n in printed]
     assert pdf_layout.printed_labels(labels, pages) == want
+
+
+@pytest.mark.shared_data
+def test_a_title_that_is_only_the_file_name_says_so_in_kb_docs(shared_data: Path, tmp_path: Path) -> None:
+    """minimal-document.pdf prints no title, so it is listed by its file name; `kb docs` said that title came
+    from the file's "metadata", which it never held."""
+    import json
+
+    from kbfixtures import run_kb
+
+    data = tmp_path / "kb"
+    run_kb(data, "ingest", str(shared_data / "pdfs" / "minimal-document.pdf"), check=True)
+    [doc] = json.loads(run_kb(data, "docs", "--json", check=True).stdout)["documents"]
+    assert (doc["title"], doc["field_sources"]["title"]) == ("minimal-document", "file name")
