@@ -221,7 +221,10 @@ def sign_in_box(res: Resources) -> None:
             if st.button("Sign out", key="sign_out"):
                 st.session_state.pop("viewer", None)
                 if res.auth.oidc is not None and getattr(st.user, "is_logged_in", False):
+                    # st.logout sends the browser to the provider's sign-out and back; a rerun here could
+                    # overtake that redirect and leave the provider's session (and Streamlit's cookie) alive.
                     st.logout()
+                    return
                 st.rerun()
             if v.role != "internal":
                 if note := st.session_state.get("oidc_claims_note"):

@@ -1,13 +1,13 @@
 // A real OpenID Provider (panva/oidc-provider, OpenID-certified) on 127.0.0.1 for tests/test_oidc_browser.py.
-// Usage: node provider.js PORT CLIENT_ID CLIENT_SECRET APP_REDIRECT_URI
+// Usage: node provider.js PORT CLIENT_ID CLIENT_SECRET APP_REDIRECT_URI[,APP_REDIRECT_URI...]
 // Two accounts: "ines" (group vru-internal) and "eddie" (group partners). The login form is oidc-provider's
 // own development interaction (any password); the test is about what the app does with each identity.
 // It makes no outbound calls: clients are static, with no jwks_uri, request_uri or sector_identifier_uri.
 import Provider from 'oidc-provider';
 
-const [port, clientId, clientSecret, redirectUri] = process.argv.slice(2);
-if (!redirectUri) {
-  console.error('usage: node provider.js PORT CLIENT_ID CLIENT_SECRET APP_REDIRECT_URI');
+const [port, clientId, clientSecret, redirectUris] = process.argv.slice(2);
+if (!redirectUris) {
+  console.error('usage: node provider.js PORT CLIENT_ID CLIENT_SECRET APP_REDIRECT_URI[,APP_REDIRECT_URI...]');
   process.exit(2);
 }
 
@@ -21,8 +21,8 @@ const provider = new Provider(issuer, {
   clients: [{
     client_id: clientId,
     client_secret: clientSecret,
-    redirect_uris: [redirectUri],
-    post_logout_redirect_uris: [redirectUri],
+    redirect_uris: redirectUris.split(','),
+    post_logout_redirect_uris: redirectUris.split(','),
     response_types: ['code'],
     grant_types: ['authorization_code'],
     token_endpoint_auth_method: 'client_secret_basic',
