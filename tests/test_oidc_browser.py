@@ -67,7 +67,11 @@ def provider_served(port: int, app_ports: list[int]) -> Iterator[subprocess.Pope
         yield proc
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def _secrets(app_port: int, provider_port: int, client_secret: str, prompt: str | None = "login") -> str:
