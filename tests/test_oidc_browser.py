@@ -74,13 +74,19 @@ def provider_served(port: int, app_ports: list[int]) -> Iterator[subprocess.Pope
             proc.wait(timeout=10)
 
 
-def _secrets(app_port: int, provider_port: int, client_secret: str, prompt: str | None = "login") -> str:
-    """secrets.toml as docs/app.md tells a Hub to write it (prompt None: Streamlit's default, select_account)."""
+def _secrets(
+    app_port: int, provider_port: int, client_secret: str, prompt: str | None = "login", expose: bool = True
+) -> str:
+    """secrets.toml as docs/app.md tells a Hub to write it (prompt None: Streamlit's default, select_account).
+
+    The provider keeps email and groups out of its ID token (oidc-provider's default), so the app reads them
+    at its userinfo endpoint with the access token that `expose_tokens` gives it.
+    """
     kwargs = 'scope = "openid email profile groups"' + (f', prompt = "{prompt}"' if prompt else "")
     return f"""[auth]
 redirect_uri = "{_callback(app_port)}"
 cookie_secret = "a-long-random-cookie-secret-for-this-test-only"
-expose_tokens = ["access"]
+{'expose_tokens = ["access"]' if expose else ""}
 
 [auth.hub]
 client_id = "{CLIENT_ID}"
@@ -146,7 +152,7 @@ def data(tmp_path_factory) -> Path:
     return ingest_into(root / "kb", root / "note.md", root / "clubs.md")
 
 
-MISCONFIGURED = ("wrong secret", "provider down", "select_account", "unregistered redirect URI")
+MISCONFIGURED = ("wrong secret", "provider down", "select_account", "unregistered redirect URI", "no access token")
 
 
 @pytest.fixture(scope="module")
@@ -262,5 +268,16 @@ def test_misconfigured_provider_fails_closed_with_the_reason(hub, data, page, tm
         text = error.inner_text()
         assert "The organisation's sign-in is not working" in text and expected in text
         assert "official-sensitive documents stay hidden" in text
-        assert "Signed in as" not in _sidebar(page)
-        assert SECRET_TITLE not in _search(page, url)
+        # Still anonymous: the sidebar counts the note as hidden (a search would cost each app a model load).
+        assert "Signed in as" not in _sidebar(page) and "1 official-sensitive document is hidden" in _sidebar(page)
+
+
+def test_claims_only_at_userinfo_and_no_access_token_is_external_and_says_why(hub, data, page, tmp_path):
+    app_port = hub["ports"]["no access token"]
+    secrets_toml = _secrets(app_port, hub["provider_port"], CLIENT_SECRET, expose=False)
+    with app_served(data, tmp_path / "app", app_port, secrets_toml) as url:
+        _sign_in_at_provider(page, url, INTERNAL)
+        sidebar = _sidebar(page)
+        assert "Signed in as ines (external)" in sidebar, "only the ID token's sub: no email, no groups"
+        assert "did not say groups, so you count as external" in sidebar and 'expose_tokens = ["access"]' in sidebar
+        assert "1 official-sensitive document is hidden" in sidebar
