@@ -239,11 +239,13 @@ def sign_in_box(res: Resources) -> None:
                         f"The organisation's sign-in is not working: {problem}. Until it is, official-sensitive "
                         f"documents stay hidden. The settings are in .streamlit/secrets.toml; see {DOCS}."
                     )
-                    return
-                try:
-                    st.login(res.auth.oidc.provider)
-                except StreamlitAuthError as exc:
-                    st.error(f"The organisation's sign-in is not set up in .streamlit/secrets.toml ({exc}); see {DOCS}")
+                else:
+                    try:
+                        st.login(res.auth.oidc.provider)
+                    except StreamlitAuthError as exc:
+                        st.error(
+                            f"The organisation's sign-in is not set up in .streamlit/secrets.toml ({exc}); see {DOCS}"
+                        )
         if not res.auth.users:
             return
         with st.form("sign_in", clear_on_submit=True):

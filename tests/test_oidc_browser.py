@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 from kbfixtures import (
@@ -170,10 +170,27 @@ def hub(data, tmp_path_factory):
         yield {"url": url, "provider": provider, "provider_port": provider_port, "ports": ports}
 
 
+# oidc-provider's development login and sign-out pages link Google Fonts' CSS; nothing else may be asked for.
+KNOWN_OFF_HOST = {"fonts.googleapis.com"}
+
+
 @pytest.fixture
 def page(browser):
+    """A page whose requests to anything but this machine are stopped (and must be only the known ones)."""
+    off_host: set[str] = set()
+
+    def local_only(route) -> None:
+        host = urlsplit(route.request.url).hostname or ""
+        if host in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            off_host.add(host)
+            route.abort()
+
     with browser_page(browser, 1400, 1000, timeout_ms=90_000) as pg:
+        pg.context.route("**/*", local_only)
         yield pg
+    assert off_host <= KNOWN_OFF_HOST, f"the pages asked for {sorted(off_host - KNOWN_OFF_HOST)}"
 
 
 def _sidebar(page) -> str:
