@@ -3,6 +3,15 @@ misconfiguration, and userinfo claims are used only for the subject of the ID to
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import http.cookiejar
+import json
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+
 import pytest
 from kbfixtures import free_port
 from test_oidc_browser import CLIENT_ID, CLIENT_SECRET, _callback, needs_provider, provider_served
@@ -67,3 +76,64 @@ def test_missing_claims_says_what_the_mapping_reads():
     assert both.missing_claims({"sub": "ines", "groups": [], "email": "i@x.org"}) == []
     assert OidcMapping(internal_groups=("g",), groups_claim="roles").missing_claims({"groups": ["g"]}) == ["roles"]
     assert OidcMapping(internal_domains=("x.org",)).missing_claims({"preferred_username": "a@x.org"}) == []
+
+
+class _Stay(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # each redirect is looked at: the last one carries the code
+
+
+def _access_token(provider, login: str) -> str:
+    """A real access token for `login`: the code flow through the provider's own forms, without a browser."""
+    meta = oidc.metadata(provider["metadata"])
+    jar = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _Stay)
+    verifier = "v" * 50
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    query = urllib.parse.urlencode(
+        dict(
+            response_type="code",
+            client_id=CLIENT_ID,
+            redirect_uri=provider["redirect"],
+            scope="openid email profile groups",
+            prompt="login",
+            state="s",
+            nonce="n",
+            code_challenge=challenge,
+            code_challenge_method="S256",
+        )
+    )
+    req, forms = urllib.request.Request(f"{meta['authorization_endpoint']}?{query}"), 0
+    while forms < 6:
+        try:
+            with jar.open(req, timeout=5) as r:
+                page, url = r.read().decode(), r.url
+        except urllib.error.HTTPError as exc:
+            location = urllib.parse.urljoin(req.full_url, exc.headers["Location"])
+            if location.startswith(provider["redirect"]):
+                code = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query)["code"][0]
+                break
+            req = urllib.request.Request(location)
+            continue
+        forms += 1
+        action = urllib.parse.urljoin(url, re.search(r'<form[^>]*action="([^"]+)"', page).group(1))
+        prompt = re.search(r'name="prompt" value="(\w+)"', page).group(1)
+        req = urllib.request.Request(
+            action, urllib.parse.urlencode(dict(prompt=prompt, login=login, password="x")).encode()
+        )
+    else:
+        pytest.fail("the provider's forms did not lead back to the redirect URI")
+    pair = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+    form = dict(grant_type="authorization_code", code=code, redirect_uri=provider["redirect"], code_verifier=verifier)
+    token_req = urllib.request.Request(
+        meta["token_endpoint"], urllib.parse.urlencode(form).encode(), {"Authorization": f"Basic {pair}"}
+    )
+    with urllib.request.urlopen(token_req, timeout=5) as r:
+        return json.load(r)["access_token"]
+
+
+def test_userinfo_gives_the_claims_of_the_token_and_only_for_its_subject(provider):
+    token = _access_token(provider, "ines")
+    claims = oidc.userinfo(provider["metadata"], token, "ines")
+    assert claims["groups"] == ["vru-internal"] and claims["email"] == "ines@westyorks.example"
+    with pytest.raises(oidc.ProviderError, match="about another subject"):
+        oidc.userinfo(provider["metadata"], token, "eddie")
