@@ -103,13 +103,12 @@ internal_groups = ["vru-internal"]
 """
 
 
-@contextmanager
-def app_served(data: Path, home: Path, app_port: int, secrets_toml: str) -> Iterator[str]:
-    """The app with [auth.oidc] on localhost:app_port; Streamlit reads secrets.toml from its working directory."""
+def _start_app(data: Path, home: Path, app_port: int, secrets_toml: str) -> subprocess.Popen:
+    """The app with [auth.oidc] on app_port; Streamlit reads secrets.toml from its working directory."""
     (home / ".streamlit").mkdir(parents=True)
     (home / ".streamlit" / "secrets.toml").write_text(secrets_toml, encoding="utf-8")
     (home / "kb.toml").write_text(KB_TOML, encoding="utf-8")
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -130,13 +129,23 @@ def app_served(data: Path, home: Path, app_port: int, secrets_toml: str) -> Iter
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"http://localhost:{app_port}"
+
+
+@contextmanager
+def apps_served(data: Path, root: Path, configs: dict[str, tuple[int, str]]) -> Iterator[dict[str, str]]:
+    """One app per (port, secrets.toml), started together (each start is mostly waiting); their URLs."""
+    procs: dict[str, tuple[int, subprocess.Popen]] = {}
     try:
-        wait_for_http(f"http://127.0.0.1:{app_port}/_stcore/health", proc, "streamlit run")
-        yield url
+        for i, (name, (port, secrets_toml)) in enumerate(configs.items()):
+            procs[name] = port, _start_app(data, root / f"app{i}", port, secrets_toml)
+        for port, proc in procs.values():
+            wait_for_http(f"http://127.0.0.1:{port}/_stcore/health", proc, "streamlit run")
+        yield {name: f"http://localhost:{port}" for name, (port, _) in procs.items()}
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        for _, proc in procs.values():
+            proc.terminate()
+        for _, proc in procs.values():
+            proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -152,22 +161,31 @@ def data(tmp_path_factory) -> Path:
     return ingest_into(root / "kb", root / "note.md", root / "clubs.md")
 
 
-MISCONFIGURED = ("wrong secret", "provider down", "select_account", "unregistered redirect URI", "no access token")
+MISCONFIGURED = ("wrong secret", "provider down", "select_account", "unregistered redirect URI")
 
 
 @pytest.fixture(scope="module")
 def hub(data, tmp_path_factory):
-    """The provider and the app configured for it, as a Hub would run them; ports for the misconfigured apps."""
-    app_port, provider_port = free_port(), free_port()
-    ports = {case: free_port() for case in MISCONFIGURED}
-    registered = [app_port] + [p for case, p in ports.items() if case != "unregistered redirect URI"]
+    """The provider and the app configured for it, as a Hub would run them; and the apps configured wrongly."""
+    provider_port = free_port()
+    ports = {name: free_port() for name in ("hub", "no access token", *MISCONFIGURED)}
+    configs = {name: (port, _secrets(port, provider_port, CLIENT_SECRET)) for name, port in ports.items()}
+    configs["wrong secret"] = ports["wrong secret"], _secrets(ports["wrong secret"], provider_port, "not-the-secret")
+    configs["provider down"] = ports["provider down"], _secrets(ports["provider down"], free_port(), CLIENT_SECRET)
+    configs["select_account"] = (
+        ports["select_account"],
+        _secrets(ports["select_account"], provider_port, CLIENT_SECRET, prompt=None),
+    )
+    configs["no access token"] = (
+        ports["no access token"],
+        _secrets(ports["no access token"], provider_port, CLIENT_SECRET, expose=False),
+    )
+    registered = [port for name, port in ports.items() if name != "unregistered redirect URI"]
     with (
         provider_served(provider_port, registered) as provider,
-        app_served(
-            data, tmp_path_factory.mktemp("app"), app_port, _secrets(app_port, provider_port, CLIENT_SECRET)
-        ) as url,
+        apps_served(data, tmp_path_factory.mktemp("apps"), configs) as urls,
     ):
-        yield {"url": url, "provider": provider, "provider_port": provider_port, "ports": ports}
+        yield {"url": urls["hub"], "apps": urls, "provider": provider}
 
 
 # oidc-provider's development login and sign-out pages link Google Fonts' CSS; nothing else may be asked for.
@@ -265,36 +283,25 @@ def test_external_user_never_sees_the_note(hub, page):
         ("unregistered redirect URI", "oauth2callback is registered as a redirect URI of that client"),
     ],
 )
-def test_misconfigured_provider_fails_closed_with_the_reason(hub, data, page, tmp_path, case, expected):
-    app_port, provider_port = hub["ports"][case], hub["provider_port"]
-    if case == "provider down":
-        provider_port = free_port()  # nothing listens there
-    secrets_toml = _secrets(
-        app_port,
-        provider_port,
-        "not-the-client-secret" if case == "wrong secret" else CLIENT_SECRET,
-        prompt=None if case == "select_account" else "login",
-    )
-    with app_served(data, tmp_path / "app", app_port, secrets_toml) as url:
-        page.goto(url)
-        settle(page)
-        page.locator(".st-key-sign_in_oidc button").click()
-        error = page.locator('[data-testid="stSidebar"] [data-testid="stAlert"]')
-        error.wait_for()
-        assert page.url.startswith(url), "the browser stays in the app"
-        text = error.inner_text()
-        assert "The organisation's sign-in is not working" in text and expected in text
-        assert "official-sensitive documents stay hidden" in text
-        # Still anonymous: the sidebar counts the note as hidden (a search would cost each app a model load).
-        assert "Signed in as" not in _sidebar(page) and "1 official-sensitive document is hidden" in _sidebar(page)
+def test_misconfigured_provider_fails_closed_with_the_reason(hub, page, case, expected):
+    url = hub["apps"][case]
+    page.goto(url)
+    settle(page)
+    page.locator(".st-key-sign_in_oidc button").click()
+    error = page.locator('[data-testid="stSidebar"] [data-testid="stAlert"]')
+    error.wait_for()
+    assert page.url.startswith(url), "the browser stays in the app"
+    text = error.inner_text()
+    assert "The organisation's sign-in is not working" in text and expected in text
+    assert "official-sensitive documents stay hidden" in text
+    # Still anonymous: the sidebar counts the note as hidden (a search would cost each app a model load).
+    assert "Signed in as" not in _sidebar(page) and "1 official-sensitive document is hidden" in _sidebar(page)
 
 
-def test_claims_only_at_userinfo_and_no_access_token_is_external_and_says_why(hub, data, page, tmp_path):
-    app_port = hub["ports"]["no access token"]
-    secrets_toml = _secrets(app_port, hub["provider_port"], CLIENT_SECRET, expose=False)
-    with app_served(data, tmp_path / "app", app_port, secrets_toml) as url:
-        _sign_in_at_provider(page, url, INTERNAL)
-        sidebar = _sidebar(page)
-        assert "Signed in as ines (external)" in sidebar, "only the ID token's sub: no email, no groups"
-        assert "did not say groups, so you count as external" in sidebar and 'expose_tokens = ["access"]' in sidebar
-        assert "1 official-sensitive document is hidden" in sidebar
+def test_claims_only_at_userinfo_and_no_access_token_is_external_and_says_why(hub, page):
+    url = hub["apps"]["no access token"]
+    _sign_in_at_provider(page, url, INTERNAL)
+    sidebar = _sidebar(page)
+    assert "Signed in as ines (external)" in sidebar, "only the ID token's sub: no email, no groups"
+    assert "did not say groups, so you count as external" in sidebar and 'expose_tokens = ["access"]' in sidebar
+    assert "1 official-sensitive document is hidden" in sidebar
