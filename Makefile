@@ -7,7 +7,7 @@ PORT ?= 8501
 export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: setup tesseract run ingest test test-fast bench lint clean
+.PHONY: setup tesseract oidc-provider run ingest test test-fast bench lint clean
 
 $(BIN)/kb: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(BIN)/kb: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(BIN)/kb
 
-setup: $(BIN)/kb tesseract
+setup: $(BIN)/kb tesseract oidc-provider
 
 # Scanned PDFs are read by Tesseract (Debian packages); without it scans stay `no_text` with the remedy.
 tesseract:
@@ -27,6 +27,13 @@ tesseract:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq tesseract-ocr tesseract-ocr-eng >/dev/null \
 	    || echo "could not install tesseract-ocr: scans will stay no_text until it is installed"; \
 	fi
+
+# The OpenID Provider the sign-in tests run on 127.0.0.1 (tests/oidc/, Node.js); without npm they skip.
+oidc-provider:
+	@if command -v npm >/dev/null 2>&1; then \
+	  test tests/oidc/node_modules/.package-lock.json -nt tests/oidc/package-lock.json \
+	    || npm ci --prefix tests/oidc --no-audit --no-fund --silent; \
+	else echo "npm not found: the OIDC sign-in tests will skip (install nodejs and npm)"; fi
 
 ingest: setup
 	KB_DATA_DIR=$(DATA) $(BIN)/kb ingest corpus

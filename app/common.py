@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.errors import StreamlitAuthError
 
-from kb import audit
+from kb import audit, oidc
 from kb.auth import ANONYMOUS, AuthConfig, Viewer, load_auth
 from kb.config import Settings, load_settings, location
 from kb.models import Document, FactorTag, Tags
@@ -86,11 +86,63 @@ def page(title: str, icon: str) -> Resources:
     return res
 
 
+def _oidc_secrets(res: Resources) -> tuple[dict, str] | None:
+    """The provider's section of .streamlit/secrets.toml and the redirect URI; None when they are not there."""
+    try:
+        auth = st.secrets.get("auth") or {}
+    except FileNotFoundError:
+        return None
+    provider = res.auth.oidc.provider if res.auth.oidc else None
+    section = auth.get(provider) if provider else auth
+    if not section or not auth.get("redirect_uri"):
+        return None
+    return dict(section), str(auth["redirect_uri"])
+
+
+def _sign_in_problem(res: Resources) -> str | None:
+    """Why the provider would not sign anyone in, asked before the browser goes there (kb.oidc); None: go."""
+    found = _oidc_secrets(res)
+    if found is None:
+        return None  # st.login itself says what secrets.toml lacks
+    try:
+        oidc.check_sign_in(*found)
+    except oidc.ProviderError as exc:
+        return str(exc)
+    return None
+
+
+def _userinfo(res: Resources, claims: dict) -> tuple[dict, str | None]:
+    """Claims from the provider's userinfo endpoint, for an ID token without those the mapping reads."""
+    missing = ", ".join(res.auth.oidc.missing_claims(claims))
+    tokens = getattr(st.user, "tokens", None) or {}
+    found = _oidc_secrets(res)
+    if "access" not in tokens or found is None:
+        return {}, (
+            f"Your organisation's sign-in did not say {missing}, so you count as external. Put the claim in the "
+            'ID token, or add expose_tokens = ["access"] to [auth] in .streamlit/secrets.toml so the app can ask '
+            f"the provider's userinfo endpoint (see {DOCS})."
+        )
+    try:
+        return oidc.userinfo(str(found[0].get("server_metadata_url")), tokens["access"], str(claims.get("sub"))), None
+    except oidc.ProviderError as exc:
+        return (
+            {},
+            f"Your sign-in did not say {missing} and the provider could not be asked ({exc}): you count as external.",
+        )
+
+
 def _oidc_viewer(res: Resources) -> Viewer | None:
     """The viewer Streamlit's `st.login` signed in, with the role kb.toml's [auth.oidc] mapping gives them."""
     if res.auth.oidc is None or not getattr(st.user, "is_logged_in", False):
         return None
-    claims = st.user.to_dict()
+    claims = {k: v for k, v in st.user.to_dict().items() if k != "tokens"}  # claims only, never the tokens
+    if res.auth.oidc.missing_claims(claims):
+        # Asked once per session: the provider's answer does not change while the session lasts.
+        key = f"oidc_userinfo:{claims.get('sub')}"
+        if key not in st.session_state:
+            st.session_state[key] = _userinfo(res, claims)
+        extra, st.session_state["oidc_claims_note"] = st.session_state[key]
+        claims = {**extra, **claims}  # the signed ID token's own claims win
     name = str(claims.get("email") or claims.get("preferred_username") or claims.get("sub") or "oidc user")
     return Viewer(name, res.auth.oidc.role_for(claims))
 
@@ -169,18 +221,31 @@ def sign_in_box(res: Resources) -> None:
             if st.button("Sign out", key="sign_out"):
                 st.session_state.pop("viewer", None)
                 if res.auth.oidc is not None and getattr(st.user, "is_logged_in", False):
+                    # st.logout sends the browser to the provider's sign-out and back; a rerun here could
+                    # overtake that redirect and leave the provider's session (and Streamlit's cookie) alive.
                     st.logout()
+                    return
                 st.rerun()
             if v.role != "internal":
+                if note := st.session_state.get("oidc_claims_note"):
+                    st.warning(note)
                 _hidden_note(res)
             return
         _hidden_note(res)
         if res.auth.oidc is not None:
             if st.button(res.auth.oidc.label, key="sign_in_oidc", type="primary"):
-                try:
-                    st.login(res.auth.oidc.provider)
-                except StreamlitAuthError as exc:
-                    st.error(f"The organisation's sign-in is not set up in .streamlit/secrets.toml ({exc}); see {DOCS}")
+                if problem := _sign_in_problem(res):
+                    st.error(
+                        f"The organisation's sign-in is not working: {problem}. Until it is, official-sensitive "
+                        f"documents stay hidden. The settings are in .streamlit/secrets.toml; see {DOCS}."
+                    )
+                else:
+                    try:
+                        st.login(res.auth.oidc.provider)
+                    except StreamlitAuthError as exc:
+                        st.error(
+                            f"The organisation's sign-in is not set up in .streamlit/secrets.toml ({exc}); see {DOCS}"
+                        )
         if not res.auth.users:
             return
         with st.form("sign_in", clear_on_submit=True):

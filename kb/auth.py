@@ -62,6 +62,15 @@ class OidcMapping:
     internal_groups: tuple[str, ...] = ()
     groups_claim: str = "groups"
 
+    def missing_claims(self, claims: dict) -> list[str]:
+        """Claims the mapping reads that these do not carry (some providers give them at userinfo only)."""
+        missing = []
+        if self.internal_groups and self.groups_claim not in claims:
+            missing.append(self.groups_claim)
+        if self.internal_domains and not (claims.get("email") or claims.get("preferred_username")):
+            missing.append("email")
+        return missing
+
     def role_for(self, claims: dict) -> str:
         """'internal' or 'external' for an identity token's claims; unverified or missing emails never count."""
         groups = claims.get(self.groups_claim) or []
