@@ -32,7 +32,8 @@ tesseract:
 oidc-provider:
 	@if command -v npm >/dev/null 2>&1; then \
 	  test tests/oidc/node_modules/.package-lock.json -nt tests/oidc/package-lock.json \
-	    || npm ci --prefix tests/oidc --no-audit --no-fund --silent; \
+	    || npm ci --prefix tests/oidc --no-audit --no-fund --silent \
+	    || echo "npm ci failed: the OIDC sign-in tests will skip"; \
 	else echo "npm not found: the OIDC sign-in tests will skip (install nodejs and npm)"; fi
 
 ingest: setup
