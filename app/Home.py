@@ -151,19 +151,19 @@ def show_landing() -> None:
     st.subheader("What do you want to do?")
     a, b, c, d, e = st.columns(5)
     with a:
-        st.page_link("pages/1_Search.py", label="Find passages on a topic", icon="🔎")
+        st.page_link("pages/1_Search.py", label="Search", icon="🔎")
         st.caption("Search by meaning; filter by factor, priority, year, district; export references.")
     with b:
-        st.page_link("pages/2_What_works.py", label="See what works", icon="✅")
+        st.page_link("pages/2_What_works.py", label="What works", icon="✅")
         st.caption("Toolkit approaches by factor or priority, with local evidence beside each; compare them.")
     with c:
-        st.page_link("pages/3_Evidence_map.py", label="Find gaps in the evidence", icon="🗺️")
+        st.page_link("pages/3_Evidence_map.py", label="Find gaps", icon="🗺️")
         st.caption("Factors against priorities: where the evidence is thick, and where it is thin.")
     with d:
-        st.page_link("pages/4_Library.py", label="Add or remove documents", icon="🗂️")
+        st.page_link("pages/4_Library.py", label="Documents", icon="🗂️")
         st.caption("Upload files, see what failed and why, remove a document.")
     with e:
-        st.page_link("pages/5_Scanning.py", label="See what is new", icon="📡")
+        st.page_link("pages/5_Scanning.py", label="What is new", icon="📡")
         st.caption("This week's evidence, the next digest of each list, past digests, sources and your alerts.")
 
 

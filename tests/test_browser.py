@@ -39,7 +39,8 @@ def test_search_in_a_real_browser(app_url, page):
 @pytest.mark.parametrize(
     "path, name, ready",
     [
-        ("", "home", '[data-testid="stMetric"]'),
+        # The page links and tables draw last: the picture waits for them, not for the first metric.
+        ("", "home", '[data-testid="stPageLink-NavLink"]'),
         ("What_works", "what-works", ".band-HARMFUL"),
         ("Evidence_map", "evidence-map", '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg'),
         ("Library", "library", '[data-testid="stDataFrame"]'),
@@ -48,7 +49,7 @@ def test_search_in_a_real_browser(app_url, page):
 def test_each_page_renders(app_url, page, path, name, ready):
     page.goto(f"{app_url}/{path}")
     page.locator(ready).first.wait_for()
-    settle(page)
+    settle(page, pause_ms=1500)
     if name == "what-works":  # the HARMFUL card is the one worth a picture
         page.locator(ready).first.scroll_into_view_if_needed()
     assert not page.locator('[data-testid="stException"]').count(), page.locator("body").inner_text()[:2000]
