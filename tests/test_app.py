@@ -279,6 +279,15 @@ def _single_user(data_dir: Path) -> None:
     (data_dir / "kb.toml").write_text("[app]\nsingle_user = true\n", encoding="utf-8")
 
 
+def test_the_library_lists_a_work_with_no_date_as_nd(corpus_data_dir, use_kb):
+    # The strategy's reference list cites "Mayoral Pledges" with no year; the table showed "None".
+    use_kb(corpus_data_dir)
+    at = run_page("library")
+    table = at.dataframe[0].value
+    years = dict(zip(table["title"], table["year"], strict=True))
+    assert years["Mayoral Pledges"] == "n.d." and "None" not in set(table["year"])
+
+
 def test_upload_through_the_library_then_find_it_by_search(corpus_kb_copy, use_kb):
     _single_user(corpus_kb_copy)
     use_kb(corpus_kb_copy)

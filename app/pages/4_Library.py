@@ -74,7 +74,7 @@ st.dataframe(
         {
             "title": d.title,
             "type": d.doc_type.replace("_", " "),
-            "year": d.year,
+            "year": str(d.year) if d.year else "n.d.",  # as citations write a work with no date
             "status": d.status,
             "passages": d.n_chunks,
             "top factors": ", ".join(
