@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 import zlib
 from collections import Counter
 from dataclasses import dataclass
@@ -20,11 +19,12 @@ from ingest.sources import (
     pdf_layout,
     pdf_ligatures,
     pdf_meta,
+    pdf_ocr,
     pdf_title,
     pdf_xmp,
 )
 from kb.ids import content_hash, doc_id_for, file_hash
-from kb.models import Block, Document, ParsedDocument, ReadResult, ScannedPage
+from kb.models import Block, Document, ParsedDocument, ReadResult
 
 # What a damaged file makes pypdf raise: its own errors, plus the builtins it lets escape from
 # malformed object trees and streams. Anything else is a bug worth seeing, not a "corrupt PDF".
@@ -97,9 +97,9 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
             raw = ""
             if i in meta_pages:
                 layouts.append(pdf_layout.PageLayout("", []))  # keeps the last page last
-        pages.append(_normalise(raw).split("\n"))
+        pages.append(pdf_ligatures.normalise(raw).split("\n"))
     pages = pdf_ligatures.rejoin_names(pages)
-    scanned = _ocr_empty_pages(data, pages, labels, options, result.problems)
+    scanned = pdf_ocr.ocr_empty_pages(data, pages, labels, options, result.problems)
 
     # Read the marking before running headers and footers, where it is printed, are stripped.
     marked = pdf_layout.marking(pages)
@@ -149,48 +149,6 @@ def read(path: Path, options: ReadOptions) -> ReadResult:
     return result
 
 
-def _ocr_empty_pages(
-    data: bytes, pages: list[list[str]], labels: list[str], options: ReadOptions, problems: list[str]
-) -> list[ScannedPage]:
-    """OCR the pages that carry an image but no text, in place; the pages whose OCR text it kept.
-
-    Empty when no page needed OCR or OCR is not installed (the caller names the remedy).
-    """
-    empty = [i for i, lines in enumerate(pages) if not "".join(lines).strip()]
-    if not empty or ocr.unavailable():
-        return []
-    try:
-        empty = ocr.has_images(data, empty)
-        progress = options.progress
-        read = ocr.ocr_pages(
-            data,
-            file_hash(data),
-            empty,
-            options.cache_dir,
-            (lambda done, n, i: progress(f"OCR page {labels[i]} ({done} of {n})")) if progress else None,
-        )
-    except ocr.OcrError as exc:
-        problems.append(f"OCR failed: {exc}")
-        return []
-    kept: list[ScannedPage] = []
-    for i, page in read.items():
-        if not page.words:
-            problems.append(f"page {labels[i]}: no text layer and OCR found no words on its image")
-            continue
-        if page.confidence < ocr.MIN_PAGE_CONFIDENCE:
-            problems.append(
-                f"page {labels[i]}: OCR text not kept, mean word confidence {page.confidence:.0f} is below "
-                f"{ocr.MIN_PAGE_CONFIDENCE:.0f}; a cleaner scan (300 dpi, straight) may read"
-            )
-            continue
-        pages[i] = [_normalise(line) for line in page.lines]
-        kept.append(ScannedPage(labels[i], i + 1, page.confidence))
-    if kept:
-        scores = ", ".join(f"p. {p.label} {p.confidence:.0f}" for p in kept)
-        problems.append(f"OCR text (a scan) on {len(kept)} page(s); mean word confidence {scores}")
-    return kept
-
-
 def _unlock(path: Path, reader: PdfReader) -> None:
     """Open a PDF that is encrypted with an empty user password; refuse one that needs a real one."""
     if not reader.is_encrypted:
@@ -228,7 +186,7 @@ def _outline_starts(reader: PdfReader) -> dict[int, list[list[str]]]:
             if isinstance(item, list):
                 walk(item, last)
                 continue
-            title = " ".join(_normalise(str(item.title)).split())
+            title = " ".join(pdf_ligatures.normalise(str(item.title)).split())
             if not title:
                 continue
             last = [*parents, title]
@@ -244,14 +202,6 @@ def _outline_starts(reader: PdfReader) -> dict[int, list[list[str]]]:
     except _PDF_ERRORS:
         return {}
     return starts
-
-
-def _normalise(text: str) -> str:
-    # NFKC expands ligatures (ﬁ -> fi) so "efficacy" matches, and a word split after one is joined again
-    # ("eff ective"); soft hyphens mark line-end breaks.
-    text = pdf_ligatures.rejoin(unicodedata.normalize("NFKC", text)).replace("\r\n", "\n").replace("\r", "\n")
-    text = re.sub(r"\u00ad\n", "-\n", text).replace("\u00ad", "")
-    return "\n".join(line.rstrip() for line in text.split("\n"))
 
 
 def _line_key(line: str) -> str:

@@ -1,11 +1,13 @@
-"""Words pypdf splits after a ligature ("eff ective", "fi rst", "Offi ce") or at a wide kerning gap ("prev alence",
-"M ortality") joined again where the whole is a word."""
+"""PDF text as pypdf gives it, made searchable: ligatures expanded, and words it splits after a ligature ("eff
+ective", "fi rst", "Offi ce") or at a wide kerning gap ("prev alence", "M ortality") joined again where the whole is
+a word."""
 
 from __future__ import annotations
 
 import gzip
 import json
 import re
+import unicodedata
 from functools import lru_cache
 from importlib.resources import files
 
@@ -23,6 +25,15 @@ PIECE_LOGPROB = -12.0
 # The rest is only looked at, not consumed, so it can be the start of the next pair ("the prev alence").
 KERNED = re.compile(r"\b([A-Za-z]+)([ \n]{1,3})(?=([a-z]{2,})\b)")
 LIGATURES = frozenset({"ff", "fi", "fl", "ffi", "ffl"})  # a piece that is the ligature alone is never a word
+
+
+def normalise(text: str) -> str:
+    """A page's (or a line's) text: NFKC, split words joined, soft hyphens resolved, line ends stripped."""
+    # NFKC expands ligatures (ﬁ -> fi) so "efficacy" matches, and a word split after one is joined again
+    # ("eff ective"); soft hyphens mark line-end breaks.
+    text = rejoin(unicodedata.normalize("NFKC", text)).replace("\r\n", "\n").replace("\r", "\n")
+    text = re.sub(r"\u00ad\n", "-\n", text).replace("\u00ad", "")
+    return "\n".join(line.rstrip() for line in text.split("\n"))
 
 
 @lru_cache(maxsize=1)
