@@ -178,7 +178,7 @@ def test_library_page_corrects_a_document(tmp_path, app_env):
     assert not at.exception, [e.value for e in at.exception]
     assert any(s.value.startswith("Saved authors, doc_type, sensitivity, title, year") for s in at.success)
     shown = at.dataframe[0].value
-    assert shown["title"].tolist() == ["Leeds mentoring pilot: evaluation"] and shown["year"].tolist() == [2022]
+    assert shown["title"].tolist() == ["Leeds mentoring pilot: evaluation"] and shown["year"].tolist() == ["2022"]
 
     (d,) = _docs(data)
     assert (d["title"], d["authors"], d["year"], d["doc_type"], d["sensitivity"]) == (
