@@ -105,7 +105,7 @@ def expansions(text: str, defined: dict[str, str]) -> list[str]:
     if not defined:
         return []
     low = f" {' '.join(_WORD.findall(text.lower()))} "
-    tokens = set(re.findall(r"[A-Za-z][A-Za-z0-9&\-]{1,9}", text))
+    tokens = set(re.findall(_SHORT, text))
     out: list[str] = []
     for short, long in defined.items():
         has_short = short in tokens or f"{short}s" in tokens

@@ -184,13 +184,14 @@ def _check_proxied(url: str, policy: FetchPolicy) -> None:
         policy.check_address(url, sockaddr[0])
 
 
-def _connection(url: str, policy: FetchPolicy | None, timeout: float) -> tuple[http.client.HTTPConnection, str, dict]:
+def _connection(
+    url: str, proxy: Proxy | None, policy: FetchPolicy | None, timeout: float
+) -> tuple[http.client.HTTPConnection, str, dict]:
     """The connection to open for `url`, the request target to send on it, and extra headers: straight to the host
     (every resolved address checked by the policy), or through the environment's proxy."""
     parts = urlsplit(url)
     path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
     cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    proxy = Proxy.for_url(url)
     if proxy is None:
         conn = cls(parts.hostname, parts.port, timeout=timeout)
         conn._create_connection = _connect(url, policy, timeout)
@@ -224,7 +225,8 @@ def fetch(url: str, max_bytes: int = MAX_BYTES, timeout: float = TIMEOUT, policy
         left = deadline - time.monotonic()
         if left <= 0:
             raise FeedError(f"{url}: no answer within {timeout:.0f} s")
-        conn, target, extra = _connection(url, policy, left)
+        proxy = Proxy.for_url(url)
+        conn, target, extra = _connection(url, proxy, policy, left)
         try:
             conn.request(
                 "GET",
@@ -262,8 +264,7 @@ def fetch(url: str, max_bytes: int = MAX_BYTES, timeout: float = TIMEOUT, policy
         except TimeoutError:
             raise FeedError(f"{url}: no answer within {timeout:.0f} s") from None
         except (OSError, http.client.HTTPException) as exc:
-            via = Proxy.for_url(url)
-            where = f" through the proxy {via.host}:{via.port} ({via.variable})" if via else ""
+            where = f" through the proxy {proxy.host}:{proxy.port} ({proxy.variable})" if proxy else ""
             raise FeedError(f"{url}: cannot connect{where} ({exc or type(exc).__name__})") from None
         finally:
             conn.close()

@@ -51,17 +51,23 @@ def _unreachable(url: str, exc: OSError) -> ProviderError:
     return ProviderError(f"the sign-in provider is not reachable at {url} ({reason}); no one can sign in until it is")
 
 
-def metadata(url: str) -> dict[str, Any]:
-    """The provider's OpenID configuration (server_metadata_url)."""
+def _json_object(req: urllib.request.Request | str, url: str) -> tuple[int, dict[str, Any] | None]:
+    """The status of one request and the JSON object it answered with (None unless HTTP 200 and an object)."""
     try:
-        status, _, body = _request(url)
+        status, _, body = _request(req)
     except OSError as exc:
         raise _unreachable(url, exc) from exc
     try:
-        meta = json.loads(body) if status == 200 else None
+        answer = json.loads(body) if status == 200 else None
     except ValueError:
-        meta = None
-    if not isinstance(meta, dict) or not meta.get("authorization_endpoint") or not meta.get("token_endpoint"):
+        answer = None
+    return status, answer if isinstance(answer, dict) else None
+
+
+def metadata(url: str) -> dict[str, Any]:
+    """The provider's OpenID configuration (server_metadata_url)."""
+    status, meta = _json_object(url, url)
+    if meta is None or not meta.get("authorization_endpoint") or not meta.get("token_endpoint"):
         raise ProviderError(
             f"{url} answered HTTP {status} without an OpenID configuration; check server_metadata_url "
             "(it ends in /.well-known/openid-configuration)"
@@ -162,15 +168,8 @@ def userinfo(metadata_url: str, access_token: str, sub: str) -> dict[str, Any]:
     req = urllib.request.Request(
         endpoint, headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
     )
-    try:
-        status, _, body = _request(req)
-    except OSError as exc:
-        raise _unreachable(endpoint, exc) from exc
-    try:
-        claims = json.loads(body) if status == 200 else None
-    except ValueError:
-        claims = None
-    if not isinstance(claims, dict):
+    status, claims = _json_object(req, endpoint)
+    if claims is None:
         raise ProviderError(f"the provider's userinfo endpoint answered HTTP {status} without JSON claims")
     # OpenID Connect Core 5.3.2: a userinfo answer about someone else must not be used.
     if claims.get("sub") != sub:

@@ -147,10 +147,9 @@ def wait_for_http(url: str, proc: subprocess.Popen, what: str, timeout: float = 
             time.sleep(0.3)
 
 
-def serve_app(data_dir: Path, **env: str) -> tuple[str, subprocess.Popen]:
-    """The app by `streamlit run` on a free loopback port, for the browser tests: its URL and process (stop it)."""
-    port = free_port()
-    proc = subprocess.Popen(
+def start_app(data_dir: Path, port: int, cwd: Path = ROOT, **env: str) -> subprocess.Popen:
+    """`streamlit run` of the app on a loopback port, not yet answering (Streamlit reads .streamlit/ from `cwd`)."""
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -167,10 +166,16 @@ def serve_app(data_dir: Path, **env: str) -> tuple[str, subprocess.Popen]:
             "false",
         ],
         env=kb_env(data_dir, **env),
-        cwd=ROOT,
+        cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def serve_app(data_dir: Path, **env: str) -> tuple[str, subprocess.Popen]:
+    """The app by `streamlit run` on a free loopback port, for the browser tests: its URL and process (stop it)."""
+    port = free_port()
+    proc = start_app(data_dir, port, **env)
     url = f"http://127.0.0.1:{port}"
     wait_for_http(f"{url}/_stcore/health", proc, "streamlit run")
     return url, proc

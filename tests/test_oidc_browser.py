@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,10 +22,10 @@ from kbfixtures import (
     browser_page,
     free_port,
     ingest_into,
-    kb_env,
     needs_chromium,
     run_kb,
     settle,
+    start_app,
     wait_for_http,
 )
 from test_visibility import NOTE, SECRET_TITLE
@@ -108,27 +107,7 @@ def _start_app(data: Path, home: Path, app_port: int, secrets_toml: str) -> subp
     (home / ".streamlit").mkdir(parents=True)
     (home / ".streamlit" / "secrets.toml").write_text(secrets_toml, encoding="utf-8")
     (home / "kb.toml").write_text(KB_TOML, encoding="utf-8")
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "app" / "Home.py"),
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(app_port),
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        env=kb_env(data, KB_CONFIG=str(home / "kb.toml")),
-        cwd=home,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return start_app(data, app_port, cwd=home, KB_CONFIG=str(home / "kb.toml"))
 
 
 @contextmanager
