@@ -58,12 +58,26 @@ def test_a_label_tree_out_of_step_with_the_printed_page_numbers_is_corrected(sha
     assert {b.page_label for b in parsed.blocks if b.page_index == 1} == {"1"}
 
 
+@pytest.mark.shared_data
+def test_a_publishers_cover_before_page_1_is_not_counted_as_a_page(shared_data: Path) -> None:
+    """Taylor & Francis put a download cover before the article, and the label tree numbers it 1: every passage
+    cited a page ahead of the number printed in the article's running head ("2 E. PEACH AND J. MARTIN")."""
+    path = shared_data / "real-pdfs" / "hpbm2016_peach_adolescent_healthy_eating_tandf_coverpage.pdf"
+    [parsed] = read_file(path, ReadOptions()).documents
+    labels = {b.page_index: b.page_label for b in parsed.blocks}
+    assert labels[1] == "[cover]" and labels[2] == "1" and labels[5] == "4"  # page_index counts from 1
+    [method] = [b for b in parsed.blocks if "Participants were 107 students" in b.text]
+    assert method.page_label == "4", "Method 2.1 starts on the page printed 4"
+
+
 @pytest.mark.parametrize(
     ("labels", "printed", "want"),
     [
         (["0", "1", "2", "3"], [None, 2, 3, 4], ["1", "2", "3", "4"]),  # the tree a page short: the pages win
         (["i", "ii", "1", "2", "3"], [None, None, 1, 2, 3], ["i", "ii", "1", "2", "3"]),  # tree and pages agree
-        (["1", "2", "3", "4", "5"], [None, None, 1, 2, 3], ["1", "2", "3", "4", "5"]),  # a cover before page 1
+        (["1", "2", "3", "4"], [None, 1, 2, 3], ["[cover]", "1", "2", "3"]),  # a cover before page 1
+        (["1", "2", "3", "4", "5"], [None, None, 1, 2, 3], ["[front 1]", "[front 2]", "1", "2", "3"]),
+        ([str(n) for n in range(1, 9)], [None] * 5 + [1, 2, 3], [str(n) for n in range(1, 9)]),  # 1 too late
         (["1", "2", "3", "4"], [None, 7, None, 4], ["1", "2", "3", "4"]),  # two numbers are not a pattern
         (["1", "2", "3", "4", "5"], [12, 40, 3, 17, 99], ["1", "2", "3", "4", "5"]),  # numbers, no steady offset
     ],

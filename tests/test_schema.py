@@ -151,3 +151,22 @@ def test_schema_4_keeps_an_ocr_document_saying_ocr_text_on_every_passage(tmp_pat
     assert hits[note_id]["ocr"] is True and hits[note_id]["citation"].endswith("OCR text")
     assert all(p["ocr"] is False for d, p in hits.items() if d != note_id)
     assert "pages not recorded" in " ".join(run_kb(data, "docs", check=True).stdout.split())
+
+
+def test_schema_6_reads_pdfs_again_for_their_printed_page_numbers(tmp_path):
+    """A PDF ingested before schema 6 keeps the page labels it was read with (a Taylor & Francis cover made every
+    citation a page ahead) until its file is read again: the next ingest does that, for PDFs only."""
+    path = tmp_path / "catalogue.sqlite3"
+    shutil.copy(MAIN_0BA2238, path)
+    con = sqlite3.connect(path)
+    with con:
+        con.execute(
+            "INSERT INTO files (path, content_hash, status, settings_key, updated_at) "
+            "VALUES ('/reports/Peach 2016.PDF', 'h', 'ok', '31d9dc527368960a', '2026-11-30')"
+        )
+    con.close()
+    cat = Catalogue(path)
+    keys = {f.path: f.settings_key for f in cat.files()}
+    assert keys.pop("/reports/Peach 2016.PDF") == ""
+    assert set(keys.values()) == {"31d9dc527368960a", "850898142c113ddc"}, "other files are not read again"
+    cat.close()

@@ -116,7 +116,25 @@ def marking(pages: list[list[str]]) -> str | None:
 
 _PAGE_OF_RE = re.compile(r"\bpage\s+(\d{1,4})\s+of\s+\d{1,4}\b", re.I)  # "Page 2 of 13"
 _PAGE_NUMBER_LINE_RE = re.compile(r"^\s*(\d{1,4})\s*$")
+# A running head with the page number at either end: "2 E. PEACH AND J. MARTIN", "HEALTH PSYCHOLOGY ... 3".
+_RUNNING_NUMBER_RE = re.compile(r"^\s*(\d{1,4})\s+\S*[^\W\d]|[^\W\d]\S*\s+(\d{1,4})\s*$")
 _MIN_NUMBERED_PAGES = 3
+
+
+def _running_numbers(pages: list[list[str]]) -> dict[int, int]:
+    """Page numbers printed in a running head or foot: the same line on several pages, its number changing."""
+    seen: dict[str, dict[int, int]] = {}
+    for i, lines in enumerate(pages):
+        for line in edges(lines):
+            if m := _RUNNING_NUMBER_RE.search(line):
+                seen.setdefault(band_key(line), {}).setdefault(i, int(m.group(1) or m.group(2)))
+    numbers: dict[int, int] = {}
+    for found in seen.values():
+        # A report number printed on every page ("Research Report 361") is the same on each: no page number.
+        if len(found) >= _MIN_NUMBERED_PAGES and len(set(found.values())) == len(found):
+            for i, n in found.items():
+                numbers.setdefault(i, n)
+    return numbers
 
 
 def _printed_number(lines: list[str]) -> int | None:
@@ -130,17 +148,27 @@ def _printed_number(lines: list[str]) -> int | None:
 def printed_labels(labels: list[str], pages: list[list[str]]) -> list[str]:
     """The page labels, unless the pages print their numbers and the label tree is out of step with them.
 
-    The BMC article (Epton 2014) labels its pages "0", "1", ... while they print "Page 2 of 13" on the second:
-    every citation was a page short. Only a steady offset from physical pages, seen on most numbered pages, and
-    one that numbers the first page 1 or more, replaces the labels: a cover before page 1 has no printed number.
+    The BMC article (Epton 2014) labels its pages "0", "1", ... while they print "Page 2 of 13" on the second, and
+    the Taylor & Francis article (Peach 2016) labels its publisher's cover "1" and its page 1 "2": every citation
+    was a page off what the reader sees. A steady offset from physical pages, seen on most numbered pages,
+    replaces the labels. Pages before page 1 print no number and none is made up for them: a single one is
+    "[cover]", several are "[front 1]", "[front 2]", ... (square brackets, as a cataloguer marks what the item
+    does not print).
     """
-    printed = {i: n for i, lines in enumerate(pages) if (n := _printed_number(lines)) is not None}
+    running = _running_numbers(pages)
+    printed = {
+        i: n for i, lines in enumerate(pages) if (n := _printed_number(lines) or running.get(i)) is not None
+    }
     if len(printed) < _MIN_NUMBERED_PAGES:
         return labels
     offset, steady = Counter(n - i for i, n in printed.items()).most_common(1)[0]
-    if steady < 0.8 * len(printed) or offset < 1:
+    if steady < 0.8 * len(printed):
         return labels
     agreeing = [i for i, n in printed.items() if n - i == offset]
     if sum(labels[i] == str(printed[i]) for i in agreeing) >= 0.5 * len(agreeing):
         return labels
-    return [str(i + offset) for i in range(len(labels))]
+    front = max(0, 1 - offset)  # physical pages before the one numbered 1
+    if front > len(labels) // 2:
+        return labels  # the numbers start too late to be this document's own pages: keep the tree
+    names = ["[cover]"] if front == 1 else [f"[front {k}]" for k in range(1, front + 1)]
+    return names + [str(i + offset) for i in range(front, len(labels))]

@@ -331,6 +331,12 @@ def _after_v4(c: sqlite3.Connection) -> None:
         c.execute("UPDATE files SET settings_key = '' WHERE path = ?", (path,))
 
 
+def _after_v6(c: sqlite3.Connection) -> None:
+    """PDFs are read again by the next ingest, for the page numbers they print (a publisher's cover before page 1,
+    a label tree a page short): the embedding and OCR caches mean no passage is embedded or page OCR'd twice."""
+    c.execute("UPDATE files SET settings_key = '' WHERE lower(path) LIKE '%.pdf'")
+
+
 MIGRATIONS = (
     Migration(1, "documents, passages, tags, BM25 index, file manifest, runs, embedding cache, toolkit", V1),
     Migration(
@@ -342,5 +348,6 @@ MIGRATIONS = (
     Migration(
         5, "the BM25 heading column carries the acronym forms a passage does not use", "", after=rebuild_bm25_headings
     ),
+    Migration(6, "PDFs are read again for the page numbers they print", "", after=_after_v6),
 )
 CURRENT = MIGRATIONS[-1].version
