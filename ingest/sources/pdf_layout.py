@@ -156,9 +156,7 @@ def printed_labels(labels: list[str], pages: list[list[str]]) -> list[str]:
     does not print).
     """
     running = _running_numbers(pages)
-    printed = {
-        i: n for i, lines in enumerate(pages) if (n := _printed_number(lines) or running.get(i)) is not None
-    }
+    printed = {i: n for i, lines in enumerate(pages) if (n := _printed_number(lines) or running.get(i)) is not None}
     if len(printed) < _MIN_NUMBERED_PAGES:
         return labels
     offset, steady = Counter(n - i for i, n in printed.items()).most_common(1)[0]
