@@ -87,18 +87,27 @@ def load_questions(path: Path = QUESTIONS) -> list[dict]:
 
 
 def answered(q: dict, hits) -> int | None:
-    """Rank (1-based) of the first hit from the question's PDF that holds the answer phrase and cites one of
-    its pages; None when no hit in `hits` does."""
-    pages = {q["page"], *q.get("also", [])}
-    want = norm(q["answer"])
+    """Rank (1-based) of the first hit from the question's PDF that holds an answer phrase and cites one of its
+    pages; None when no hit in `hits` does. A question may name other places the PDF answers it, in other words
+    (`or`: [{"answer", "page"}]): the Lancet review names its databases in its summary and again in its text."""
+    wants = [(norm(a["answer"]), {a["page"], *a.get("also", [])}) for a in (q, *q.get("or", []))]
     for i, h in enumerate(hits, start=1):
         if Path(h.document.source).name != q["file"] and h.document.source != q["file"]:
             continue
         cited = {h.chunk.page_start, h.chunk.page_end} - {None}
-        if _page_range(h.chunk.page_start, h.chunk.page_end) & pages or cited & pages:
-            if want in norm(h.chunk.text):
+        text = norm(h.chunk.text)
+        for want, pages in wants:
+            if (_page_range(h.chunk.page_start, h.chunk.page_end) & pages or cited & pages) and want in text:
                 return i
     return None
+
+
+def _others(questions: list[dict]) -> str:
+    n = sum(1 for q in questions if q.get("or"))
+    if not n:
+        return ""
+    name = "names" if n == 1 else "name"
+    return f"{n} of them also {name} a second place its PDF answers it in other words; either counts. "
 
 
 def _page_range(start: str | None, end: str | None) -> set[str]:
@@ -202,7 +211,7 @@ def run(data_dir: Path | None = None) -> Section:
         f"../shared/data/real-pdfs (bench/data/realpdf_questions.jsonl: paraphrased, each with the answer phrase "
         f"and its printed page). The PDFs go through the real ingest pipeline ({built['passages']} passages); "
         f"a question counts as answered when one of the top {TOP} hybrid hits is from its PDF, holds the answer "
-        f"phrase (letters and digits compared) and cites its page. Goal: >= {GOAL:.0%}.",
+        f"phrase (letters and digits compared) and cites its page. {_others(questions)}Goal: >= {GOAL:.0%}.",
         "",
         table(
             ["measure", "value"],

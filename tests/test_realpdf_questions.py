@@ -13,7 +13,8 @@ def test_at_least_30_questions_over_every_pdf():
     assert len({q["file"] for q in qs}) == 10
     for q in qs:
         assert q["question"] and q["answer"] and q["page"]
-        assert norm(q["answer"]) not in norm(q["question"]), "a question must not quote its own answer"
+        for a in (q, *q.get("or", [])):
+            assert norm(a["answer"]) not in norm(q["question"]), "a question must not quote its own answer"
 
 
 @pytest.mark.shared_data
@@ -30,9 +31,10 @@ def test_each_answer_is_printed_on_its_page(shared_data):
             # The pages as the product cites them: the printed numbers where the label tree is out of step.
             labels = printed_labels(list(reader.page_labels), [t.split("\n") for t in texts])
             pages[q["file"]] = {label: norm(t) for label, t in zip(labels, texts, strict=True)}
-        on = [label for label, text in pages[q["file"]].items() if norm(q["answer"]) in text]
-        assert q["page"] in on, (q["question"], on)
-        assert set(on) <= {q["page"], *q.get("also", [])}, (q["question"], on)
+        for a in (q, *q.get("or", [])):
+            on = [label for label, text in pages[q["file"]].items() if norm(a["answer"]) in text]
+            assert a["page"] in on, (q["question"], a["answer"], on)
+            assert set(on) <= {a["page"], *a.get("also", [])}, (q["question"], a["answer"], on)
 
 
 def test_answered_needs_the_pdf_the_phrase_and_the_page():
@@ -48,3 +50,8 @@ def test_answered_needs_the_pdf_the_phrase_and_the_page():
     assert answered(q, [hit("/x/b.pdf", "Twenty four schools", "3"), hit("/x/a.pdf", "twenty four\nschools", "3")]) == 2
     assert answered(q, [hit("/x/a.pdf", "twenty four schools", "4")]) is None
     assert answered(q, [hit("/x/a.pdf", "twenty schools", "3")]) is None
+    q["or"] = [{"answer": "24 secondary schools", "page": "5"}]
+    assert (
+        answered(q, [hit("/x/a.pdf", "in 24 secondary schools", "3"), hit("/x/a.pdf", "24 secondary schools", "5")])
+        == 2
+    )
