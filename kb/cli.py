@@ -159,6 +159,7 @@ def search(
 ):
     """Search passages by meaning and words; results grouped by document, each passage cited."""
     from kb.embed import ModelError
+    from kb.results import authors_short
     from kb.search import Searcher, SearchError
 
     filters = _filters(factor, polarity, priority, who, doc_type, since, until, district, design)
@@ -175,9 +176,9 @@ def search(
         c.print("No passages match. Try other words, fewer filters, or `kb stats` to see what is ingested.")
         return
     for g in result.groups:
-        design = f", {g.document.study_design}" if g.document.study_design else ""
         d = g.document
-        c.print(f"\n[bold]{escape(d.title)}[/] ({d.year or 'n.d.'}, {escape(d.doc_type)}{escape(design)})")
+        about = [authors_short(d), str(d.year or "n.d."), d.doc_type, d.study_design]
+        c.print(f"\n[bold]{escape(d.title)}[/] ({escape(', '.join(a for a in about if a))})")
         for h in g.hits:
             factors = ", ".join(f"{f.factor} ({f.polarity})" for f in h.chunk.tags.factors)
             c.print(f"  [cyan]{h.rank}.[/] {escape(h.citation)}")

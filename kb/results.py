@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from kb.models import Chunk, Document
+
+# A body, not a person: "HM Government", "Mayor of West Yorkshire", "Youth Endowment Fund".
+_BODY = re.compile(
+    r"^[A-Z]{2,}\b|\b(?:of|and|for|the|&)\b|\b(?:Office|Department|Government|Parliament|Council|Agency|Services?"
+    r"|Trust|Foundation|University|Ministry|Police|Commission|Board|Authority|Unit|Customs|Partnership|Institute"
+    r"|Cent(?:re|er)|Organi[sz]ation|Association|Society|Network|Fund|Inspectorate|Committee|College|Alliance"
+    r"|Collaboration|Project)\b"
+)
+_DEGREE = re.compile(r"\s+(?:PhD|MSc|MD|MPH|BSc|MA|BA|FRCP|MRCP)\.?$")
+_PARTICLES = {"van", "von", "de", "der", "den", "du", "da", "di", "la", "le", "del", "ter"}
 
 
 @dataclass
@@ -80,6 +91,7 @@ class SearchResult:
                 {
                     "doc_id": g.document.doc_id,
                     "title": g.document.title,
+                    "authors": list(g.document.authors),
                     "year": g.document.year,
                     "doc_type": g.document.doc_type,
                     "study_design": g.document.study_design,
@@ -91,6 +103,30 @@ class SearchResult:
                 for g in self.groups
             ],
         }
+
+
+def _surname(author: str) -> str:
+    """'Okely, Anthony D.' -> 'Okely'; 'Esther M F van Sluijs' -> 'van Sluijs'; a body keeps its whole name."""
+    name = _DEGREE.sub("", author.strip())
+    if "," in name:
+        return name.split(",")[0].strip()
+    if _BODY.search(name):
+        return name
+    words = name.split()
+    start = len(words) - 1
+    while start > 0 and words[start - 1].lower() in _PARTICLES:
+        start -= 1
+    return " ".join(words[start:])
+
+
+def authors_short(doc: Document) -> str | None:
+    """The authors as a reference cites them in the text: 'Peach and Martin', 'Brown et al.'; None if unrecorded."""
+    names = [n for n in (_surname(a) for a in doc.authors) if n]
+    if not names:
+        return None
+    if len(names) == 1:
+        return names[0]
+    return f"{names[0]} and {names[1]}" if len(names) == 2 else f"{names[0]} et al."
 
 
 def cite(doc: Document, chunk: Chunk) -> str:

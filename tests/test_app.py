@@ -142,6 +142,7 @@ def test_search_finds_the_sample_corpus_research_pdfs_cited_at_their_printed_pag
     assert titles(at)[0] == girls
     assert re.search(re.escape(girls) + r" \(2017\), pp?\. \d", passages(at)[0]), "cited at its printed page"
     assert any("RCT" in c.value or "rct" in c.value for c in at.caption), "its design is shown"
+    assert any(re.match(r"Okely et al\\?\. · research · 2017", c.value) for c in at.caption), "its authors"
 
 
 def test_search_shows_the_strategys_lists_as_lists_and_its_tags_explain_themselves(corpus_data_dir, use_kb):

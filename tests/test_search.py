@@ -45,6 +45,15 @@ def test_cli_search_returns_cited_strategy_passage_tagged_substance_misuse(corpu
     assert f"p. {best['page_start']}" in best["citation"]
 
 
+def test_cli_search_names_each_works_authors(corpus_data_dir):
+    """A researcher reads 'Okely et al., 2017' in a result, as in a reference, not only the title."""
+    q = ("school sport sessions for adolescent girls", "--type", "research", "-k", "3")
+    shown = " ".join(run_kb(corpus_data_dir, "search", *q, check=True).stdout.split())
+    assert "the Girls in Sport group randomized trial (Okely et al., 2017, research, rct)" in shown
+    out = json.loads(run_kb(corpus_data_dir, "search", *q, "--json", check=True).stdout)
+    assert out["results"][0]["authors"][0] in ("Okely, Anthony D.", "Anthony D. Okely")
+
+
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
 def test_every_mode_finds_the_alcohol_bullets(searcher, mode):
     res = searcher.search(QUERY, k=10, mode=mode)

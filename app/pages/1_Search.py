@@ -26,6 +26,7 @@ from kb.embed import ModelError
 from kb.export import documents_of, to_bibtex, to_csv, to_ris
 from kb.models import DOC_TYPES, STUDY_DESIGNS
 from kb.render import passage_html
+from kb.results import authors_short
 from kb.scanning import ScanningError, save_alert
 from kb.search import MODES, Filters, SearchError, SearchResult
 
@@ -263,6 +264,8 @@ for g in groups:
     d = g.document
     with st.container(border=True, key=f"doc_{d.doc_id}"):
         meta = [md(d.doc_type.replace("_", " ")), str(d.year) if d.year else "n.d."]
+        if who := authors_short(d):
+            meta.insert(0, md(who))
         if d.study_design:
             meta.append(md(d.study_design.replace("_", " ")))
         if d.publisher:
