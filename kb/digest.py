@@ -16,8 +16,8 @@ from kb.catalogue import now_iso
 from kb.config import MailingList
 from kb.first_seen import note_documents
 from kb.models import READABLE, Chunk, Document
+from kb.results import authors_short, cite
 from kb.scan import item_origins
-from kb.search import cite
 from kb.store import KnowledgeBase
 from kb.taxonomy import Taxonomy
 from kb.text import sentences
@@ -45,6 +45,7 @@ class Item:
     priorities: list[str] = field(default_factory=list)
     doc_type: str = ""
     sensitivity: str = "official"
+    authors: str = ""  # "Peach and Martin"; empty when none are recorded (and in digests stored before)
 
 
 @dataclass
@@ -276,6 +277,7 @@ class Composer:
         return Item(
             doc_id=doc.doc_id,
             title=doc.title,
+            authors=authors_short(doc) or "",
             source=self.source_of(doc, origin),
             date=self.first_seen(doc.doc_id)[:10],
             citation=cite(doc, chunk) if chunk else doc.title,

@@ -53,11 +53,18 @@ DOCS = {
 }
 
 
+# The study's authors, as a reader records them: the email names them as a text citation does.
+AUTHORS = {"substance-study.md": ["Priya Shah", "Tom Okafor"]}
+
+
 def _write_doc(folder: Path, name: str, title: str, sensitivity: str, sentences: list[str]) -> Path:
     path = folder / name
     front = json.dumps(title)  # JSON strings are valid YAML scalars, so quotes and brackets survive
+    authors = f"authors: {json.dumps(AUTHORS[name])}\n" if name in AUTHORS else ""
     path.write_text(
-        f"---\ntitle: {front}\nyear: 2026\nsensitivity: {sensitivity}\n---\n\n" + " ".join(sentences) + "\n"
+        f"---\ntitle: {front}\n{authors}year: 2026\nsensitivity: {sensitivity}\n---\n\n"
+        + " ".join(sentences)
+        + "\n"
     )
     return path
 
@@ -189,6 +196,7 @@ def test_send_email_parts_headers_sensitivity_and_once_per_week(data):
             assert "A&amp;E navigators" in html and "Toolkit changes" in text
             assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html and "<script>" not in html
             assert text.count("* Drug treatment and violence among young adults\n") == 1, "each item once"
+            assert "\n    Shah and Okafor · research · " in text and "Shah and Okafor · research · " in html, "authors"
             assert "New matches for your alerts" in text and "drugs" in text
         assert len(tokens) == 3, "each recipient has their own unsubscribe token"
 

@@ -66,7 +66,7 @@ def item_html(item, css: str = "kb-item", list_name: str = "") -> str:
         chip(f, "protective" if f.endswith("(protective)") else "risk" if f.endswith("(risk)") else "")
         for f in item.factors
     ) + "".join(chip(f"P{p}", "priority") for p in item.priorities)
-    meta = " · ".join(html.escape(x) for x in (item.source, item.date, item.citation) if x)
+    meta = " · ".join(html.escape(x) for x in (item.authors, item.source, item.date, item.citation) if x)
     return (
         f'<div class="{css}" data-list="{html.escape(list_name)}" data-doc="{html.escape(item.doc_id)}">'
         f'<a href="{doc_link(item.doc_id)}" target="_self"><strong class="kb-item-title">{html.escape(item.title)}'
