@@ -286,6 +286,28 @@ def test_creation_date_is_the_last_resort_and_says_so(tmp_path: Path) -> None:
     assert (document.year, document.field_sources["year"]) == (2019, "file date")
 
 
+MIME_SPEC = Path("/usr/share/doc/shared-mime-info/shared-mime-info-spec.pdf")  # Debian's shared-mime-info
+
+
+def test_a_version_date_beats_the_file_date(tmp_path: Path) -> None:
+    """The freedesktop.org MIME specification prints "last updated 2 October 2018" and no other date; it was
+    filed under 2022, the day its PDF was built."""
+    intro = "This is version 0.21 of the Shared MIME-info Database specification, last updated 2 October 2018."
+    pdf = _make(
+        tmp_path / "spec.pdf",
+        [[(18, "Shared MIME-info Database"), (11, "1.1. Version"), (11, intro), *[(11, t) for t in BODY]]],
+        metadata={"creation_date": datetime(2022, 4, 29, tzinfo=UTC)},
+    )
+    document = read(pdf, ReadOptions()).documents[0].document
+    assert (document.year, document.field_sources["year"]) == (2018, "layout")
+
+
+@pytest.mark.skipif(not MIME_SPEC.exists(), reason=f"{MIME_SPEC} is not installed (Debian package shared-mime-info)")
+def test_the_real_mime_specification_is_dated_as_printed() -> None:
+    document = read(MIME_SPEC, ReadOptions()).documents[0].document
+    assert (document.title, document.year) == ("Shared MIME-info Database", 2018)
+
+
 def test_title_from_largest_type_skips_masthead_and_authors_lose_degrees(tmp_path: Path) -> None:
     page = [
         (9, "RESEARCH ARTICLE"),

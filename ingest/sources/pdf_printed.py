@@ -20,6 +20,8 @@ _ISSUE_RES = (
 _OTHER_DATE_RE = re.compile(r"download|accessed|retrieved|printed|received|accepted|revised|submitted|viewed", re.I)
 _PUBLISHED_RE = re.compile(rf"\b(?:first\s+)?published(?:\s+online)?\s*(?:in|on)?\s*:?\s*{DATE}", re.I)
 _PUBLISHED_YEAR_RE = re.compile(rf"\b(?:first\s+)?published(?:\s+online)?\s*(?:in)?\s*:?\s*{YEAR}\b", re.I)
+# A version's date, where no publication date is printed: "last updated 2 October 2018", "Updated: March 2021".
+_UPDATED_RE = re.compile(rf"\b(?:last\s+)?updated(?:\s+on)?\s*:?\s*{DATE}", re.I)
 _COPYRIGHT_RE = re.compile(rf"(?:©|\(c\)|\bcopyright\b)[^\n\d]{{0,30}}?\[?{YEAR}\b", re.I)
 _CITE_CUE_RE = re.compile(
     r"\b(?:to cite(?: this (?:article|paper|report))?|cite this (?:article|paper|report)|please cite|how to cite)\b"
@@ -32,7 +34,8 @@ _DOI_LINE_RE = re.compile(r"^\s*(?:doi\s*:?\s*(?:10\.|$)|https?://(?:dx\.)?doi\.
 
 
 def printed_year(layouts: list[PageLayout], first: int) -> int | None:
-    """The publication year the pages print: issue line in a running head, 'Published', a cover date, ©."""
+    """The publication year the pages print: issue line in a running head, 'Published', a cover date, 'last
+    updated', ©."""
     for line in band_lines(layouts, first):
         if _OTHER_DATE_RE.search(line):
             continue
@@ -50,6 +53,9 @@ def printed_year(layouts: list[PageLayout], first: int) -> int | None:
     for line in title_page.lines if title_page else []:
         if DATE_LINE_RE.match(line.text) and not _OTHER_DATE_RE.search(line.text):
             return int(next(g for g in DATE_LINE_RE.match(line.text).groups() if g))
+    for text in texts[:FIRST_PAGES]:
+        if m := _UPDATED_RE.search(text):
+            return int(next(g for g in m.groups() if g))
     for text in texts:
         if m := _COPYRIGHT_RE.search(text):
             return int(m.group(1))
