@@ -308,6 +308,36 @@ def test_the_real_mime_specification_is_dated_as_printed() -> None:
     assert (document.title, document.year) == ("Shared MIME-info Database", 2018)
 
 
+LIBTASN1 = Path("/usr/share/doc/libtasn1-doc/libtasn1.pdf")  # Debian's libtasn1-doc
+
+
+def test_authors_under_a_subtitle_in_other_type_are_found(tmp_path: Path) -> None:
+    """The GNU libtasn1 manual sets a subtitle and a version line under its title, then one author a line, the
+    last with an address: no author was found."""
+    cover = [
+        (20.7, "Libtasn1"),
+        (10.9, "Abstract Syntax Notation One (ASN.1) library for the GNU system"),
+        (10.9, "for version 4.19.0, 18 August 2022"),
+        (14.3, "Fabio Fiorina"),
+        (14.3, "Simon Josefsson"),
+        (14.3, "Nikos Mavrogiannopoulos (help-libtasn1@gnu.org)"),
+    ]
+    pdf = _make(tmp_path / "manual.pdf", [cover, [(11, t) for t in BODY]])
+    document = read(pdf, ReadOptions()).documents[0].document
+    assert document.authors == ["Fabio Fiorina", "Simon Josefsson", "Nikos Mavrogiannopoulos"]
+    assert document.field_sources["authors"] == "layout"
+    # A subtitle over a paragraph names no one.
+    prose = [(20.7, "Libtasn1"), (10.9, "A library for the GNU system"), (14.3, "Installation And Use Notes")]
+    pdf = _make(tmp_path / "notes.pdf", [prose, [(11, t) for t in BODY]])
+    assert read(pdf, ReadOptions()).documents[0].document.authors == []
+
+
+@pytest.mark.skipif(not LIBTASN1.exists(), reason=f"{LIBTASN1} is not installed (Debian package libtasn1-doc)")
+def test_the_real_libtasn1_manual_names_its_three_authors() -> None:
+    document = read(LIBTASN1, ReadOptions()).documents[0].document
+    assert document.authors == ["Fabio Fiorina", "Simon Josefsson", "Nikos Mavrogiannopoulos"]
+
+
 def test_title_from_largest_type_skips_masthead_and_authors_lose_degrees(tmp_path: Path) -> None:
     page = [
         (9, "RESEARCH ARTICLE"),

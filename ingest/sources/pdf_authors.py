@@ -6,6 +6,7 @@ import re
 
 from ingest.sources.pdf_cues import CORPORATE, DATE, DATE_LINE_RE, fold, generic_heading
 from ingest.sources.pdf_layout import PageLayout
+from ingest.sources.pdf_ligatures import vocabulary
 from ingest.sources.pdf_xmp import xmp_items
 from kb.models import Document
 
@@ -25,6 +26,7 @@ _PLACEHOLDER_NAMES = frozenset(
     "yourname authorname authorsname firstlast firstnamelastname firstnamesurname namesurname firstauthor "
     "secondauthor fullname".split()
 )
+_EMAIL_NOTE_RE = re.compile(r"\s*[(<\[][^()<>\[\]\s]+@[^()<>\[\]\s]+[)>\]]")
 _PUBLISHED_BY_RE = re.compile(r"\bpublished by (?:the )?([A-Z][\w&'’]*(?: (?:[A-Z][\w&'’]*|and|of|for|&))*)")
 
 
@@ -73,10 +75,29 @@ def _strip_markers(names: list[str], following: list[str]) -> list[str]:
 
 
 def layout_authors(layout: PageLayout, after: int) -> list[str]:
-    """Names in the lines under the title: mostly names, or nothing."""
-    lines = layout.lines[after : after + 6]
-    if not lines:
+    """Names in the lines under the title, or under a subtitle of a line or two set in another size (the libtasn1
+    manual: its subtitle and version line in 10.9 pt, then its three authors in 14.3): mostly names, or nothing."""
+    taken, names = _block_names(layout, after)
+    following = layout.lines[after + len(taken) : after + len(taken) + 1]
+    if not names and 0 < len(taken) <= 2 and following and abs(following[0].size - layout.lines[after].size) > 0.6:
+        after += len(taken)
+        taken, names = _block_names(layout, after)
+        # Further from the title a line of capitalised words is more often a heading ("Installation And Use
+        # Notes"): each name there must hold a word that is no common English word, as "Fiorina" is.
+        _, common = vocabulary()
+        if not all(any(len(t) > 2 and t.lower() not in common for t in n.split()) for n in names):
+            names = []
+    if not names:
         return []
+    rest = [ln.text for ln in layout.lines[after + len(taken) : after + len(taken) + 3]]
+    return _strip_markers(names, rest)
+
+
+def _block_names(layout: PageLayout, start: int) -> tuple[list[str], list[str]]:
+    """The lines of one type size from `start` (up to four) and the names they hold: none unless mostly names."""
+    lines = layout.lines[start : start + 6]
+    if not lines:
+        return [], []
     size = lines[0].size
     taken = []
     for line in lines:
@@ -88,13 +109,14 @@ def layout_authors(layout: PageLayout, after: int) -> list[str]:
         ):
             break
         taken.append(line.main or line.text)
-    parts = [p for p in re.split(r"\s*;\s*|\s*,\s*(?:and\s+)?|\s+and\s+|\s*&\s*", ", ".join(taken)) if p.strip()]
+    # An address after a name is not part of it: "Nikos Mavrogiannopoulos (help-libtasn1@gnu.org)".
+    joined = _EMAIL_NOTE_RE.sub("", ", ".join(taken))
+    parts = [p for p in re.split(r"\s*;\s*|\s*,\s*(?:and\s+)?|\s+and\s+|\s*&\s*", joined) if p.strip()]
     parts = [p for p in parts if re.search(r"[^\W\d_]{2}", p)]  # "1,2*" markers split off
     names = [n for p in parts if (n := _name(p)) is not None]
     if not names or len(names) < 0.6 * len(parts) or _name(parts[0]) is None:
-        return []
-    rest = [ln.text for ln in layout.lines[after + len(taken) : after + len(taken) + 3]]
-    return _strip_markers(names, rest)
+        return taken, []
+    return taken, names
 
 
 def surname(name: str) -> str:

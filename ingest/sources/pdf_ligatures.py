@@ -37,7 +37,7 @@ def normalise(text: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _vocabulary() -> tuple[frozenset[str], frozenset[str]]:
+def vocabulary() -> tuple[frozenset[str], frozenset[str]]:
     """(words, common words): spacy-lookups-data's lemma forms, and its lexemes by probability."""
     data = files("spacy_lookups_data") / "data"
     with gzip.open(str(data / "en_lemma_lookup.json.gz")) as f:
@@ -53,7 +53,7 @@ def _vocabulary() -> tuple[frozenset[str], frozenset[str]]:
 def rejoin(text: str) -> str:
     """`text` with ligature and kerning splits joined: "eff ective", "prev alence" -> "effective", "prevalence";
     "staff and", "a stringent" unchanged."""
-    words, common = _vocabulary()
+    words, common = vocabulary()
 
     def join(m: re.Match) -> str:
         head, tail = m.group(1), m.group(2)
@@ -90,7 +90,7 @@ def rejoin_names(pages: list[list[str]]) -> list[list[str]]:
     names = {m.group(0) for lines in pages for line in lines for m in _CAMEL.finditer(line)}
     if not names:
         return pages
-    _, common = _vocabulary()
+    _, common = vocabulary()
 
     def join(m: re.Match) -> str:
         head, gap, tail = m.groups()
