@@ -23,7 +23,7 @@ rows = kb.catalogue.query(
     "SELECT d.title, c.section, c.text FROM chunks c JOIN documents d ON d.doc_id = c.doc_id ORDER BY c.rowid LIMIT ?",
     [args["n"]],
 )
-texts = [e.passage_texts(r[0], [json.loads(r[1])], [r[2]])[0] for r in rows]
+texts = [r[2] for r in rows]  # what the product embeds (kb.embed.PASSAGE_FORMAT)
 if args["backend"] == "torch":
     import torch
     torch.set_num_threads(args["threads"])

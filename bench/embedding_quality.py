@@ -25,7 +25,7 @@ rows = kb.catalogue.query(
     "SELECT c.rowid, c.doc_id, d.title, c.section, c.text FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
     "ORDER BY c.rowid"
 )
-texts = [e.passage_texts(r[2], [json.loads(r[3])], [r[4]])[0] for r in rows]
+texts = [r[4] for r in rows]  # what the product embeds (kb.embed.PASSAGE_FORMAT)
 if args["backend"] == "torch":
     enc = lambda t: np.asarray(e.model.encode(t, batch_size=32, normalize_embeddings=True), np.float32)
 else:

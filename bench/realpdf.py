@@ -20,9 +20,10 @@ GOAL = 0.9
 # What was measured on these questions (one run each; top-3 share, right page), so the next attempt starts from it.
 # Printed under the table.
 TRIED = (
-    "How passages are cut (ingest/chunk.py, passage format ctx2): a passage at least half full closes at a "
+    "How passages are cut (ingest/chunk.py; passage format ctx2, text3 since session 5): a passage at least "
+    "half full closes at a "
     "paragraph end; a numbered or question heading pypdf leaves as a plain line ('2.What is the NRM process?') "
-    "opens a passage and joins its section path (embedded and BM25-indexed with it); a figure or table caption, or a"
+    "opens a passage and joins its section path (BM25-indexed with it); a figure or table caption, or a"
     " labelled panel ('KEY CONCEPT 4 | ...') pypdf ran on into the block before it, is a passage of its own and the"
     " sentence it landed in is rejoined; a sentence over a page break cites both pages. One block (a SciFact "
     "abstract) is cut exactly as before. Measured on 2026-12-01: the previous chunker 59% (20/34; top 10: 79%); "

@@ -32,10 +32,15 @@ __all__ = [
     "default_model_path", "export_onnx", "model_fingerprint", "verify_default_weights",
 ]  # fmt: skip
 
-# What a passage vector is made from (see Embedder.passage_texts, and how ingest/chunk.py cuts passages); part
+# What a passage vector is made from (how ingest/chunk.py cuts passages, and what of them the model reads); part
 # of the collection name and of the ingest settings key, so a change here re-chunks every file and starts a new
-# collection instead of mixing vectors of two kinds. ctx2: paragraph-bounded passages, inline headings, captions.
-PASSAGE_FORMAT = "ctx2"
+# collection instead of mixing vectors of two kinds. text3: paragraph-bounded passages, inline headings, captions
+# (as ctx2), each embedded as its own text alone. ctx2 put the document's title and the innermost heading before
+# it: that helps an abstract found by its title (SciFact train, dense alone: nDCG@10 0.6854 with them, 0.6752
+# without), but every passage of a long report then shares most of its vector, and BM25 already indexes the title
+# and headings. Without them, measured 2026-12-01 (docs/benchmarks.md): real-PDF questions in the top 3 25 -> 26
+# of 34 (MRR 0.62 -> 0.66; dense alone 12 -> 17), SciFact train hybrid nDCG@10 0.7470 -> 0.7476.
+PASSAGE_FORMAT = "text3"
 
 
 class Embedder:
@@ -101,27 +106,6 @@ class Embedder:
     def max_content_tokens(self) -> int:
         """Room for text inside the model's window, after the special tokens."""
         return self.max_seq_length - 2
-
-    def passage_texts(self, title: str, sections: list[list[str]], texts: list[str]) -> list[str]:
-        """What the model reads for each passage of one document: title and innermost heading, then the text.
-
-        A passage cut from the middle of a document rarely names its subject; its title does. The context
-        is trimmed at a word-piece boundary so the whole never exceeds the model window.
-        """
-        contexts = [_context(title, sec) for sec in sections]
-        n_text = self.count_tokens(texts)
-        n_ctx = self.count_tokens([c or "" for c in contexts])
-        out = []
-        for ctx, text, nt, nc in zip(contexts, texts, n_text, n_ctx, strict=True):
-            # +1 for the separator; BERT word-pieces split at whitespace and punctuation, so counts add up.
-            room = self.max_content_tokens - nt - 1
-            if not ctx or room <= 0:
-                out.append(text)
-                continue
-            if nc > room:
-                ctx = ctx[: self.token_offsets(ctx)[room - 1][1]].rstrip()
-            out.append(f"{ctx}{'' if ctx[-1] in '.!?:' else '.'} {text}")
-        return out
 
     @cached_property
     def torch(self) -> EmbeddingBackend:
@@ -221,11 +205,6 @@ class Embedder:
                 on_batch(len(part))
         out = np.vstack([have[h] for h in hashes]) if hashes else np.zeros((0, self.dim), dtype=np.float32)
         return out, len(todo)
-
-
-def _context(title: str, section: list[str]) -> str:
-    parts = [p.strip() for p in (title, *(section[-1:] if section else [])) if p and p.strip()]
-    return " — ".join(dict.fromkeys(parts))
 
 
 class _HFTokenizerAdapter:

@@ -234,7 +234,7 @@ def ingest_corpus(kb: KnowledgeBase, corpus_path: Path, on_progress: Callable[[i
             chunks = chunker.chunk(doc.doc_id, [Block(text)]) if text else []
             if not chunks:
                 doc.status = "no_text"
-            embed_texts = kb.embedder.passage_texts(title, [c.section for c in chunks], [c.text for c in chunks])
+            embed_texts = [c.text for c in chunks]  # as kb.store embeds them
             docs.append(doc)
             per_doc.append((chunks, embed_texts))
             texts.extend(embed_texts)

@@ -133,12 +133,8 @@ class KnowledgeBase:
                 "split the wrong merge with `kb edit DOC_ID --split SOURCE` and ingest again"
             )
 
-        embed_texts = [
-            t
-            for doc, chunks, _, _ in derived
-            for t in self.embedder.passage_texts(doc.title, [c.section for c in chunks], [c.text for c in chunks])
-        ]
         all_chunks = [c for _, chunks, _, _ in derived for c in chunks]
+        embed_texts = [c.text for c in all_chunks]  # a passage is embedded as its own text (kb.embed.PASSAGE_FORMAT)
         vectors, n_new = None, 0
         if all_chunks:
             vectors, n_new = self.embedder.encode_cached(embed_texts, cat, on_batch=on_embedded)
