@@ -78,7 +78,9 @@ def run(scifact_kb: Path, scifact: Path, onnx_variants: dict[str, Path], work: P
     for name, path in {"torch fp32": None, **dict(order)}.items():
         slug = "".join(c if c.isalnum() else "-" for c in name)
         args = {"data_dir": str(scifact_kb), "scifact": str(scifact), "backend": "torch" if path is None else "onnx"}
-        args.update(onnx=str(path or ""), cache=str(work / f"{slug}.npy"))
+        # Keyed by the knowledge base, whose name changes with the passage format: vectors of other texts never
+        # stand in for these (a cache named by backend alone kept the ctx2 vectors after text3).
+        args.update(onnx=str(path or ""), cache=str(work / f"{slug}-{scifact_kb.name}.npy"))
         results[name] = run_python(MEASURE.format(args=json.dumps(args)), env, timeout=4 * 3600)
     base = results["torch fp32"]
     rows = [

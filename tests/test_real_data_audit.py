@@ -87,6 +87,18 @@ def test_printed_page_numbers_replace_labels_only_when_steady(labels: list[str],
     assert pdf_layout.printed_labels(labels, pages) == want
 
 
+def test_a_publishers_cover_before_journal_pages_is_the_cover() -> None:
+    """A JSTOR download: a cover sheet, then an article printing its journal's page numbers from 233. The steady
+    offset alone would have labelled the cover 232, a page the journal never printed."""
+    cover = ["To cite this article: A. Author (1999)", "Stable URL: http://www.jstor.org/stable/1", "Body."]
+    numbers = (None, 234, 235, 236)
+    article = [["Body text of the page."] + ([f"Report 2014 Page {n} of 13"] if n else []) for n in numbers]
+    labels = ["1", "2", "3", "4", "5"]
+    assert pdf_layout.printed_labels(labels, [cover, *article]) == ["[cover]", "233", "234", "235", "236"]
+    # One cue is not a cover: a first page the article does not number takes the offset's number.
+    assert pdf_layout.printed_labels(labels, [cover[1:], *article]) == ["232", "233", "234", "235", "236"]
+
+
 @pytest.mark.shared_data
 def test_a_title_that_is_only_the_file_name_says_so_in_kb_docs(shared_data: Path, tmp_path: Path) -> None:
     """minimal-document.pdf prints no title, so it is listed by its file name; `kb docs` said that title came
