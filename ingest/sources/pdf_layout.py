@@ -119,6 +119,18 @@ _PAGE_NUMBER_LINE_RE = re.compile(r"^\s*(\d{1,4})\s*$")
 # A running head with the page number at either end: "2 E. PEACH AND J. MARTIN", "HEALTH PSYCHOLOGY ... 3".
 _RUNNING_NUMBER_RE = re.compile(r"^\s*(\d{1,4})\s+\S*[^\W\d]|[^\W\d]\S*\s+(\d{1,4})\s*$")
 _MIN_NUMBERED_PAGES = 3
+# What a publisher's download cover says (Taylor & Francis, JSTOR): two of these on the first page make it one.
+_COVER_CUES = re.compile(
+    r"to cite this article|full terms (?:&|and) conditions of access|download(?:ed)? by\s*:|stable url\s*:"
+    r"|your use of the jstor archive|this content downloaded from|submit your article to this journal"
+    r"|view crossmark data|article views\s*:",
+    re.I,
+)
+
+
+def is_cover(lines: list[str]) -> bool:
+    """A publisher's cover sheet before the article: it prints no page number of the article's own."""
+    return len({m.group(0).lower() for m in _COVER_CUES.finditer("\n".join(lines))}) >= 2
 
 
 def _running_numbers(pages: list[list[str]]) -> dict[int, int]:
@@ -151,12 +163,22 @@ def printed_labels(labels: list[str], pages: list[list[str]]) -> list[str]:
     The BMC article (Epton 2014) labels its pages "0", "1", ... while they print "Page 2 of 13" on the second, and
     the Taylor & Francis article (Peach 2016) labels its publisher's cover "1" and its page 1 "2": every citation
     was a page off what the reader sees. A steady offset from physical pages, seen on most numbered pages,
-    replaces the labels. Pages before page 1 print no number and none is made up for them: a single one is
-    "[cover]", several are "[front 1]", "[front 2]", ... (square brackets, as a cataloguer marks what the item
-    does not print).
+    replaces the labels. Pages before page 1 print no number and none is made up for them: a publisher's cover
+    is "[cover]" (before page 1 or before journal page 233 alike), other such pages "[front 1]", "[front 2]", ...
+    (square brackets, as a cataloguer marks what the item does not print).
     """
+    cover = bool(pages) and is_cover(pages[0])
+    out = _numbered(labels, pages, skip=1 if cover else 0)
+    return ["[cover]", *out[1:]] if cover else out
+
+
+def _numbered(labels: list[str], pages: list[list[str]], skip: int) -> list[str]:
     running = _running_numbers(pages)
-    printed = {i: n for i, lines in enumerate(pages) if (n := _printed_number(lines) or running.get(i)) is not None}
+    printed = {
+        i: n
+        for i, lines in enumerate(pages)
+        if i >= skip and (n := _printed_number(lines) or running.get(i)) is not None
+    }
     if len(printed) < _MIN_NUMBERED_PAGES:
         return labels
     offset, steady = Counter(n - i for i, n in printed.items()).most_common(1)[0]
