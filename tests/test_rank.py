@@ -71,12 +71,13 @@ def _answer_ranks(data_dir) -> list[int | None]:
 
 @pytest.mark.shared_data
 def test_abstract_answers_rise_in_a_real_article(okely_kb, monkeypatch):
-    """Girls in Sport (CC BY): the number of schools randomised and the state they are in are stated in the
-    abstract; the body says it again in other words, and without the prior those passages outrank it."""
+    """Girls in Sport (CC BY): the state its schools are in is stated in the abstract; the body says it again in
+    other words, and without the prior those passages outrank it (out of the top 10 without it, 4th with it,
+    passage format text3). The number of schools randomised is answered first either way."""
     with_prior = _answer_ranks(okely_kb)
     monkeypatch.setitem(SECTION_WEIGHTS, "summary", 1.0)
     without = _answer_ranks(okely_kb)
     worst = 11  # not in the top 10
-    assert with_prior[0] == 1 and (without[0] or worst) > 1  # how many schools were randomised: abstract first
+    assert with_prior[0] == 1  # how many schools were randomised: the abstract first
     assert (with_prior[1] or worst) < (without[1] or worst)  # which Australian state
     assert all((a or worst) <= (b or worst) for a, b in zip(with_prior, without, strict=True))
