@@ -9,13 +9,14 @@ from kb.models import Chunk, Document
 
 # A body, not a person: "HM Government", "Mayor of West Yorkshire", "Youth Endowment Fund".
 _BODY = re.compile(
-    r"^[A-Z]{2,}\b|\b(?:of|and|for|the|&)\b|\b(?:Office|Department|Government|Parliament|Council|Agency|Services?"
+    r"^(?:HM|UK|NHS|WHO|UN|EU|ONS|NSPCC|YEF|VRU|CPS|NCA|PHE|UKHSA)\b|\b(?:of|and|for|the|&)\b|\b(?:Office|Department|Government|Parliament|Council|Agency|Services?"
     r"|Trust|Foundation|University|Ministry|Police|Commission|Board|Authority|Unit|Customs|Partnership|Institute"
     r"|Cent(?:re|er)|Organi[sz]ation|Association|Society|Network|Fund|Inspectorate|Committee|College|Alliance"
     r"|Collaboration|Project)\b"
 )
 _DEGREE = re.compile(r"\s+(?:PhD|MSc|MD|MPH|BSc|MA|BA|FRCP|MRCP)\.?$")
 _PARTICLES = {"van", "von", "de", "der", "den", "du", "da", "di", "la", "le", "del", "ter"}
+_INITIALS = re.compile(r"^(?:[A-Z]\.?){1,3}$")  # "DJ", "J.", "J.D."
 
 
 @dataclass
@@ -113,6 +114,8 @@ def _surname(author: str) -> str:
     if _BODY.search(name):
         return name
     words = name.split()
+    if len(words) > 1 and _INITIALS.match(words[-1]) and not _INITIALS.match(words[0]):
+        return " ".join(words[:-1])  # Vancouver style, "Smith DJ"
     start = len(words) - 1
     while start > 0 and words[start - 1].lower() in _PARTICLES:
         start -= 1

@@ -17,6 +17,9 @@ from kb.results import authors_short
         (["Okely, Anthony D.", "Cotton, Wayne G."], "Okely and Cotton"),
         (["Esther M F van Sluijs"], "van Sluijs"),
         (["J Brown PhD"], "Brown"),
+        (["DJ Smith", "Jones AB", "van der Berg M"], "Smith et al."),  # initials before or after (Vancouver)
+        (["Jones AB", "van der Berg M"], "Jones and van der Berg"),
+        (["UK Parliament"], "UK Parliament"),
         (["HM Revenue and Customs"], "HM Revenue and Customs"),
         (["Home Office"], "Home Office"),
         (["Mayor of West Yorkshire"], "Mayor of West Yorkshire"),
