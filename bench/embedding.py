@@ -19,11 +19,8 @@ from kb.config import load_settings
 from kb.store import KnowledgeBase
 kb = KnowledgeBase(load_settings(args["data_dir"], env={{"HF_HUB_OFFLINE": "1"}}))
 e = kb.embedder
-rows = kb.catalogue.query(
-    "SELECT d.title, c.section, c.text FROM chunks c JOIN documents d ON d.doc_id = c.doc_id ORDER BY c.rowid LIMIT ?",
-    [args["n"]],
-)
-texts = [r[2] for r in rows]  # what the product embeds (kb.embed.PASSAGE_FORMAT)
+rows = kb.catalogue.query("SELECT text FROM chunks ORDER BY rowid LIMIT ?", [args["n"]])
+texts = [r[0] for r in rows]  # what the product embeds (kb.embed.PASSAGE_FORMAT)
 if args["backend"] == "torch":
     import torch
     torch.set_num_threads(args["threads"])

@@ -21,11 +21,8 @@ from kb.search import Filters, Searcher
 from kb.store import KnowledgeBase
 kb = KnowledgeBase(load_settings(args["data_dir"], env={{"HF_HUB_OFFLINE": "1"}}))
 e = kb.embedder
-rows = kb.catalogue.query(
-    "SELECT c.rowid, c.doc_id, d.title, c.section, c.text FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
-    "ORDER BY c.rowid"
-)
-texts = [r[4] for r in rows]  # what the product embeds (kb.embed.PASSAGE_FORMAT)
+rows = kb.catalogue.query("SELECT rowid, doc_id, text FROM chunks ORDER BY rowid")
+texts = [r[2] for r in rows]  # what the product embeds (kb.embed.PASSAGE_FORMAT)
 if args["backend"] == "torch":
     enc = lambda t: np.asarray(e.model.encode(t, batch_size=32, normalize_embeddings=True), np.float32)
 else:
