@@ -157,7 +157,9 @@ class Chunker:
             ocr=any(s.ocr for s in packed),
         )
 
-    def chunk(self, doc_id: str, blocks: list[Block]) -> list[Chunk]:
+    def chunk(self, doc_id: str, blocks: list[Block], repeated: list[Chunk] | None = None) -> list[Chunk]:
+        """The document's passages. One that repeats an earlier passage word for word is left out, and added to
+        `repeated` when given, so the caller can say so."""
         chunks: list[Chunk] = []
         for _, group in groupby(blocks, key=lambda b: tuple(b.section)):
             for section, run in _runs(list(group)):
@@ -165,6 +167,7 @@ class Chunker:
                 paragraphs = [list(g) for _, g in groupby(sents, key=lambda s: s.paragraph)]
                 for packed in self._pack(paragraphs):
                     chunks.append(self._chunk(doc_id, section, packed))
+        chunks = _first_copies(chunks, repeated if repeated is not None else [])
         for ch, n in zip(chunks, self.count([c.text for c in chunks]), strict=True):
             if n > self.hard_max:  # joining never adds word pieces, so this is a bug, not a user error
                 raise AssertionError(f"chunk of {n} tokens exceeds the model window of {self.hard_max}")
@@ -173,6 +176,22 @@ class Chunker:
             ch.index = i
             ch.chunk_id = chunk_id_for(doc_id, i)
         return chunks
+
+
+def _first_copies(chunks: list[Chunk], repeated: list[Chunk]) -> list[Chunk]:
+    """Each passage text once, at its first place. A file can hold its text more than once (the US Trustee
+    handbook .docx in ../shared/data holds its body four times over): every copy would be a search result of its
+    own, and a result list of one passage four times answers nothing."""
+    seen: set[str] = set()
+    kept: list[Chunk] = []
+    for ch in chunks:
+        key = " ".join(ch.text.split())
+        if key in seen:
+            repeated.append(ch)
+        else:
+            seen.add(key)
+            kept.append(ch)
+    return kept
 
 
 def is_inline_heading(text: str) -> bool:

@@ -35,6 +35,14 @@ def _taxonomy_fingerprint(path: Path) -> str:
     return file_hash(path.read_bytes())[:16] if path.exists() else "none"
 
 
+def _copies_at(pages: list[str], most: int = 5) -> str:
+    """Where the left-out copies were, for the ingest report: the first few pages and how many more."""
+    if not pages:
+        return ""
+    more = f" and {len(pages) - most} more" if len(pages) > most else ""
+    return f" (copies left out on p. {', '.join(pages[:most])}{more})"
+
+
 def _unexpected(stage: str, exc: BaseException) -> str:
     """The per-file reason for a failure no reader foresaw: what broke, and what the user can do."""
     detail = (str(exc).strip().splitlines() or [""])[0][:200]
@@ -190,7 +198,7 @@ class Ingestor:
             self.cat.record_file(c, key, fhash, "failed", reason, self.settings_key)
         return FileReport(key, "failed", reason)
 
-    def _prepare(self, pd: ParsedDocument) -> list[Chunk]:
+    def _prepare(self, pd: ParsedDocument, notes: list[str]) -> list[Chunk]:
         doc = pd.document
         if self.doc_type:
             doc.doc_type = self.doc_type
@@ -201,7 +209,14 @@ class Ingestor:
         if doc.status not in READABLE:
             return []
         self._set_design(pd)
-        chunks = self.chunker.chunk(doc.doc_id, pd.blocks)
+        repeated: list[Chunk] = []
+        chunks = self.chunker.chunk(doc.doc_id, pd.blocks, repeated)
+        if repeated:
+            pages = list(dict.fromkeys(c.page_start for c in repeated if c.page_start))
+            notes.append(
+                f"{doc.title[:60]}: {len(repeated)} passages repeat earlier text of the document word for word; "
+                f"each is stored once, at its first place{_copies_at(pages)}"
+            )
         if not chunks:
             doc.status = "no_text"
         return chunks
@@ -254,13 +269,13 @@ class Ingestor:
         )
 
     def _store(self, key, fhash, parsed: list[ParsedDocument], problems, prev, on_embedded) -> FileReport:
-        per_doc = [(pd, self._prepare(pd)) for pd in parsed]
+        notes = list(problems)
+        per_doc = [(pd, self._prepare(pd, notes)) for pd in parsed]
         all_chunks = [c for _, cs in per_doc for c in cs]
         for ch, tags in zip(all_chunks, self.tagger.tag_many([c.text for c in all_chunks]), strict=True):
             ch.tags = tags
 
         old = {s.source_key: s for s in self.cat.sources_of_path(key, passages=False)}
-        notes = list(problems)
         resolver = Resolver(self.cat, key)
         sources: list[SourceRecord] = []
         by_entry: dict[str, SourceRecord] = {}

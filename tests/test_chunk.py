@@ -117,3 +117,18 @@ def test_real_figure_caption_is_a_passage_of_its_own(shared_data, chunker):
     assert "dog-human cooperation evolved on the basis of wolf-wolf cooperation" in concept[0].text
     assert "FIGURE 1" not in concept[0].text and "KEY CONCEPT" not in caption[0].text
     assert sum(c.text.startswith(("FIGURE 2 |", "FIGURE 3 |")) for c in chunks) == 2
+
+
+def test_a_passage_repeating_earlier_text_word_for_word_is_kept_once(chunker):
+    """A file that holds its body twice (the US Trustee handbook .docx holds it four times) gives each passage
+    once, at its first place; the copies are handed back so ingest can report them. A passage that only shares
+    words with another is kept."""
+    body = [Block(_para("alcohol", 12), ["Duties"], "3", 3), Block(_para("housing", 12), ["Duties"], "3", 3)]
+    again = [Block(b.text.replace(" ", "  ", 1), b.section, "9", 9) for b in body]  # the same words, respaced
+    near = Block(_para("housing", 11), ["Duties"], "12", 12)
+    repeated: list = []
+    chunks = chunker.chunk("d", [*body, *again, near], repeated)
+    assert [c.page_start for c in chunks] == ["3", "3", "12"]
+    assert [c.page_start for c in repeated] == ["9", "9"]
+    assert [c.index for c in chunks] == [0, 1, 2] and len({c.chunk_id for c in chunks}) == 3
+    assert len(chunker.chunk("d", [*body, *again])) == 2, "left out when no list is given too"
