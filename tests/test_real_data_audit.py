@@ -111,3 +111,53 @@ def test_a_title_that_is_only_the_file_name_says_so_in_kb_docs(shared_data: Path
     run_kb(data, "ingest", str(shared_data / "pdfs" / "minimal-document.pdf"), check=True)
     [doc] = json.loads(run_kb(data, "docs", "--json", check=True).stdout)["documents"]
     assert (doc["title"], doc["field_sources"]["title"]) == ("minimal-document", "file name")
+
+
+def _sections(path: Path) -> dict[str, list[str]]:
+    """{section path joined by ' › ': the page labels its blocks start on}."""
+    out: dict[str, list[str]] = {}
+    for b in read_file(path, ReadOptions()).documents[0].blocks:
+        out.setdefault(" › ".join(b.section), []).append(b.page_label)
+    return out
+
+
+def test_a_report_without_bookmarks_takes_its_sections_from_its_contents_page() -> None:
+    """The Home Office first responder guide (in the sample corpus) has no bookmarks. Its sentence-case headings
+    ("3.Informed consent", "4.Duty to Notify") failed the layout rules, so 180 blocks from pages 4 to 26 were cited
+    "§ Introduction" and the Duty to Notify passage "§ Introduction › 2.What is the NRM process?". Its contents page
+    lists all 16 sections with their pages; each now starts where the page prints it."""
+    guide = Path(__file__).resolve().parents[1] / "corpus" / "research"
+    sections = _sections(guide / "homeoffice2025_first_responder_guide_modern_slavery_OGL.pdf")
+    assert sections["Introduction"] == ["4"] * 6
+    assert set(sections["4.Duty to Notify"]) == {"9"}
+    assert set(sections["6.Identifying potential victims of modern slavery"]) == {"12"}  # a heading on two lines
+    assert sections["Annex A: General indicators of Modern Slavery"][0] == "32"
+    assert len([s for s in sections if s]) == 17  # the contents page itself, and the 16 sections it lists
+
+
+@pytest.mark.shared_data
+def test_hmrc_report_sections_follow_its_contents_page(shared_data: Path) -> None:
+    """HMRC Research Report 361: the layout rules missed 3.1, 3.2 and eight subsections, and filed pages 22-28 under
+    "Keytime Iris Andica", three software names in a table. The contents page prints "Part 1 Introduction and
+    Background" for the page's "Part 1: Introduction & Background", and "return process" for "returns process"."""
+    sections = _sections(shared_data / "real-pdfs" / "hmrc2015_research_report_361_risk_triggers.pdf")
+    assert "Keytime Iris Andica" not in " ".join(sections)
+    assert sections["Part 1: Introduction & Background › 1.2 Research objectives"][0] == "6"
+    assert sections["Part 3: Main Findings › 3.2 The HMRC risk triggers › 3.2.4 Responses to the triggers"][0] == "14"
+    assert set(sections["Appendix 3 – Case studies"]) == {"26", "27", "28"}
+
+
+@pytest.mark.shared_data
+def test_plos_bookmarks_named_for_places_give_way_to_the_printed_headings(shared_data: Path) -> None:
+    """PLOS ONE's bookmarks are "Section_1" ... "Section_20", "TABLE_1", "Reference 23": the frog paper's passages
+    were cited "§ Section_16", and its reference list, under "Reference 2", escaped the reference prior. Its footer,
+    spaced "12 / 14" from page 10 on, stayed in the text of the last five pages with the running title."""
+    from kb.rank import section_kind
+
+    pdf = shared_data / "real-pdfs" / "plosone2014_iskandar_fanged_frog.pdf"
+    sections = _sections(pdf)
+    assert {"Introduction", "Materials and Methods", "Results", "Discussion", "References"} <= set(sections)
+    assert not any("Section_" in s or "Reference " in s for s in sections)
+    assert section_kind('["References"]') == "references" and set(sections["References"]) == {"12", "13", "14"}
+    text = " ".join(b.text for b in read_file(pdf, ReadOptions()).documents[0].blocks)
+    assert "journal.pone.0115884 December 31" not in text and "A New Tadpole-Bearing Frog" not in text

@@ -170,3 +170,35 @@ def test_schema_6_reads_pdfs_again_for_their_printed_page_numbers(tmp_path):
     assert keys.pop("/reports/Peach 2016.PDF") == ""
     assert set(keys.values()) == {"31d9dc527368960a", "850898142c113ddc"}, "other files are not read again"
     cat.close()
+
+
+def test_schema_7_reads_again_the_files_whose_passages_the_new_reading_changes(tmp_path):
+    """Before schema 7 a file holding its text twice (the US Trustee handbook .docx) kept every copy, and a PDF
+    without bookmarks kept the sections the layout guessed. The next ingest reads those files again: every PDF, and
+    the files of a document with a passage text twice; the others are left alone."""
+    path = tmp_path / "catalogue.sqlite3"
+    shutil.copy(MAIN_0BA2238, path)
+    con = sqlite3.connect(path)
+    migrate(con, path, MIGRATIONS[:6])
+    with con:
+        con.execute(
+            "INSERT INTO files (path, content_hash, status, settings_key, updated_at) "
+            "VALUES ('/reports/guide.pdf', 'h', 'ok', '31d9dc527368960a', '2026-11-30')"
+        )
+        doc_id, text = con.execute(
+            "SELECT c.doc_id, c.text FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
+            "WHERE d.title LIKE 'Mentoring%'"
+        ).fetchone()
+        con.execute(
+            "INSERT INTO chunks (chunk_id, doc_id, idx, text, text_hash, section, page_start, page_end, n_tokens) "
+            "SELECT chunk_id || '-copy', doc_id, idx + 100, text, text_hash, section, page_start, page_end, n_tokens "
+            "FROM chunks WHERE doc_id = ? AND text = ?",
+            (doc_id, text),
+        )
+        [(twice,)] = con.execute("SELECT path FROM document_sources WHERE doc_id = ?", (doc_id,)).fetchall()
+    con.close()
+    cat = Catalogue(path)
+    keys = {f.path: f.settings_key for f in cat.files()}
+    assert keys.pop("/reports/guide.pdf") == "" and keys.pop(twice) == ""
+    assert keys and set(keys.values()) <= {"31d9dc527368960a", "850898142c113ddc"}, "other files are not read again"
+    cat.close()

@@ -123,6 +123,99 @@ def test_outline_assigns_sections_by_page(tmp_path: Path) -> None:
     assert by_text["mentoring results are described here in lower case."] == ["Findings", "Mentoring"]
 
 
+def test_contents_page_gives_the_sections_of_a_pdf_without_bookmarks(tmp_path: Path) -> None:
+    """A report exported without bookmarks lists its sections on a contents page. Each entry starts its section on
+    the page it names: a sentence-case heading ("3.Informed consent") the layout rules refuse, a heading that wraps
+    onto a second line, and one printed in slightly other words ("Part 2: Methods & sampling")."""
+    pdf = make_pdf(
+        tmp_path / "guide.pdf",
+        [
+            ["Referring victims: a guide"],
+            [
+                "Contents",
+                "Introduction 3",
+                "Part 2 Methods and sampling 3",
+                "2.1 Who took part 4",
+                "3.Informed consent 4",
+                "4.Identifying potential victims of modern slavery 5",
+            ],
+            [
+                "Introduction",
+                "this guide is for first responders.",
+                "Part 2: Methods & sampling",
+                "we spoke to twelve officers in four forces.",
+            ],
+            [
+                "2.1 Who took part",
+                "officers from police and councils took part.",
+                "3.Informed consent",
+                "consent is required for adults to enter the process.",
+            ],
+            ["4.Identifying potential victims of", "modern slavery", "signs can be physical or behavioural."],
+        ],
+    )
+    by_text = {b.text: b.section for b in read(pdf, ReadOptions()).documents[0].blocks}
+    assert by_text["this guide is for first responders."] == ["Introduction"]
+    assert by_text["we spoke to twelve officers in four forces."] == ["Part 2: Methods & sampling"]
+    assert by_text["officers from police and councils took part."] == [
+        "Part 2: Methods & sampling",
+        "2.1 Who took part",
+    ]
+    assert by_text["consent is required for adults to enter the process."] == ["3.Informed consent"]
+    assert by_text["signs can be physical or behavioural."] == ["4.Identifying potential victims of modern slavery"]
+    assert "modern slavery" not in by_text, "the heading's second line is part of the heading"
+    assert [s for t, s in by_text.items() if t.startswith("Introduction 3")] == [["Contents"]]
+
+
+def test_a_contents_page_that_does_not_hold_is_not_used(tmp_path: Path) -> None:
+    """Entries that are not found on their pages (a contents page of another edition) give no sections: the layout
+    rules do, as before."""
+    pdf = make_pdf(
+        tmp_path / "other.pdf",
+        [
+            ["Contents", "Background 2", "Findings 2", "Discussion 3", "Annex 3"],
+            ["Summary Of Work", "The report sets out what we found."],
+            ["Nothing here is a heading from the list above."],
+        ],
+    )
+    by_text = {b.text: b.section for b in read(pdf, ReadOptions()).documents[0].blocks}
+    assert by_text["The report sets out what we found."] == ["Summary Of Work"]
+
+
+def test_bookmarks_named_for_places_are_not_sections(tmp_path: Path) -> None:
+    """PLOS ONE bookmarks its PDFs "Section_1", "TABLE_1", "Figure 2", "Reference 23": no section a reader can find.
+    Such bookmarks are left out, and an outline of nothing else gives way to the layout's headings."""
+    pdf = make_pdf(
+        tmp_path / "plos.pdf",
+        [
+            ["Introduction", "Frogs reproduce in many ways."],
+            ["Results", "Females carry about one hundred eggs.", "References", "1. Smith J (2011) Frogs. Nature."],
+        ],
+        outline=[("Section_1", 0, None), ("Section_2", 1, None), ("Figure 2", 1, None), ("Reference 1", 1, None)],
+    )
+    by_text = {b.text: b.section for b in read(pdf, ReadOptions()).documents[0].blocks}
+    assert by_text["Frogs reproduce in many ways."] == ["Introduction"]
+    assert by_text["Females carry about one hundred eggs."] == ["Results"]
+    assert by_text["1. Smith J (2011) Frogs. Nature."] == ["References"]
+
+
+def test_a_footer_is_known_whatever_its_spacing(tmp_path: Path) -> None:
+    """PLOS ONE prints its footer "... 2014 2/14" up to page 9 and "... 2014 12 / 14" from page 10; the last pages'
+    footers (and the running title above them) were kept in the text."""
+    words = "frogs eggs froglets females males clutches pools streams forests islands rivers leaves".split()
+    pages = [
+        [
+            f"{word.capitalize()} are described on this page.",
+            "A New Tadpole-Bearing Frog",
+            f"PLOS ONE | December 31, 2014 {i}{' / ' if i >= 10 else '/'}12",
+        ]
+        for i, word in enumerate(words, start=1)
+    ]
+    text = " ".join(b.text for b in read(make_pdf(tmp_path / "f.pdf", pages), ReadOptions()).documents[0].blocks)
+    assert "Leaves are described on this page." in text
+    assert "PLOS ONE" not in text and "Tadpole" not in text
+
+
 def test_doi_on_first_page_becomes_doc_id(tmp_path: Path) -> None:
     pdf = make_pdf(
         tmp_path / "paper.pdf",

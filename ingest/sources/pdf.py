@@ -16,6 +16,7 @@ from ingest.sources import (
     SourceError,
     ocr,
     pdf_authors,
+    pdf_contents,
     pdf_layout,
     pdf_ligatures,
     pdf_meta,
@@ -50,6 +51,10 @@ _PAGE_NUMBER_RE = re.compile(
     r"^(?:page\s+)?[-–—\s]*(?:\d{1,4}|m{0,3}(?:cm|cd|d?c{0,3})(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3}))(?:\s*(?:/|of)\s*\d{1,4})?[-–—\s]*$",
     re.I,
 )
+# A bookmark named for a place, not a section: PLOS ONE's "Section_16", "TABLE_1", "Figure 2", "Reference 23". A
+# passage cited "§ Section_16" names nothing the reader can find, and "Reference 23" hid the reference list from
+# the reference prior. An outline of nothing else is no outline: the contents page or the layout gives the sections.
+_ANCHOR_RE = re.compile(r"[A-Za-z]+_\d+|(?:figure|fig\.?|table|reference|ref\.?|box|equation|eq\.?)\s*\d+[a-z]?", re.I)
 _NUMBERED_HEADING_RE = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,3})\.?\s+(\S.*)$")
 _SMALL_WORDS = frozenset(
     "a an and as at but by for from in into of on or per the to vs via with within without".split()
@@ -187,7 +192,7 @@ def _outline_starts(reader: PdfReader) -> dict[int, list[list[str]]]:
                 walk(item, last)
                 continue
             title = " ".join(pdf_ligatures.normalise(str(item.title)).split())
-            if not title:
+            if not title or _ANCHOR_RE.fullmatch(title):
                 continue
             last = [*parents, title]
             try:
@@ -205,7 +210,9 @@ def _outline_starts(reader: PdfReader) -> dict[int, list[list[str]]]:
 
 
 def _line_key(line: str) -> str:
-    return re.sub(r"\d+", "#", " ".join(line.split()).lower())
+    """A header or footer with its numbers and spacing left out: PLOS ONE prints "2/14" up to page 9 and "12 / 14"
+    from page 10, and the footer (with the running title above it) was kept in the text of the last five pages."""
+    return re.sub(r"\d+", "#", "".join(line.split()).lower())
 
 
 def _strip_running_lines(pages: list[list[str]]) -> list[list[str]]:
@@ -246,6 +253,9 @@ def _heading_level(line: str, prev: str | None, nxt: str | None) -> tuple[int, s
         return None
     if text[-1] in ".,;:!?-" or not any(c.isalpha() for c in text):
         return None
+    # A bracket opened on another line: a sentence running over the page top ("S02.61550, E119.14417), Kecamatan").
+    if text.count("(") != text.count(")"):
+        return None
     # A heading starts a block: the line before it ended a sentence, or there was none on this page.
     if prev is not None and prev.rstrip()[-1:] not in ".!?:":
         return None
@@ -267,7 +277,11 @@ def _is_heading_line(line: str, title: str) -> bool:
     return line == title or bool(re.fullmatch(r"[\d.]+\s+" + re.escape(title), line))
 
 
-def _mark_headings(pages: list[list[str]], outline: dict[int, list[list[str]]]) -> list[list[_Line]]:
+def _mark_headings(pages: list[list[str]], outline: dict[int, list[list[str]]], labels: list[str]) -> list[list[_Line]]:
+    """Each line, with the section path that starts at it: from the bookmarks, else from the contents page, else
+    from the layout."""
+    if not outline and (listed := pdf_contents.headings(pages, labels)):
+        return _mark_listed(pages, listed)
     marked = [[_Line(ln) for ln in lines] for lines in pages]
     if outline:
         for page, paths in outline.items():
@@ -299,6 +313,27 @@ def _mark_headings(pages: list[list[str]], outline: dict[int, list[list[str]]]) 
     return marked
 
 
+def _mark_listed(pages: list[list[str]], listed: dict[int, list[pdf_contents.Heading]]) -> list[list[_Line]]:
+    """Lines with the sections the contents page lists; a heading that wraps is one line."""
+    marked: list[list[_Line]] = []
+    stack: list[str] = []
+    for i, lines in enumerate(pages):
+        starts = {h.line: h for h in listed.get(i, [])}
+        out: list[_Line] = []
+        j = 0
+        while j < len(lines):
+            h = starts.get(j)
+            if h is None:
+                out.append(_Line(lines[j]))
+                j += 1
+                continue
+            stack = [*stack[: h.level - 1], h.text]
+            out.append(_Line(h.text, heading=list(stack)))
+            j += h.lines
+        marked.append(out)
+    return marked
+
+
 def _blocks(
     pages: list[list[str]], labels: list[str], outline: dict[int, list[list[str]]], scanned: set[int]
 ) -> tuple[list[Block], list[str]]:
@@ -307,7 +342,7 @@ def _blocks(
     blocks: list[Block] = []
     headings: list[str] = []
     section: list[str] = []
-    for index, lines in enumerate(_mark_headings(pages, outline)):
+    for index, lines in enumerate(_mark_headings(pages, outline, labels)):
         lengths = sorted(len(ln.text) for ln in lines if ln.text)
         typical = lengths[int(len(lengths) * 0.75)] if lengths else 0
         paragraphs: list[tuple[list[str], list[str]]] = [(section, [])]

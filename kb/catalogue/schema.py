@@ -337,6 +337,16 @@ def _after_v6(c: sqlite3.Connection) -> None:
     c.execute("UPDATE files SET settings_key = '' WHERE lower(path) LIKE '%.pdf'")
 
 
+def _after_v7(c: sqlite3.Connection) -> None:
+    """Files are read again where the new reading changes their passages: every PDF (sections from its contents
+    page, bookmarks named for places left out, footers known whatever their spacing) and any file with a document
+    that holds one passage text twice (now stored once). The caches mean nothing is embedded or OCR'd twice."""
+    c.execute(
+        "UPDATE files SET settings_key = '' WHERE lower(path) LIKE '%.pdf' OR path IN (SELECT path FROM "
+        "document_sources WHERE doc_id IN (SELECT doc_id FROM chunks GROUP BY doc_id, text HAVING COUNT(*) > 1))"
+    )
+
+
 MIGRATIONS = (
     Migration(1, "documents, passages, tags, BM25 index, file manifest, runs, embedding cache, toolkit", V1),
     Migration(
@@ -349,5 +359,6 @@ MIGRATIONS = (
         5, "the BM25 heading column carries the acronym forms a passage does not use", "", after=rebuild_bm25_headings
     ),
     Migration(6, "PDFs are read again for the page numbers they print", "", after=_after_v6),
+    Migration(7, "PDFs and files holding a passage twice are read again", "", after=_after_v7),
 )
 CURRENT = MIGRATIONS[-1].version
