@@ -37,6 +37,9 @@ def test_a_scan_that_prints_its_title_keeps_it(shared_data: Path) -> None:
         ("", ["Achapter"], None),  # an OCR fragment
         ("", ["Chapter II."], None),  # where a chapter starts, not what the document is
         ("", ["Introduction", "Part 3"], None),
+        ("", ["Contents", "1.What is modern slavery?"], None),  # headings a contents page lists are sections
+        ("", ["2.1 Methods", "Youth Violence in Leeds"], "Youth Violence in Leeds"),
+        ("", ["2020 Vision for Youth Services"], "2020 Vision for Youth Services"),
         ("", ["Abstract", "Youth Violence in Leeds"], "Youth Violence in Leeds"),
         ("Knife Crime Needs Assessment", ["Methods"], "Knife Crime Needs Assessment"),
         ("DRAFT", ["Youth Violence in Leeds"], "Youth Violence in Leeds"),

@@ -137,6 +137,9 @@ def layout_title(layouts: list[PageLayout]) -> tuple[str, int, int] | None:
 
 # "Chapter II.", "Part 3", "Section 4.1": where a book page or report section starts, not what the document is.
 _NUMBERED_PART_RE = re.compile(r"^(?:chapter|part|section|book|volume|appendix)\s+[\divxlc.]+\.?$", re.I)
+# A heading numbered as a section ("1.What is modern slavery?", "2.1 Methods"): where a part starts, not what the
+# document is. A year ("2020 Vision") has more digits.
+_SECTION_NUMBER_RE = re.compile(r"^\d{1,2}(?:\.\d{1,2})*(?:\.\s*|\s+)(?=[^\W\d_])")
 _MAX_FALLBACK_CHARS = 150
 
 
@@ -146,7 +149,7 @@ def fallback_title(first_line: str, headings: list[str]) -> str | None:
     and "Chapter II." of a book page read as one word), elsewhere a section name; the file name is more honest."""
     if first_line and len(first_line) <= _MAX_FALLBACK_CHARS and _reads_as_title(first_line):
         return first_line
-    heading = next((h for h in headings if not generic_heading(h)), None)
+    heading = next((h for h in headings if not (generic_heading(h) or _SECTION_NUMBER_RE.match(h))), None)
     return heading if heading and _reads_as_title(heading) else None
 
 
