@@ -1,30 +1,36 @@
-"""The real-PDF question set: enough questions, each answer phrase printed on the page it names."""
+"""The real-PDF question sets (the first, and the held-out one): enough questions, each answer phrase printed on the
+page it names and only there."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench.realpdf import answered, load_questions, norm
+from bench.realpdf import HELDOUT, QUESTIONS, answered, load_questions, norm
 
 
 def test_at_least_30_questions_over_every_pdf():
     qs = load_questions()
     assert len(qs) >= 30
     assert len({q["file"] for q in qs}) == 10
-    for q in qs:
+    held = load_questions(HELDOUT)
+    assert len(held) >= 20 and len({q["file"] for q in held}) == 10
+    first = {norm(a["answer"]) for q in qs for a in (q, *q.get("or", []))}
+    assert not any(norm(q["answer"]) in first for q in held), "a held-out question asks for an answer of the first set"
+    for q in [*qs, *held]:
         assert q["question"] and q["answer"] and q["page"]
         for a in (q, *q.get("or", [])):
             assert norm(a["answer"]) not in norm(q["question"]), "a question must not quote its own answer"
 
 
 @pytest.mark.shared_data
-def test_each_answer_is_printed_on_its_page(shared_data):
+@pytest.mark.parametrize("path", [QUESTIONS, HELDOUT], ids=["first", "heldout"])
+def test_each_answer_is_printed_on_its_page(shared_data, path):
     from pypdf import PdfReader
 
     from ingest.sources.pdf_layout import printed_labels
 
     pages: dict[str, dict[str, str]] = {}
-    for q in load_questions():
+    for q in load_questions(path):
         if q["file"] not in pages:
             reader = PdfReader(shared_data / "real-pdfs" / q["file"])
             texts = [p.extract_text() or "" for p in reader.pages]
