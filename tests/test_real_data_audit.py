@@ -164,3 +164,13 @@ def test_plos_bookmarks_named_for_places_give_way_to_the_printed_headings(shared
     assert section_kind('["References"]') == "references" and set(sections["References"]) == {"12", "13", "14"}
     text = " ".join(b.text for b in read_file(pdf, ReadOptions()).documents[0].blocks)
     assert "journal.pone.0115884 December 31" not in text and "A New Tadpole-Bearing Frog" not in text
+
+
+@pytest.mark.shared_data
+def test_bmj_footer_is_stripped_from_every_page(shared_data: Path) -> None:
+    """The GoActive trial (BMJ Open) printed "Corder K, et al. BMJ Open 2016;6:e012335. doi:10.1136/bmjopen-2016-012335"
+    inside the text of all 14 pages, where a passage began "... 012335 11 emphasis on the importance of wear"."""
+    pdf = shared_data / "real-pdfs" / "bmjopen2016_corder_goactive_adolescents.pdf"
+    blocks = read_file(pdf, ReadOptions()).documents[0].blocks
+    assert not [b.page_label for b in blocks if "Corder K, et al. BMJ Open" in b.text]
+    assert any("emphasis on the importance of wear and return" in b.text for b in blocks)

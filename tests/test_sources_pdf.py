@@ -216,6 +216,23 @@ def test_a_footer_is_known_whatever_its_spacing(tmp_path: Path) -> None:
     assert "PLOS ONE" not in text and "Tadpole" not in text
 
 
+def test_a_footer_with_its_page_number_on_alternate_sides_is_known(tmp_path: Path) -> None:
+    """BMJ Open prints "2 Corder K, et al. BMJ Open 2016;6:e012335." on even pages and "... 2016;6:e012335. 3" on odd
+    ones: neither form is on half the pages, and the footer stayed in the text of every page."""
+    words = "pupils mentors schools teachers points prizes classes monitors parents lessons games".split()
+    pages = [
+        [
+            f"{word.capitalize()} are described on this page.",
+            f"{i} Corder K, et al. BMJ Open 2016;6:e012335."
+            if i % 2 == 0
+            else f"Corder K, et al. BMJ Open 2016;6:e012335. {i}",
+        ]
+        for i, word in enumerate(words, start=1)
+    ]
+    text = " ".join(b.text for b in read(make_pdf(tmp_path / "bmj.pdf", pages), ReadOptions()).documents[0].blocks)
+    assert "Games are described on this page." in text and "Corder K" not in text
+
+
 def test_doi_on_first_page_becomes_doc_id(tmp_path: Path) -> None:
     pdf = make_pdf(
         tmp_path / "paper.pdf",

@@ -210,8 +210,11 @@ def _outline_starts(reader: PdfReader) -> dict[int, list[list[str]]]:
 
 
 def _line_key(line: str) -> str:
-    """A header or footer with its numbers and spacing left out: PLOS ONE prints "2/14" up to page 9 and "12 / 14"
-    from page 10, and the footer (with the running title above it) was kept in the text of the last five pages."""
+    """A header or footer with its numbers and spacing left out. PLOS ONE prints "2/14" up to page 9 and "12 / 14"
+    from page 10; BMJ Open puts the page number before its footer on even pages and after it on odd ones, so
+    neither form was on half the pages, and "Corder K, et al. BMJ Open 2016;6:e012335. doi:... 11" stayed in the
+    text of every page."""
+    line = re.sub(r"^\d+\s+|\s+\d+$", "", re.sub(r"\s*/\s*", "/", " ".join(line.split())))
     return re.sub(r"\d+", "#", "".join(line.split()).lower())
 
 
@@ -229,14 +232,15 @@ def _strip_running_lines(pages: list[list[str]]) -> list[list[str]]:
     def running(line: str) -> bool:
         return _line_key(line) in repeated or bool(_PAGE_NUMBER_RE.match(line.strip()))
 
+    # Every running line among a page's first and last few, not only those at its very edge: BMJ Open's first
+    # page ends "footer", "Open Access Research", "Downloaded from ..." and the footer sat behind the one line
+    # the other pages do not have.
     cleaned = []
     for lines in pages:
-        start, end = 0, len(lines)
-        while start < min(end, _EDGE_LINES) and running(lines[start]):
-            start += 1
-        while end > max(start, len(lines) - _EDGE_LINES) and running(lines[end - 1]):
-            end -= 1
-        cleaned.append(lines[start:end])
+        n = len(lines)
+        cleaned.append(
+            [ln for j, ln in enumerate(lines) if not ((j < _EDGE_LINES or j >= n - _EDGE_LINES) and running(ln))]
+        )
     return cleaned
 
 
