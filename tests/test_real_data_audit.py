@@ -174,3 +174,16 @@ def test_bmj_footer_is_stripped_from_every_page(shared_data: Path) -> None:
     blocks = read_file(pdf, ReadOptions()).documents[0].blocks
     assert not [b.page_label for b in blocks if "Corder K, et al. BMJ Open" in b.text]
     assert any("emphasis on the importance of wear and return" in b.text for b in blocks)
+
+
+@pytest.mark.shared_data
+def test_taylor_and_francis_running_heads_are_stripped(shared_data: Path) -> None:
+    """Peach and Martin (2016) set "2 E. PEACH AND J. MARTIN" over even pages and "HEALTH PSYCHOLOGY AND BEHAVIORAL
+    MEDICINE 3" over odd ones; each was on five of eleven pages, under the half-the-pages rule, and both ran into
+    the text. The page numbers they carry still give the printed pages."""
+    pdf = shared_data / "real-pdfs" / "hpbm2016_peach_adolescent_healthy_eating_tandf_coverpage.pdf"
+    blocks = read_file(pdf, ReadOptions()).documents[0].blocks
+    assert not [b.page_label for b in blocks if "PEACH AND J. MARTIN" in b.text]
+    heads = [b.text.count("BEHAVIORAL MEDICINE") for b in blocks]
+    assert sum(heads) == 1 and "BEHAVIORAL MEDICINE, 2016 VOL. 5" in " ".join(b.text for b in blocks), "the masthead"
+    assert {b.page_label for b in blocks} >= {"[cover]", "1", "7", "10"}

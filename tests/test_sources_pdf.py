@@ -233,6 +233,22 @@ def test_a_footer_with_its_page_number_on_alternate_sides_is_known(tmp_path: Pat
     assert "Games are described on this page." in text and "Corder K" not in text
 
 
+def test_running_heads_of_left_and_right_hand_pages_are_known(tmp_path: Path) -> None:
+    """A journal sets its authors over left-hand pages and its name over right-hand ones: each head is on half the
+    pages less one, and both stayed in the text (Peach and Martin 2016)."""
+    words = "plans snacks fruit schools pupils booklets habits goals diaries classes lessons".split()
+    pages = [
+        [
+            f"{word.capitalize()} are described on this page.",
+            f"{i} E. PEACH AND J. MARTIN" if i % 2 == 0 else f"HEALTH PSYCHOLOGY AND BEHAVIORAL MEDICINE {i}",
+        ]
+        for i, word in enumerate(words, start=1)
+    ]
+    text = " ".join(b.text for b in read(make_pdf(tmp_path / "tf.pdf", pages), ReadOptions()).documents[0].blocks)
+    assert "Lessons are described on this page." in text
+    assert "PEACH" not in text and "BEHAVIORAL" not in text
+
+
 def test_doi_on_first_page_becomes_doc_id(tmp_path: Path) -> None:
     pdf = make_pdf(
         tmp_path / "paper.pdf",

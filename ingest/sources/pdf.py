@@ -224,10 +224,18 @@ def _strip_running_lines(pages: list[list[str]]) -> list[list[str]]:
     repeated: set[str] = set()
     if len(pages) >= 3:
         counts: Counter[str] = Counter()
-        for lines in pages:
-            counts.update({_line_key(ln) for ln in lines[:_EDGE_LINES] + lines[-_EDGE_LINES:]})
+        by_side: tuple[Counter[str], Counter[str]] = (Counter(), Counter())
+        for i, lines in enumerate(pages):
+            keys = {_line_key(ln) for ln in lines[:_EDGE_LINES] + lines[-_EDGE_LINES:]}
+            counts.update(keys)
+            by_side[i % 2].update(keys)
         threshold = max(2, (len(pages) + 1) // 2)
         repeated = {key for key, n in counts.items() if n >= threshold}
+        # A journal sets one running head on left-hand pages and another on right-hand ones ("2 E. PEACH AND J.
+        # MARTIN", "HEALTH PSYCHOLOGY AND BEHAVIORAL MEDICINE 3"): each is on half the pages of its side.
+        for side, tally in enumerate(by_side):
+            on_side = len(pages[side::2])
+            repeated |= {key for key, n in tally.items() if n >= max(3, (on_side + 1) // 2)}
 
     def running(line: str) -> bool:
         return _line_key(line) in repeated or bool(_PAGE_NUMBER_RE.match(line.strip()))
