@@ -99,13 +99,16 @@ class Tagger:
         tax = self.taxonomy
         lemma_terms: dict[str, list[str]] = {}
         lower_terms: dict[str, list[str]] = {}
+        cased_terms: dict[str, list[str]] = {}
         for kind, table in ((_FACTOR, tax.factors), (_CRIME, tax.crime_types), (_COHORT, tax.cohorts)):
             for entry in table.values():
                 lemma_terms[f"{kind}:{entry.id}"] = list(entry.synonyms)
                 lower_terms[f"{kind}:{entry.id}"] = list(entry.exact)
+                cased_terms[f"{kind}:{entry.id}"] = list(entry.cased)
         for place in tax.places.values():
             # Place names are proper nouns: lemmatising them only blurs them ("Leeds" -> "leed").
             lower_terms[f"{_PLACE}:{place.id}"] = [*place.synonyms, *place.exact]
+            cased_terms[f"{_PLACE}:{place.id}"] = list(place.cased)
         cues = tax.cues
         for kind, terms in (
             (_PROTECTIVE, cues.protective),
@@ -118,18 +121,22 @@ class Tagger:
 
         self._lemma_matcher = PhraseMatcher(nlp.vocab, attr="LEMMA")
         self._lower_matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
+        self._cased_matcher = PhraseMatcher(nlp.vocab, attr="ORTH")
         for key, terms in lemma_terms.items():
             if terms:
                 self._lemma_matcher.add(key, [lemmatizer(nlp.make_doc(t)) for t in terms])
         for key, terms in lower_terms.items():
             if terms:
                 self._lower_matcher.add(key, [nlp.make_doc(t) for t in terms])
+        for key, terms in cased_terms.items():
+            if terms:
+                self._cased_matcher.add(key, [nlp.make_doc(t) for t in terms])
         return nlp
 
     def _mentions(self, doc: Doc) -> list[_Mention]:
         strings = doc.vocab.strings
         out = []
-        for match_id, start, end in (*self._lemma_matcher(doc), *self._lower_matcher(doc)):
+        for match_id, start, end in (*self._lemma_matcher(doc), *self._lower_matcher(doc), *self._cased_matcher(doc)):
             kind, _, ident = strings[match_id].partition(":")
             out.append(_Mention(kind, ident, start, end))
         return out

@@ -42,6 +42,7 @@ class Factor:
     description: str
     synonyms: tuple[str, ...]
     exact: tuple[str, ...] = ()
+    cased: tuple[str, ...] = ()  # matched in exactly this case: "SEND" the acronym, never "send" the verb
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Term:
     synonyms: tuple[str, ...]
     exact: tuple[str, ...] = ()
     kind: str | None = None  # places only: district | county
+    cased: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ class Taxonomy:
         """The factor id for an id, label or synonym typed by a person (case-insensitive), else None."""
         if not self._names:
             for f in self.factors.values():
-                for n in (*f.synonyms, *f.exact, f.label, f.id):
+                for n in (*f.synonyms, *f.exact, *f.cased, f.label, f.id):
                     self._names.setdefault(n.lower(), f.id)
         return self._names.get(name.strip().lower())
 
@@ -205,6 +207,7 @@ class _Validator:
                 description=self.text(f, entry, "description"),
                 synonyms=self.strings(f, entry, "synonyms", required=True),
                 exact=self.strings(f, entry, "exact", required=False),
+                cased=self.strings(f, entry, "cased", required=False),
             )
         if not factors:
             raise self.fail("factors", "factors", "no factors defined")
@@ -268,6 +271,7 @@ class _Validator:
                 synonyms=self.strings(t, entry, "synonyms", required=True),
                 exact=self.strings(t, entry, "exact", required=False),
                 kind=kind,
+                cased=self.strings(t, entry, "cased", required=False),
             )
         return out
 
@@ -291,13 +295,13 @@ def taxonomy_markdown(tax: Taxonomy) -> str:
     lines += ["", "## Factors", "", "| id | label | default polarity | priorities | WHO level | synonyms |"]
     lines.append("|---|---|---|---|---|---|")
     for f in tax.factors.values():
-        syn = "; ".join([*f.synonyms, *f.exact])
+        syn = "; ".join([*f.synonyms, *f.exact, *f.cased])
         pri = ", ".join(str(p) for p in f.priorities) or "—"
         lines.append(f"| `{f.id}` | {f.label} | {f.polarity} | {pri} | {f.who_level} | {syn} |")
     for title, table in (("Crime types", tax.crime_types), ("Cohorts", tax.cohorts), ("Places", tax.places)):
         lines += ["", f"## {title}", "", "| id | label | matched by |", "|---|---|---|"]
         for t in table.values():
-            lines.append(f"| `{t.id}` | {t.label} | {'; '.join([*t.synonyms, *t.exact])} |")
+            lines.append(f"| `{t.id}` | {t.label} | {'; '.join([*t.synonyms, *t.exact, *t.cased])} |")
     if tax.designs:
         lines += ["", "## Study designs", "", "| design | label | phrases (weak ones in italics) |", "|---|---|---|"]
         for d in tax.designs.values():

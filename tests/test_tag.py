@@ -226,3 +226,28 @@ def test_a_real_online_intervention_trial_is_not_filed_under_online_spaces(share
         if any(f.factor == "online-spaces" for f in t.factors)
     ]
     assert len(blocks) > 50 and len(online) <= 3, [b.text[:80] for b in online]
+
+
+@pytest.mark.parametrize(
+    ("text", "factor", "found"),
+    [
+        # An acronym that is also a word is matched in its own case only.
+        ("Pupils with SEND are over-represented among those excluded from school.", "neurodiversity", True),
+        ("We will send out invitation emails earlier.", "neurodiversity", False),
+        ("SOC groups recruit children to move drugs.", "organised-crime", True),
+        ("Marmot M. Social determinants of health inequalities. Soc Sci Med 2005.", "organised-crime", False),
+        # "counselling" is a therapy; its lemma "counsel" is also a lawyer, and credit counselling is debt advice.
+        ("Victims were offered counselling and legal advice.", "mental-health-support", True),
+        ("The trustee's counsel filed the motion.", "mental-health-support", False),
+        ("The debtor must complete credit counseling before filing.", "mental-health-support", False),
+        # A study that excludes participants is not a school that excludes pupils.
+        ("We excluded studies with only one participant.", "education-exclusions", False),
+        ("Pupils permanently excluded from school were followed up.", "education-exclusions", True),
+        ("Girls who were permanently excluded had higher rates of victimisation.", "education-exclusions", True),
+    ],
+)
+def test_words_with_a_second_meaning_are_not_the_factor(tagger, text, factor, found):
+    """Regression, on the real files in ../shared/data: the verb "send" was SEND (10 passages), "Soc" in journal
+    names serious organised crime (8), a bankruptcy handbook's "counsel" and "credit counseling" mental health
+    support (23), and studies' "excluded"/"excluding" school exclusion (19)."""
+    assert any(f.factor == factor for f in tagger.tag(text).factors) is found
