@@ -249,6 +249,21 @@ def test_running_heads_of_left_and_right_hand_pages_are_known(tmp_path: Path) ->
     assert "PEACH" not in text and "BEHAVIORAL" not in text
 
 
+def test_a_contents_entry_is_not_the_running_line_of_its_heading(tmp_path: Path) -> None:
+    """Page numbers at either end of a line are set aside to find running heads, so a short report's contents
+    entry "Findings 2" and its heading "Findings" must still differ: once both were stripped as running lines."""
+    pdf = make_pdf(
+        tmp_path / "short.pdf",
+        [
+            ["Contents", "Introduction 1", "Findings 2"],
+            ["Introduction", "This evaluation looked at youth work in Kirklees."],
+            ["Findings", "Referrals to the boxing club rose sharply."],
+        ],
+    )
+    by_text = {b.text: (b.section, b.page_label) for b in read(pdf, ReadOptions()).documents[0].blocks}
+    assert by_text["Referrals to the boxing club rose sharply."] == (["Findings"], "3")
+
+
 def test_doi_on_first_page_becomes_doc_id(tmp_path: Path) -> None:
     pdf = make_pdf(
         tmp_path / "paper.pdf",

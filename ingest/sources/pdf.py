@@ -213,9 +213,11 @@ def _line_key(line: str) -> str:
     """A header or footer with its numbers and spacing left out. PLOS ONE prints "2/14" up to page 9 and "12 / 14"
     from page 10; BMJ Open puts the page number before its footer on even pages and after it on odd ones, so
     neither form was on half the pages, and "Corder K, et al. BMJ Open 2016;6:e012335. doi:... 11" stayed in the
-    text of every page."""
-    line = re.sub(r"^\d+\s+|\s+\d+$", "", re.sub(r"\s*/\s*", "/", " ".join(line.split())))
-    return re.sub(r"\d+", "#", "".join(line.split()).lower())
+    text of every page. Where a number stood at either end the key says so, whichever end: a contents page's
+    "Introduction 1" is not the heading "Introduction"."""
+    line = re.sub(r"\s*/\s*", "/", " ".join(line.split()))
+    core = re.sub(r"^\d+\s+|\s+\d+$", "", line)
+    return re.sub(r"\d+", "#", "".join(core.split()).lower()) + ("|#" if core != line else "")
 
 
 def _strip_running_lines(pages: list[list[str]]) -> list[list[str]]:
