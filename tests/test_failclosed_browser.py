@@ -4,6 +4,7 @@ signed in as an internal user, the same pages show it. Headless Chromium against
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -82,10 +83,13 @@ def _the_cell(data: Path) -> tuple[str, str]:
 
 
 def _pick(page, key: str, label: str) -> None:
+    """Choose `label` in a select box: type it, then click its option once the list shows it. Enter pressed
+    straight after typing can land before the list is filtered on a loaded machine: fresh-clone CI once read the
+    map with the factor box still open on "1 option available"."""
     box = page.locator(f".st-key-{key} input")
     box.click()
     box.fill(label)
-    page.keyboard.press("Enter")
+    page.get_by_role("option", name=label).first.click()
     _settle(page)
 
 
@@ -137,6 +141,9 @@ def _walk(page, data: Path) -> dict[str, str]:
     factor, column = _the_cell(data)
     _pick(page, "map_factor", factor)
     _pick(page, "map_col", column)
+    # The cell's drill-down, drawn whether it lists studies or says the cell is empty for this viewer.
+    page.get_by_text(re.compile(r"tagged passages; by type|No study yet on")).first.wait_for()
+    _settle(page)
     seen["map"] = _text(page)
     _nav(page, "What works")
     page.locator(".st-key-card_mentoring").wait_for()
